@@ -1,0 +1,155 @@
+"""Examples -> tensors: padded batches, length buckets and language-model windows.
+
+The only place tensors are created from data. Batches are batch-first, right-padded
+with `<pad>` (id 0), and carry `lengths` and a boolean `mask` (True = real token).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, fields, replace
+
+import torch
+from torch import Tensor
+
+from seqcli.vocab import PAD_ID
+
+
+@dataclass
+class Batch:
+    """One batch for any task; unused fields stay None.
+
+    ``carry`` marks a language-model window that continues the previous one, so the
+    network may start from the hidden state it left off with (truncated BPTT).
+    """
+
+    ids: Tensor  # (batch, time) input ids
+    targets: Tensor | None = None  # (batch, time) next ids, or (batch,) labels
+    lengths: Tensor | None = (
+        None  # (batch,) real lengths, on the CPU (packing needs it)
+    )
+    mask: Tensor | None = None  # (batch, time) True at real tokens
+    carry: bool = False
+    index: Tensor | None = None  # (batch,) position of each row in the original order
+
+    @property
+    def num_tokens(self) -> int:
+        """Real tokens in the batch, for tokens/s."""
+        if self.mask is not None:
+            return int(self.mask.sum())
+        return self.ids.numel()
+
+    def to(self, device: torch.device | str) -> Batch:
+        """Move tensors to `device`; `lengths` stays on the CPU for packing."""
+        moved = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, Tensor) and f.name != "lengths":
+                moved[f.name] = value.to(device, non_blocking=True)
+        return replace(self, **moved)
+
+
+def pad_batch(
+    seqs: Sequence[Sequence[int]],
+    *,
+    targets: Sequence[int] | None = None,
+    index: Sequence[int] | None = None,
+) -> Batch:
+    """Right-pad id sequences into one batch; empty ones get one <pad>."""
+    lengths = torch.tensor([max(len(s), 1) for s in seqs], dtype=torch.long)
+    ids = torch.full((len(seqs), int(lengths.max())), PAD_ID, dtype=torch.long)
+    for row, seq in enumerate(seqs):
+        if seq:
+            ids[row, : len(seq)] = torch.as_tensor(seq, dtype=torch.long)
+    mask = torch.arange(ids.size(1)).unsqueeze(0) < lengths.unsqueeze(
+        1
+    )  # (batch, time)
+    return Batch(
+        ids=ids,
+        targets=None if targets is None else torch.as_tensor(targets, dtype=torch.long),
+        lengths=lengths,
+        mask=mask,
+        index=None if index is None else torch.as_tensor(index, dtype=torch.long),
+    )
+
+
+def pad_pairs(
+    inputs: Sequence[Sequence[int]], outputs: Sequence[Sequence[int]]
+) -> Batch:
+    """Pad (input, output) id sequences of equal lengths: per-position targets."""
+    batch = pad_batch(inputs)
+    targets = torch.full_like(batch.ids, PAD_ID)
+    for row, seq in enumerate(outputs):
+        if seq:
+            targets[row, : len(seq)] = torch.as_tensor(seq, dtype=torch.long)
+    return replace(batch, targets=targets)
+
+
+def bucket_order(
+    lengths: Sequence[int],
+    batch_size: int,
+    *,
+    shuffle: bool,
+    seed: int = 0,
+    bucket: bool = True,
+) -> list[list[int]]:
+    """Group example indices into batches of similar length.
+
+    Sorting within chunks of 100 batches keeps padding low without making every
+    epoch see the same batches; the batch order is then shuffled. With
+    ``bucket=False`` batches are plain consecutive (or shuffled) slices.
+    """
+    rng = random.Random(seed)
+    order = list(range(len(lengths)))
+    if shuffle:
+        rng.shuffle(order)
+    if bucket:
+        chunk = batch_size * 100
+        order = [
+            i
+            for start in range(0, len(order), chunk)
+            for i in sorted(order[start : start + chunk], key=lambda i: lengths[i])
+        ]
+    batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+    if shuffle:
+        rng.shuffle(batches)
+    return batches
+
+
+# --- language-model streams ------------------------------------------------------
+#
+# The corpus is one long id stream, cut into `batch` parallel rows so that row r
+# continues from one window to the next (the PyTorch word-LM layout):
+#
+#   stream: a b c d e f g h i j k l m n o p q r s t u v w x   batch = 4
+#
+#   row 0:  a b c d e f      window 0 (bptt 3): ids a b c   targets b c d
+#   row 1:  g h i j k l                         ids g h i   targets h i j
+#   row 2:  m n o p q r      window 1:          ids d e     targets e f
+#   row 3:  s t u v w x
+#
+# The hidden state at the end of window 0 is where window 1 starts from.
+
+
+def lm_rows(stream: Tensor, batch_size: int) -> Tensor:
+    """Cut a 1-D id stream into `batch_size` rows, dropping the ragged tail."""
+    n = stream.numel() // batch_size
+    if n < 2:
+        raise ValueError("stream too short for this batch size")
+    return stream[: n * batch_size].view(batch_size, n).contiguous()  # (batch, n)
+
+
+def lm_window_count(rows: Tensor, bptt: int) -> int:
+    return (rows.size(1) - 1 + bptt - 1) // bptt
+
+
+def lm_windows(rows: Tensor, bptt: int, *, start: int = 0) -> Iterator[Batch]:
+    """Consecutive BPTT windows over `rows`, from window number `start` on."""
+    n = rows.size(1) - 1  # the last column is only ever a target
+    for w in range(start, lm_window_count(rows, bptt)):
+        i = w * bptt
+        t = min(bptt, n - i)
+        yield Batch(
+            ids=rows[:, i : i + t], targets=rows[:, i + 1 : i + 1 + t], carry=w > 0
+        )

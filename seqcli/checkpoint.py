@@ -1,0 +1,204 @@
+"""The one checkpoint format: save, load, check and find `.pt` files.
+
+A checkpoint is one file holding a dict of plain Python values and tensors, so that
+`torch.load(weights_only=True)` can read it and a checkpoint never runs code:
+
+    format, format_version, seqcli_version, task, config (nested dict), vocab
+    (token lists), tokenizer (kind, options, SentencePiece model bytes), state_dict,
+    metrics, data (what it was trained on), created, digest, and train_state (only in
+    resume snapshots: optimizer, schedule, progress and RNG states).
+
+`digest` is a SHA-256 over everything else, so a file edited after saving is
+refused rather than silently used. This module is the only caller of
+torch.save/torch.load.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import pickle
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from seqcli import __version__
+from seqcli.errors import CheckpointError
+
+FORMAT = "seqcli-checkpoint"
+FORMAT_VERSION = 1
+DEFAULT_DIR = Path("models")
+LAST_SUFFIX = ".last.pt"
+
+
+def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
+    """Write `payload` (task, config, vocab, tokenizer, state_dict, ...) atomically.
+
+    The file appears complete or not at all: it is written to a temporary file in
+    the same folder, flushed to disk, then renamed over `path`.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "seqcli_version": __version__,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        **payload,
+    }
+    data["state_dict"] = {k: v.detach().cpu() for k, v in data["state_dict"].items()}
+    data["digest"] = _digest(data)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            torch.save(data, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        # mkstemp creates the file private (0600); give it the usual permissions.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load_checkpoint(
+    path: str | Path,
+    *,
+    task: str | tuple[str, ...] | None = None,
+    command: str = "this command",
+) -> dict[str, Any]:
+    """Read and check a checkpoint; with `task`, refuse a checkpoint of another task."""
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"checkpoint not found: {path}")
+    if path.is_dir():
+        raise CheckpointError(f"{path}: is a directory, not a checkpoint file")
+    data = _read(path)
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: not a seqcli checkpoint")
+    version = data.get("format_version")
+    if version != FORMAT_VERSION:
+        data = _migrate(data, path)
+    if data.get("digest") != _digest(data):
+        raise CheckpointError(
+            f"{path}: checkpoint was modified after it was saved "
+            "(digest mismatch); refusing to use it"
+        )
+    if task is not None:
+        wanted = (task,) if isinstance(task, str) else task
+        if data.get("task") not in wanted:
+            raise CheckpointError(
+                f"{path}: this is a {data.get('task')} checkpoint; {command} needs "
+                f"{' or '.join(wanted)} checkpoint"
+            )
+    return data
+
+
+def _read(path: Path) -> Any:
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        # weights_only refuses anything but tensors and plain containers: a file
+        # that tries to build other objects is not ours and may be hostile.
+        first = (
+            str(exc).strip().splitlines()[0] if str(exc).strip() else "unpickling error"
+        )
+        raise CheckpointError(
+            f"{path}: refused: holds objects a checkpoint never "
+            f"contains ({first[:120]})"
+        ) from None
+    except (
+        RuntimeError,
+        EOFError,
+        zipfile.BadZipFile,
+        ValueError,
+        OSError,
+        KeyError,
+    ) as exc:
+        msg = (
+            str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        )
+        raise CheckpointError(
+            f"{path}: truncated or damaged checkpoint ({msg[:120]})"
+        ) from None
+
+
+def _migrate(data: dict[str, Any], path: Path) -> dict[str, Any]:
+    """Bring an older format up to date, one explicit function per version step."""
+    version = data.get("format_version")
+    raise CheckpointError(
+        f"{path}: checkpoint format version {version} is not supported by seqcli "
+        f"{__version__} (reads version {FORMAT_VERSION})"
+    )
+
+
+def _digest(data: dict[str, Any]) -> str:
+    """SHA-256 over every value but the digest itself, tensors by their raw bytes."""
+    h = hashlib.sha256()
+    _feed(h, {k: v for k, v in data.items() if k != "digest"})
+    return h.hexdigest()
+
+
+def _feed(h: Any, value: Any) -> None:
+    if isinstance(value, dict):
+        h.update(b"{")
+        for key in sorted(value, key=str):
+            h.update(repr(key).encode())
+            _feed(h, value[key])
+        h.update(b"}")
+    elif isinstance(value, list | tuple):
+        h.update(b"[")
+        for item in value:
+            _feed(h, item)
+        h.update(b"]")
+    elif isinstance(value, torch.Tensor):
+        t = value.detach().cpu().contiguous()
+        h.update(f"T{t.dtype}{tuple(t.shape)}".encode())
+        # Raw bytes straight from memory: no numpy needed, no copy for big tensors.
+        h.update(ctypes.string_at(t.data_ptr(), t.numel() * t.element_size()))
+    elif isinstance(value, bytes):
+        h.update(b"B" + value)
+    else:
+        h.update(repr(value).encode())
+
+
+def last_path(out: str | Path) -> Path:
+    """Where the resume snapshot of a run writing `out` lives (x.pt -> x.last.pt)."""
+    out = Path(out)
+    return out.with_name(out.name.removesuffix(".pt") + LAST_SUFFIX)
+
+
+def find_latest(task: str | tuple[str, ...], folder: str | Path = DEFAULT_DIR) -> Path:
+    """The newest checkpoint of `task` in `folder` (resume snapshots excluded)."""
+    wanted = (task,) if isinstance(task, str) else task
+    folder = Path(folder)
+    candidates = sorted(
+        (p for p in folder.glob("*.pt") if not p.name.endswith(LAST_SUFFIX)),
+        key=lambda p: p.stat().st_mtime,
+        reverse=True,
+    )
+    for path in candidates:
+        if peek_task(path) in wanted:
+            return path
+    raise CheckpointError(
+        f"no {' or '.join(wanted)} checkpoint in {folder}/: train one first "
+        f"or pass -m/--model"
+    )
+
+
+def peek_task(path: Path) -> str | None:
+    """The task of a checkpoint, or None if it is unreadable (no digest check)."""
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception:  # noqa: BLE001 - any unreadable file is simply not a candidate
+        return None
+    return data.get("task") if isinstance(data, dict) else None

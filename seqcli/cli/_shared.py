@@ -1,0 +1,113 @@
+"""Options, consoles and the error wrapper that every command shares.
+
+Each shared option is defined once here as an ``Annotated`` alias so that every
+command spells it the same way. Must not import torch.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+
+from seqcli.errors import SeqcliError
+
+# Results go to stdout as plain text (pipes); everything else goes to stderr.
+err_console = Console(stderr=True, highlight=False)
+out_console = Console(highlight=False)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def handle_errors(func: F) -> F:
+    """Turn a SeqcliError into one red line on stderr and exit code 2."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except SeqcliError as exc:
+            err_console.print(f"[bold red]error:[/] {exc}", soft_wrap=True, markup=True)
+            raise typer.Exit(code=2) from None
+        except KeyboardInterrupt:
+            err_console.print("[yellow]interrupted[/]")
+            raise typer.Exit(code=130) from None
+        except BrokenPipeError:
+            # `seqcli sample | head` closes the pipe early: that is not an error.
+            sys.stderr.close()
+            raise typer.Exit(code=0) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def input_path(value: str) -> str:
+    """Validate an input file argument where ``-`` means stdin."""
+    if value == "-":
+        return value
+    path = Path(value)
+    if not path.exists():
+        raise typer.BadParameter(f"file not found: {value}")
+    if path.is_dir():
+        raise typer.BadParameter(f"is a directory, not a file: {value}")
+    return value
+
+
+# --- options shared by the training commands ------------------------------------
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        "-c",
+        help="YAML file of settings; flags override it.",
+        exists=True,
+        dir_okay=False,
+    ),
+]
+OutOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--out", "-o", help="Checkpoint to write (default: models/<task>-<time>.pt)."
+    ),
+]
+EpochsOpt = Annotated[
+    int | None, typer.Option("--epochs", help="Maximum passes over the data.")
+]
+MaxTimeOpt = Annotated[
+    float | None,
+    typer.Option("--max-time", help="Stop training after this many minutes."),
+]
+ResumeOpt = Annotated[
+    bool,
+    typer.Option("--resume", help="Continue the run saved in --out (or its .last.pt)."),
+]
+SeedOpt = Annotated[
+    int | None, typer.Option("--seed", help="Random seed, for reproducible runs.")
+]
+DeviceOpt = Annotated[
+    str | None, typer.Option("--device", help="auto, cpu, cuda, cuda:N or mps.")
+]
+DryRunOpt = Annotated[
+    bool,
+    typer.Option(
+        "--dry-run", help="Check the inputs, print the resolved config, exit."
+    ),
+]
+QuietOpt = Annotated[
+    bool, typer.Option("--quiet", "-q", help="No progress bar or tables.")
+]
+
+# --- options shared by the inference commands -----------------------------------
+ModelOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--model",
+        "-m",
+        help="Checkpoint to use (default: newest fitting one in models/).",
+        dir_okay=False,
+    ),
+]

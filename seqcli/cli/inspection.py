@@ -1,0 +1,153 @@
+"""`seqcli info` and `seqcli evaluate`: commands that work on any task's checkpoint.
+
+Must not import torch at module level.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from seqcli.cli._shared import (
+    DeviceOpt,
+    ModelOpt,
+    err_console,
+    handle_errors,
+    input_path,
+    out_console,
+)
+
+CkptArg = Annotated[
+    Path | None,
+    typer.Argument(help="Checkpoint (default: newest in models/).", dir_okay=False),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
+
+# Tasks whose checkpoints `evaluate` understands (later tasks add themselves).
+EVALUATED_TASKS = ("lm",)
+
+
+@handle_errors
+def info(checkpoint: CkptArg = None, as_json: JsonOpt = False) -> None:
+    """Show what a checkpoint holds: task, sizes, parameters, metrics, training data.
+
+    Example: seqcli info models/lm-char-20261122-101500.pt
+    """
+    from seqcli.checkpoint import find_latest, load_checkpoint
+
+    path = checkpoint or find_latest(("lm", "sentiment", "ner", "translation"))
+    data = load_checkpoint(path)
+    summary = _summary(path, data)
+    if as_json:
+        print(json.dumps(summary, indent=2, default=str))
+        return
+    table = Table(title=str(path), show_header=False, title_justify="left")
+    for key, value in summary.items():
+        if isinstance(value, dict):
+            value = "  ".join(f"{k}={_fmt(v)}" for k, v in value.items())
+        table.add_row(key, str(_fmt(value)))
+    out_console.print(table)
+
+
+def _summary(path: Path, data: dict[str, Any]) -> dict[str, Any]:
+    cfg = data.get("config", {})
+    params = sum(t.numel() for k, t in data["state_dict"].items())
+    vocab = data.get("vocab", {})
+    model = cfg.get("model", {})
+    return {
+        "task": data["task"],
+        "format": f"{data['format']} v{data['format_version']}",
+        "saved by": f"seqcli {data['seqcli_version']}",
+        "created": data.get("created"),
+        "file size": f"{path.stat().st_size / 1e6:.1f} MB",
+        "tokenizer": {
+            "kind": data["tokenizer"]["kind"],
+            "lowercase": data["tokenizer"].get("lowercase", False),
+        },
+        "vocabulary": {k: len(v) for k, v in vocab.items()},
+        "network": {
+            k: model.get(k)
+            for k in (
+                "cell",
+                "emb_size",
+                "hidden_size",
+                "num_layers",
+                "dropout",
+                "bidirectional",
+            )
+        },
+        "parameters": data.get("data", {}).get("parameters", params),
+        "metrics": {
+            f"{split}.{k}": v
+            for split, m in data.get("metrics", {}).items()
+            for k, v in m.items()
+        },
+        "training data": {
+            k: v for k, v in data.get("data", {}).items() if k != "parameters"
+        },
+        "resumable": "train_state" in data,
+    }
+
+
+def _fmt(value: Any) -> Any:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return value
+
+
+@handle_errors
+def evaluate(
+    data: Annotated[
+        str,
+        typer.Argument(
+            help="Labelled data (or text, for a language model); - for stdin.",
+            callback=input_path,
+        ),
+    ],
+    model: ModelOpt = None,
+    as_json: JsonOpt = False,
+    device: DeviceOpt = None,
+) -> None:
+    """Score a model on data: perplexity for language models, task metrics otherwise.
+
+    Example: seqcli evaluate corpora/fables.txt -m models/lm.pt
+    """
+    from seqcli.checkpoint import find_latest, peek_task
+    from seqcli.errors import CheckpointError
+    from seqcli.training import resolve_device
+
+    path = model or find_latest(EVALUATED_TASKS)
+    if model is None:
+        err_console.print(f"[dim]using {path}[/]")
+    task = peek_task(path) if path.exists() else None
+    dev = str(resolve_device(device or "cpu"))
+    if task == "lm":
+        from seqcli.tasks.lm import evaluate_lm, load_lm
+
+        metrics = evaluate_lm(
+            load_lm(path, device=dev, command="`seqcli evaluate`"), data
+        )
+        _render({"metrics": metrics}, as_json)
+        return
+    if task is None:
+        from seqcli.checkpoint import load_checkpoint
+
+        load_checkpoint(path)  # raises the precise reason it cannot be read
+    raise CheckpointError(
+        f"{path}: `seqcli evaluate` does not support {task} checkpoints yet"
+    )
+
+
+def _render(result: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(result, indent=2))
+        return
+    for title, values in result.items():
+        table = Table(title=title, title_justify="left", show_header=False)
+        for key, value in values.items():
+            table.add_row(key, str(_fmt(value)))
+        out_console.print(table)

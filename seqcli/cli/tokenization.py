@@ -1,0 +1,265 @@
+"""`seqcli tokenize ...`: train SentencePiece, encode, decode, build vocabularies.
+
+Must not import torch (checked by tests/test_startup.py).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from seqcli.cli._shared import err_console, handle_errors, input_path, out_console
+from seqcli.errors import ConfigError
+from seqcli.readers import read_lines, read_text
+from seqcli.tokenizers import (
+    SentencePieceTokenizer,
+    Tokenizer,
+    make_tokenizer,
+    train_sentencepiece,
+)
+from seqcli.vocab import (
+    Vocab,
+    build_vocab,
+    read_vocab_file,
+    vocab_stats,
+    write_vocab_file,
+)
+
+app = typer.Typer(
+    no_args_is_help=True,
+    help="Tokenize text, train SentencePiece models and build vocabularies.",
+)
+
+# Character tokens are printed space-separated, so a real space is shown as "▁"
+# (as SentencePiece does); `decode` turns it back.
+SPACE = "\u2581"
+
+Input = Annotated[
+    str,
+    typer.Argument(
+        help="Text file, one sentence per line; - for stdin.", callback=input_path
+    ),
+]
+LevelOpt = Annotated[
+    str, typer.Option(help="word, char or subword (subword needs --sp-model).")
+]
+SpModelOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--sp-model",
+        help="SentencePiece model file (from `seqcli tokenize train`).",
+        exists=True,
+        dir_okay=False,
+    ),
+]
+LowerOpt = Annotated[
+    bool, typer.Option("--lowercase", help="Lowercase before tokenizing.")
+]
+
+
+def _tokenizer(level: str, sp_model: Path | None, lowercase: bool) -> Tokenizer:
+    if sp_model is not None:
+        return SentencePieceTokenizer.from_file(str(sp_model), lowercase=lowercase)
+    if level == "subword":
+        raise ConfigError(
+            "--level subword needs --sp-model FILE "
+            "(train one with `seqcli tokenize train`)"
+        )
+    return make_tokenizer(level, lowercase=lowercase)
+
+
+def _show(tokenizer: Tokenizer, tokens: list[str]) -> list[str]:
+    return (
+        [t.replace(" ", SPACE) for t in tokens] if tokenizer.kind == "char" else tokens
+    )
+
+
+@app.command()
+@handle_errors
+def train(
+    corpus: Input,
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Model file to write.")
+    ] = Path("spm.model"),
+    vocab_size: Annotated[int, typer.Option(help="Pieces in the model.", min=2)] = 8000,
+    model_type: Annotated[str, typer.Option(help="bpe or unigram.")] = "bpe",
+    character_coverage: Annotated[
+        float,
+        typer.Option(
+            help="Share of characters to cover "
+            "(1.0 for small alphabets, ~0.9995 for CJK)."
+        ),
+    ] = 1.0,
+    lowercase: LowerOpt = False,
+) -> None:
+    """Train a SentencePiece (BPE or unigram) model on a corpus.
+
+    Example: seqcli tokenize train corpus.txt --vocab-size 4000 -o spm.model
+    """
+    lines = (line.text for line in read_text(corpus))
+    model = train_sentencepiece(
+        lines,
+        vocab_size=vocab_size,
+        model_type=model_type,
+        character_coverage=character_coverage,
+        lowercase=lowercase,
+    )
+    out.write_bytes(model)
+    pieces = len(SentencePieceTokenizer(model).pieces)
+    err_console.print(f"{model_type} model with {pieces} pieces written to {out}")
+
+
+@app.command()
+@handle_errors
+def encode(
+    file: Input,
+    level: LevelOpt = "word",
+    sp_model: SpModelOpt = None,
+    lowercase: LowerOpt = False,
+    ids: Annotated[
+        bool, typer.Option("--ids", help="Print ids from --vocab instead of tokens.")
+    ] = False,
+    vocab: Annotated[
+        Path | None,
+        typer.Option(
+            help="Vocabulary file (from `seqcli tokenize vocab --out`), for --ids.",
+            exists=True,
+            dir_okay=False,
+        ),
+    ] = None,
+    eos: Annotated[
+        bool, typer.Option("--eos", help="Close each line with <eos>.")
+    ] = False,
+) -> None:
+    """Split text into tokens (or ids), one line of output per line of input.
+
+    Example: seqcli tokenize encode corpus.txt --sp-model spm.model
+    """
+    tokenizer = _tokenizer(level, sp_model, lowercase)
+    table = _vocab_for_ids(ids, vocab)
+    for line in read_lines(file):
+        tokens = tokenizer.tokenize(line.text)
+        if table is not None:
+            print(" ".join(map(str, table.encode(tokens, add_eos=eos))))
+        else:
+            print(" ".join(_show(tokenizer, tokens) + (["<eos>"] if eos else [])))
+
+
+def _vocab_for_ids(ids: bool, vocab: Path | None) -> Vocab | None:
+    if ids and vocab is None:
+        raise ConfigError(
+            "--ids needs --vocab FILE (build one with `seqcli tokenize vocab --out`)"
+        )
+    return read_vocab_file(str(vocab)) if ids and vocab is not None else None
+
+
+@app.command()
+@handle_errors
+def decode(
+    file: Input,
+    level: LevelOpt = "word",
+    sp_model: SpModelOpt = None,
+    ids: Annotated[
+        bool, typer.Option("--ids", help="Input holds ids from --vocab.")
+    ] = False,
+    vocab: Annotated[
+        Path | None,
+        typer.Option(help="Vocabulary file, for --ids.", exists=True, dir_okay=False),
+    ] = None,
+) -> None:
+    """Turn tokens (or ids) back into text: the inverse of `encode`.
+
+    Example: seqcli tokenize decode pieces.txt --sp-model m.model
+    """
+    tokenizer = _tokenizer(level, sp_model, False)
+    table = _vocab_for_ids(ids, vocab)
+    for line in read_lines(file):
+        parts = line.text.split()
+        if table is not None:
+            try:
+                parts = table.decode(int(p) for p in parts)
+            except (ValueError, IndexError):
+                from seqcli.errors import DataFormatError
+
+                raise DataFormatError(
+                    f"not an id of this vocabulary ({len(table)} ids)",
+                    file,
+                    line.lineno,
+                ) from None
+        elif tokenizer.kind == "char":
+            parts = [p.replace(SPACE, " ") for p in parts]
+        parts = [p for p in parts if p != "<eos>"]
+        print(tokenizer.detokenize(parts))
+
+
+@app.command()
+@handle_errors
+def vocab(
+    file: Input,
+    level: LevelOpt = "word",
+    sp_model: SpModelOpt = None,
+    lowercase: LowerOpt = False,
+    min_freq: Annotated[
+        int, typer.Option(help="Drop tokens seen fewer times.", min=1)
+    ] = 1,
+    max_size: Annotated[
+        int,
+        typer.Option(
+            help="Keep at most this many entries, specials included (0 = all).", min=0
+        ),
+    ] = 0,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            "-o",
+            help="Write the vocabulary (token<TAB>count per line, in id order).",
+        ),
+    ] = None,
+    top: Annotated[int, typer.Option(help="Most frequent tokens to list.", min=0)] = 15,
+    heldout: Annotated[
+        Path | None,
+        typer.Option(
+            help="Also report the OOV rate of this file.", exists=True, dir_okay=False
+        ),
+    ] = None,
+) -> None:
+    """Build a vocabulary and print its size, coverage, OOV rate and top tokens.
+
+    Example: seqcli tokenize vocab corpus.txt --min-freq 2 --heldout valid.txt
+    """
+    tokenizer = _tokenizer(level, sp_model, lowercase)
+    counts = _count(tokenizer, file)
+    built = build_vocab(counts, min_freq=min_freq, max_size=max_size)
+    stats = vocab_stats(built, counts, top=top)
+    summary = Table(title="vocabulary", show_header=False, title_justify="left")
+    summary.add_row("entries (with 4 specials)", f"{stats.size:,}")
+    summary.add_row("token types in text", f"{stats.types:,}")
+    summary.add_row("running tokens", f"{stats.tokens:,}")
+    summary.add_row("coverage of running tokens", f"{stats.coverage:.2%}")
+    summary.add_row("OOV rate (-> <unk>)", f"{stats.oov_rate:.2%}")
+    if heldout is not None:
+        held = vocab_stats(built, _count(tokenizer, str(heldout)))
+        summary.add_row(f"OOV rate of {heldout.name}", f"{held.oov_rate:.2%}")
+    out_console.print(summary)
+    if top:
+        common = Table(title=f"top {top}", title_justify="left")
+        for name in ("rank", "token", "count", "share"):
+            common.add_column(name, justify="left" if name == "token" else "right")
+        for rank, (tok, n) in enumerate(stats.most_common, start=1):
+            common.add_row(str(rank), repr(tok), f"{n:,}", f"{n / stats.tokens:.2%}")
+        out_console.print(common)
+    if out is not None:
+        write_vocab_file(built, counts, str(out))
+        err_console.print(f"vocabulary of {len(built)} entries written to {out}")
+
+
+def _count(tokenizer: Tokenizer, path: str) -> Counter[str]:
+    counts: Counter[str] = Counter()
+    for line in read_text(path):
+        counts.update(tokenizer.tokenize(line.text))
+    return counts

@@ -1,0 +1,260 @@
+"""Every tunable value of every task, as dataclasses, and `load_config`.
+
+Must not import torch.
+
+Defaults live here and only here. Precedence: dataclass defaults < YAML file given
+with ``--config`` < flags given on the command line. YAML mirrors the nesting of the
+dataclasses (``model: {cell: gru}``, ``train: {epochs: 5}``); overrides use dotted
+keys (``model.cell``).
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from seqcli.errors import ConfigError
+
+C = TypeVar("C")
+
+
+@dataclass
+class RecurrentConfig:
+    """The shared backbone: embedding + a stack of RNN/GRU/LSTM layers."""
+
+    cell: str = "lstm"  # rnn (Elman, tanh) | gru | lstm
+    emb_size: int = 200
+    hidden_size: int = 200
+    num_layers: int = 2
+    dropout: float = 0.2
+    bidirectional: bool = False
+
+
+@dataclass
+class TrainConfig:
+    """The one training loop's settings, shared by every task."""
+
+    epochs: int = 20
+    batch_size: int = 20
+    optimizer: str = "adam"  # adam | sgd
+    lr: float = 2e-3
+    weight_decay: float = 0.0
+    clip: float = 0.25  # max gradient norm; 0 turns clipping off
+    lr_decay: float = 0.25  # multiply the lr by this when the metric stops improving
+    plateau_patience: int = 0  # evaluations without improvement before decaying
+    min_lr: float = 1e-5
+    early_stop: int = 3  # evaluations without improvement before stopping; 0 = never
+    max_time: float | None = None  # minutes
+    eval_every: int = 0  # steps between mid-epoch evaluations; 0 = once per epoch
+    save_every: float = 2.0  # minutes between resume snapshots (.last.pt)
+    seed: int = 1
+    device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
+    num_threads: int = 0  # torch CPU threads; 0 = torch's default
+
+
+@dataclass
+class TokenizerConfig:
+    """How text becomes tokens and tokens become ids."""
+
+    level: str = "word"  # word | char | subword
+    lowercase: bool = False
+    min_freq: int = 1
+    max_size: int = 0  # 0 = no limit
+    sp_model_type: str = "bpe"  # bpe | unigram (subword level)
+    sp_vocab_size: int = 4000
+    sp_character_coverage: float = 1.0
+
+
+@dataclass
+class LMConfig:
+    """A language model: `seqcli train-lm`."""
+
+    train_path: str = ""
+    valid_path: str | None = None
+    test_path: str | None = None
+    valid_fraction: float = 0.05  # carved from the end of train when no valid file
+    out: str | None = None
+    bptt: int = 35
+    softmax: str = "auto"  # auto | full | adaptive
+    adaptive_cutoffs: list[int] = field(
+        default_factory=list
+    )  # [] = chosen from vocab size
+    tie_weights: bool = True
+    tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
+    model: RecurrentConfig = field(default_factory=RecurrentConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+
+def to_dict(cfg: Any) -> dict[str, Any]:
+    """Plain nested dict of a config (what the checkpoint stores)."""
+    return dataclasses.asdict(cfg)
+
+
+def from_dict(cls: type[C], data: dict[str, Any], *, source: str = "config") -> C:
+    """Build a config dataclass from nested plain data, checking keys and types."""
+    if not isinstance(data, dict):
+        raise ConfigError(
+            f"{source}: expected a mapping of settings, got {type(data).__name__}"
+        )
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    kwargs: dict[str, Any] = {}
+    for key, value in data.items():
+        if key not in fields:
+            valid = ", ".join(sorted(fields))
+            raise ConfigError(f"{source}: unknown key '{key}'; valid keys: {valid}")
+        kwargs[key] = _coerce(hints[key], value, f"{source}.{key}" if source else key)
+    return cls(**kwargs)
+
+
+def load_config(
+    cls: type[C],
+    yaml_path: str | Path | None = None,
+    overrides: dict[str, Any] | None = None,
+    *,
+    base: dict[str, Any] | None = None,
+) -> C:
+    """Resolve a config: defaults < `base` < YAML file < overrides.
+
+    Args:
+        base: a stored config (a resumed run's), as nested plain data.
+        overrides: dotted keys (``model.cell``); None values mean "not given".
+    """
+    data: dict[str, Any] = copy.deepcopy(base) if base else {}
+    if yaml_path is not None:
+        _merge(data, _read_yaml(Path(yaml_path)))
+    for dotted, value in (overrides or {}).items():
+        if value is not None:
+            _set_dotted(data, dotted, value)
+    cfg = from_dict(cls, data, source=str(yaml_path) if yaml_path else "config")
+    check_config(cfg)
+    return cfg
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    import yaml
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"{path}{line}: not valid YAML") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of settings at the top level")
+    return data
+
+
+def _merge(into: dict[str, Any], new: dict[str, Any]) -> None:
+    for key, value in new.items():
+        if isinstance(value, dict) and isinstance(into.get(key), dict):
+            _merge(into[key], value)
+        else:
+            into[key] = value
+
+
+def _set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:
+    *parents, last = dotted.split(".")
+    node = data
+    for part in parents:
+        node = node.setdefault(part, {})
+    node[last] = value
+
+
+def _coerce(hint: Any, value: Any, where: str) -> Any:
+    """Check `value` against a type hint; convert only int -> float."""
+    if dataclasses.is_dataclass(hint):
+        return from_dict(hint, value, source=where)
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(hint)
+        if value is None and type(None) in args:
+            return None
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _coerce(arg, value, where)
+            except ConfigError:
+                continue
+        raise ConfigError(f"{where}: expected {_type_name(hint)}, got {value!r}")
+    if origin is list:
+        (item,) = typing.get_args(hint)
+        if not isinstance(value, list | tuple):
+            raise ConfigError(f"{where}: expected a list, got {value!r}")
+        return [_coerce(item, v, f"{where}[{i}]") for i, v in enumerate(value)]
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if hint is int and isinstance(value, bool):
+        raise ConfigError(f"{where}: expected int, got {value!r}")
+    if isinstance(hint, type) and not isinstance(value, hint):
+        raise ConfigError(f"{where}: expected {hint.__name__}, got {value!r}")
+    return value
+
+
+def _type_name(hint: Any) -> str:
+    return " or ".join(
+        "null" if a is type(None) else getattr(a, "__name__", str(a))
+        for a in typing.get_args(hint)
+    )
+
+
+_CHOICES: dict[str, tuple[str, ...]] = {
+    "cell": ("rnn", "gru", "lstm"),
+    "optimizer": ("adam", "sgd"),
+    "level": ("word", "char", "subword"),
+    "sp_model_type": ("bpe", "unigram"),
+    "softmax": ("auto", "full", "adaptive"),
+}
+
+
+def check_config(cfg: Any, prefix: str = "") -> None:
+    """Reject values outside their allowed set or range, naming the key."""
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        key = f"{prefix}{f.name}"
+        if dataclasses.is_dataclass(value):
+            check_config(value, prefix=f"{key}.")
+        elif f.name in _CHOICES and value not in _CHOICES[f.name]:
+            raise ConfigError(
+                f"{key}: '{value}' is not one of {', '.join(_CHOICES[f.name])}"
+            )
+        elif f.name == "dropout" and not 0.0 <= value < 1.0:
+            raise ConfigError(f"{key}: must be in [0, 1), got {value}")
+        elif f.name in (
+            "emb_size",
+            "hidden_size",
+            "num_layers",
+            "batch_size",
+            "bptt",
+        ) and (value < 1):
+            raise ConfigError(f"{key}: must be at least 1, got {value}")
+        elif f.name == "device" and not _valid_device(value):
+            raise ConfigError(f"{key}: '{value}' is not auto, cpu, cuda, cuda:N or mps")
+
+
+def _valid_device(value: str) -> bool:
+    if value in ("auto", "cpu", "cuda", "mps"):
+        return True
+    return value.startswith("cuda:") and value[5:].isdigit()
+
+
+def default_of(cls: type, dotted: str) -> Any:
+    """The default of a (nested) field, for help texts (dotted key)."""
+    obj = cls()
+    for part in dotted.split("."):
+        obj = getattr(obj, part)
+    return obj

@@ -1,0 +1,1 @@
+"""Torch modules only: the shared recurrent backbone and one network per task."""

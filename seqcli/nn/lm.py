@@ -1,0 +1,145 @@
+"""`LanguageModel`: the recurrent backbone plus a full or adaptive softmax.
+
+Implements the decoding step protocol (`start`, `step`, `reorder`) used by
+`seqcli.decoding`.
+"""
+
+from __future__ import annotations
+
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from seqcli.batching import Batch
+from seqcli.config import RecurrentConfig
+from seqcli.nn.recurrent import RecurrentEncoder, State, detach_state, select_state
+
+
+def default_cutoffs(vocab_size: int) -> list[int]:
+    """Adaptive-softmax clusters: a head of the 2,000 most frequent ids, then 10k, 50k.
+
+    Frequency-ordered ids (see `build_vocab`) make the head hold most running tokens,
+    so most positions pay for a 2,000-way softmax instead of a full one.
+    """
+    return [c for c in (2000, 10000, 50000) if c < vocab_size - 1]
+
+
+class LanguageModel(nn.Module):
+    """P(next token | previous tokens) with a recurrent state.
+
+    With ``softmax="adaptive"`` the output layer is an adaptive softmax (Grave et
+    al., 2017); weight tying (Press & Wolf, 2017; Inan et al., 2017) applies to the
+    full softmax only.
+    """
+
+    def __init__(
+        self,
+        vocab_size: int,
+        cfg: RecurrentConfig,
+        *,
+        softmax: str = "full",
+        cutoffs: list[int] | None = None,
+        tie_weights: bool = True,
+    ):
+        super().__init__()
+        if cfg.bidirectional:
+            raise ValueError(
+                "a language model reads left to right: bidirectional is off"
+            )
+        self.vocab_size = vocab_size
+        self.encoder = RecurrentEncoder(vocab_size, cfg)
+        hidden = self.encoder.output_size
+        self.adaptive: nn.AdaptiveLogSoftmaxWithLoss | None = None
+        self.project: nn.Module = nn.Identity()
+        self.decoder: nn.Linear | None = None
+        if softmax == "adaptive":
+            cutoffs = cutoffs or default_cutoffs(vocab_size)
+            self.adaptive = nn.AdaptiveLogSoftmaxWithLoss(
+                hidden, vocab_size, cutoffs, div_value=4.0
+            )
+        else:
+            out_size = hidden
+            if tie_weights and cfg.emb_size != hidden:
+                # Tying needs the output layer's input to match the embedding size.
+                self.project = nn.Linear(hidden, cfg.emb_size)
+                out_size = cfg.emb_size
+            self.decoder = nn.Linear(out_size, vocab_size)
+            nn.init.zeros_(self.decoder.bias)
+            if tie_weights:
+                self.decoder.weight = self.encoder.embedding.weight
+            else:
+                nn.init.uniform_(self.decoder.weight, -0.1, 0.1)
+        # Hidden state carried from one training window to the next (truncated
+        # BPTT). It lives on the module so that the task-agnostic training loop, and
+        # each DDP replica, need not know about it.
+        self._carry: State | None = None
+
+    # --- training ---------------------------------------------------------------
+    def forward(self, batch: Batch) -> Tensor:
+        """Mean negative log-likelihood of the targets (what `fit` minimises)."""
+        state = self._carry if batch.carry else None
+        hidden, state = self.encoder(batch.ids, batch.lengths, state)
+        self._carry = detach_state(state)
+        nll = -self.target_log_probs(hidden, batch.targets)  # (batch, time)
+        if batch.mask is not None:
+            return nll[batch.mask].mean()
+        return nll.mean()
+
+    loss = forward
+
+    def reset_state(self) -> None:
+        self._carry = None
+
+    # --- probabilities ----------------------------------------------------------
+    def target_log_probs(self, hidden: Tensor, targets: Tensor) -> Tensor:
+        """log P(target) at each position: (batch, time, hidden) -> (batch, time)."""
+        b, t, h = hidden.shape
+        flat = hidden.reshape(b * t, h)
+        if self.adaptive is not None:
+            return self.adaptive(flat, targets.reshape(-1)).output.view(b, t)
+        logits = self.decoder(self.project(flat))  # (b*t, vocab)
+        # cross_entropy fuses log_softmax and gather without a (b*t, vocab) copy.
+        return -F.cross_entropy(logits, targets.reshape(-1), reduction="none").view(
+            b, t
+        )
+
+    def log_probs(self, hidden: Tensor) -> Tensor:
+        """Full next-token distributions: (..., hidden) -> (..., vocab) log-probs."""
+        shape = hidden.shape[:-1]
+        flat = hidden.reshape(-1, hidden.size(-1))
+        if self.adaptive is not None:
+            out = self.adaptive.log_prob(flat)
+        else:
+            out = F.log_softmax(self.decoder(self.project(flat)), dim=-1)
+        return out.view(*shape, self.vocab_size)
+
+    def sequence_log_probs(self, batch: Batch) -> Tensor:
+        """log P of each target in a padded batch, 0 at padding: (batch, time)."""
+        hidden, _ = self.encoder(batch.ids, batch.lengths)
+        scores = self.target_log_probs(hidden, batch.targets)
+        return (
+            scores.masked_fill(~batch.mask, 0.0) if batch.mask is not None else scores
+        )
+
+    # --- decoding step protocol ---------------------------------------------------
+    def start(self, prefix: Tensor) -> State | None:
+        """Read a (batch, time) prefix (possibly empty); return the state after it."""
+        if prefix.size(1) == 0:
+            return None
+        _, state = self.encoder(prefix)
+        return state
+
+    def step(self, prev_ids: Tensor, state: State | None) -> tuple[Tensor, State]:
+        """One token per row in; next-token log-probs (batch, vocab) and state out."""
+        hidden, state = self.encoder(
+            prev_ids.unsqueeze(1), None, state
+        )  # (batch, 1, hidden)
+        return self.log_probs(hidden[:, 0]), state
+
+    def reorder(self, state: State, index: Tensor) -> State:
+        return select_state(state, index)
+
+
+def count_parameters(module: nn.Module) -> int:
+    """Distinct trainable parameters (tied weights counted once)."""
+    seen = {id(p): p for p in module.parameters() if p.requires_grad}
+    return sum(p.numel() for p in seen.values())

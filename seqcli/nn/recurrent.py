@@ -1,0 +1,96 @@
+"""The one recurrent backbone: embedding, dropout, a stack of RNN/GRU/LSTM layers.
+
+This is the only module that builds `nn.RNN`/`nn.GRU`/`nn.LSTM` and the only caller
+of `pack_padded_sequence`. Every task network composes `RecurrentEncoder`.
+"""
+
+from __future__ import annotations
+
+from typing import Union
+
+import torch
+from torch import Tensor, nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from seqcli.config import RecurrentConfig
+from seqcli.vocab import PAD_ID
+
+# GRU/RNN keep one tensor of hidden states, LSTM a pair (h, c); each is
+# (num_layers * directions, batch, hidden).
+State = Union[Tensor, tuple[Tensor, Tensor]]  # noqa: UP007 - a runtime alias
+
+_CELLS: dict[str, type[nn.RNNBase]] = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
+
+
+class RecurrentEncoder(nn.Module):
+    """ids -> contextual vectors, one per position.
+
+    Dropout is applied to the embeddings, between layers (by the cell) and to the
+    outputs, the regularisation of Zaremba et al. (2014) for recurrent LMs.
+    """
+
+    def __init__(self, vocab_size: int, cfg: RecurrentConfig, *, pad_id: int = PAD_ID):
+        super().__init__()
+        self.cfg = cfg
+        self.embedding = nn.Embedding(vocab_size, cfg.emb_size, padding_idx=pad_id)
+        self.dropout = nn.Dropout(cfg.dropout)
+        extra = {"nonlinearity": "tanh"} if cfg.cell == "rnn" else {}
+        self.rnn = _CELLS[cfg.cell](
+            cfg.emb_size,
+            cfg.hidden_size,
+            num_layers=cfg.num_layers,
+            batch_first=True,
+            dropout=cfg.dropout if cfg.num_layers > 1 else 0.0,
+            bidirectional=cfg.bidirectional,
+            **extra,
+        )
+        self.output_size = cfg.hidden_size * (2 if cfg.bidirectional else 1)
+        nn.init.uniform_(self.embedding.weight, -0.1, 0.1)
+        with torch.no_grad():
+            self.embedding.weight[pad_id].zero_()
+
+    def forward(
+        self, ids: Tensor, lengths: Tensor | None = None, state: State | None = None
+    ) -> tuple[Tensor, State]:
+        """Run the stack.
+
+        Args:
+            ids: (batch, time) token ids.
+            lengths: (batch,) real lengths on the CPU for right-padded batches; None
+                when every row is full (language-model windows), which skips packing.
+            state: initial hidden state, or None for zeros.
+
+        Returns:
+            outputs (batch, time, output_size), zero at padded positions, and the final
+            state (of each row's last real token when `lengths` is given).
+        """
+        emb = self.dropout(self.embedding(ids))  # (batch, time, emb)
+        if lengths is None:
+            outputs, state = self.rnn(emb, state)
+        else:
+            # enforce_sorted=False: callers never sort batches by length; packing
+            # sorts internally and restores the order of rows and states.
+            packed = pack_padded_sequence(
+                emb, lengths.cpu(), batch_first=True, enforce_sorted=False
+            )
+            packed_out, state = self.rnn(packed, state)
+            outputs, _ = pad_packed_sequence(
+                packed_out, batch_first=True, total_length=ids.size(1)
+            )
+        return self.dropout(outputs), state  # (batch, time, output_size)
+
+
+def detach_state(state: State | None) -> State | None:
+    """Cut the graph at a window boundary (truncated BPTT) but keep the values."""
+    if state is None:
+        return None
+    if isinstance(state, tuple):
+        return tuple(s.detach() for s in state)  # type: ignore[return-value]
+    return state.detach()
+
+
+def select_state(state: State, index: Tensor) -> State:
+    """Reorder or pick rows of a state along the batch dimension (dim 1)."""
+    if isinstance(state, tuple):
+        return tuple(s.index_select(1, index) for s in state)  # type: ignore[return-value]
+    return state.index_select(1, index)

@@ -1,0 +1,1 @@
+"""The Python API, one module per task: readers -> vocab -> batches -> fit."""

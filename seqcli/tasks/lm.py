@@ -1,0 +1,485 @@
+"""Language modelling: `train_lm`, `sample`, `score`, `evaluate_lm`.
+
+A corpus is read line by line, each line tokenised and closed by `<eos>`, and the
+whole corpus becomes one id stream trained with truncated BPTT (see `batching`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from seqcli.batching import Batch, lm_rows, lm_window_count, lm_windows, pad_pairs
+from seqcli.checkpoint import load_checkpoint
+from seqcli.config import LMConfig, from_dict, to_dict
+from seqcli.decoding import sample as sample_ids
+from seqcli.errors import ConfigError, DataFormatError
+from seqcli.nn.lm import LanguageModel, count_parameters, default_cutoffs
+from seqcli.readers import TextLine, read_text
+from seqcli.runs import (
+    RunFiles,
+    default_out,
+    make_saver,
+    prepare,
+    run_files,
+    update_metrics,
+)
+from seqcli.tokenizers import (
+    Tokenizer,
+    make_tokenizer,
+    tokenizer_from_dict,
+    train_sentencepiece,
+)
+from seqcli.training import Objective, Reporter, fit
+from seqcli.vocab import (
+    EOS_ID,
+    PAD_ID,
+    UNK_ID,
+    Vocab,
+    VocabStats,
+    build_vocab,
+    vocab_stats,
+)
+
+TASK = "lm"
+EVAL_BATCH = 10
+LN2 = math.log(2)
+
+
+@dataclass
+class LMData:
+    tokenizer: Tokenizer
+    vocab: Vocab
+    train: torch.Tensor  # 1-D id streams
+    valid: torch.Tensor
+    test: torch.Tensor | None
+    summary: dict[str, Any]
+    stats: VocabStats
+
+
+@dataclass
+class TrainOutcome:
+    path: Path
+    metrics: dict[str, dict[str, float]]
+    stopped_by: str
+    epochs: int
+
+
+# --- data ------------------------------------------------------------------------
+def prepare_data(
+    cfg: LMConfig, *, tokenizer: Tokenizer | None = None, vocab: Vocab | None = None
+) -> LMData:
+    """Read, tokenise and encode the corpora; build tokenizer and vocab unless given."""
+    train_lines = read_text(cfg.train_path)
+    if cfg.valid_path:
+        valid_lines = read_text(cfg.valid_path)
+    else:
+        train_lines, valid_lines = _carve_valid(
+            train_lines, cfg.valid_fraction, cfg.train_path
+        )
+    test_lines = read_text(cfg.test_path) if cfg.test_path else None
+    tok_cfg = cfg.tokenizer
+    if tokenizer is None:
+        sp_model = None
+        if tok_cfg.level == "subword":
+            sp_model = train_sentencepiece(
+                (line.text for line in train_lines),
+                vocab_size=tok_cfg.sp_vocab_size,
+                model_type=tok_cfg.sp_model_type,
+                character_coverage=tok_cfg.sp_character_coverage,
+                lowercase=tok_cfg.lowercase,
+            )
+        tokenizer = make_tokenizer(
+            tok_cfg.level, lowercase=tok_cfg.lowercase, sp_model=sp_model
+        )
+    train_tokens = tokenize_lines(tokenizer, train_lines)
+    counts = Counter(tok for tokens in train_tokens for tok in tokens)
+    if vocab is None:
+        vocab = build_vocab(
+            counts, min_freq=tok_cfg.min_freq, max_size=tok_cfg.max_size
+        )
+    valid_tokens = tokenize_lines(tokenizer, valid_lines)
+    valid_counts = Counter(tok for tokens in valid_tokens for tok in tokens)
+    stats = vocab_stats(vocab, counts)
+    summary = {
+        "train": _describe(cfg.train_path, train_lines, train_tokens),
+        "valid": _describe(
+            cfg.valid_path or f"last {cfg.valid_fraction:.0%} of train",
+            valid_lines,
+            valid_tokens,
+        ),
+        "vocab_size": len(vocab),
+        "train_coverage": stats.coverage,
+        "valid_oov_rate": vocab_stats(vocab, valid_counts).oov_rate,
+    }
+    test = None
+    if test_lines is not None:
+        test = encode_stream(vocab, tokenize_lines(tokenizer, test_lines))
+    return LMData(
+        tokenizer,
+        vocab,
+        encode_stream(vocab, train_tokens),
+        encode_stream(vocab, valid_tokens),
+        test,
+        summary,
+        stats,
+    )
+
+
+def _carve_valid(
+    lines: list[TextLine], fraction: float, path: str
+) -> tuple[list[TextLine], list[TextLine]]:
+    """Hold out the last `fraction` of lines (a contiguous tail)."""
+    n_valid = max(1, int(len(lines) * fraction))
+    if len(lines) - n_valid < 2:
+        raise DataFormatError(
+            f"too little text ({len(lines)} lines) to carve a validation "
+            "split; give --valid FILE",
+            path,
+        )
+    return lines[:-n_valid], lines[-n_valid:]
+
+
+def _describe(
+    path: str, lines: Sequence[TextLine], tokens: Sequence[list[str]]
+) -> dict[str, Any]:
+    return {
+        "path": str(path),
+        "lines": len(lines),
+        "tokens": sum(len(t) for t in tokens),
+    }
+
+
+def tokenize_lines(tokenizer: Tokenizer, lines: Iterable[TextLine]) -> list[list[str]]:
+    return [tokenizer.tokenize(line.text) for line in lines]
+
+
+def encode_stream(vocab: Vocab, token_lines: Iterable[list[str]]) -> torch.Tensor:
+    """One id stream: every line's ids followed by `<eos>` (newline at char level)."""
+    ids: list[int] = []
+    for tokens in token_lines:
+        ids.extend(vocab.encode(tokens, add_eos=True))
+    return torch.tensor(ids, dtype=torch.long)
+
+
+# --- training ----------------------------------------------------------------------
+def build_network(cfg: LMConfig, vocab_size: int) -> LanguageModel:
+    softmax = cfg.softmax
+    if softmax == "auto":
+        # Below ~10k types a full softmax costs little and predicts slightly better.
+        softmax = "adaptive" if vocab_size > 10_000 else "full"
+    if softmax == "adaptive" and vocab_size < 4:
+        raise ConfigError(
+            "adaptive softmax needs a larger vocabulary; use --softmax full"
+        )
+    cutoffs = cfg.adaptive_cutoffs or default_cutoffs(vocab_size)
+    if softmax == "adaptive" and not cutoffs:
+        softmax = "full"
+    return LanguageModel(
+        vocab_size,
+        cfg.model,
+        softmax=softmax,
+        cutoffs=cutoffs,
+        tie_weights=cfg.tie_weights,
+    )
+
+
+def stream_metrics(
+    network: LanguageModel, stream: torch.Tensor, *, bptt: int, char_level: bool
+) -> dict[str, float]:
+    """Mean NLL, perplexity (and bits/char) of a stream, carrying state over windows."""
+    device = next(network.parameters()).device
+    rows = lm_rows(stream, min(EVAL_BATCH, max(1, stream.numel() // 2)))
+    network.reset_state()
+    total, count = 0.0, 0
+    with torch.no_grad():
+        for batch in lm_windows(rows, bptt):
+            n = batch.targets.numel()
+            total += float(network(batch.to(device))) * n
+            count += n
+    network.reset_state()
+    loss = total / max(count, 1)
+    metrics = {"loss": loss, "ppl": math.exp(min(loss, 700))}
+    if char_level:
+        metrics["bpc"] = loss / LN2
+    return metrics
+
+
+def train_lm(
+    cfg: LMConfig,
+    *,
+    resume: dict[str, Any] | None = None,
+    reporter: Reporter | None = None,
+) -> TrainOutcome:
+    """Train a language model on `cfg.train_path`; returns where the best one was saved.
+
+    Args:
+        cfg: the resolved configuration.
+        resume: a loaded resume snapshot (see `runs.find_resume`); its vocabulary and
+            tokenizer are reused so that ids keep their meaning.
+    """
+    device = prepare(cfg.train)
+    if resume is not None:
+        data = prepare_data(
+            cfg,
+            tokenizer=tokenizer_from_dict(resume["tokenizer"]),
+            vocab=Vocab.from_list(resume["vocab"]["tokens"]),
+        )
+    else:
+        data = prepare_data(cfg)
+    files = run_files(cfg.out or default_out(TASK, cfg.tokenizer.level))
+    files.out.parent.mkdir(parents=True, exist_ok=True)
+    network = build_network(cfg, len(data.vocab)).to(device)
+    if resume is not None:
+        network.load_state_dict(resume["state_dict"])
+    char = cfg.tokenizer.level == "char"
+    train_rows = lm_rows(data.train, cfg.train.batch_size)
+
+    def batches(epoch: int, rank: int, world: int) -> Iterable[Batch]:
+        return lm_windows(train_rows[rank::world], cfg.bptt)
+
+    def payload() -> dict[str, Any]:
+        return {
+            "task": TASK,
+            "config": to_dict(cfg),
+            "vocab": {"tokens": data.vocab.to_list()},
+            "tokenizer": data.tokenizer.to_dict(),
+            "data": {**data.summary, "parameters": count_parameters(network)},
+        }
+
+    result = fit(
+        network,
+        batches=batches,
+        steps_per_epoch=lm_window_count(train_rows, cfg.bptt),
+        evaluate=lambda net: stream_metrics(
+            net, data.valid, bptt=cfg.bptt, char_level=char
+        ),
+        objective=Objective("loss"),
+        cfg=cfg.train,
+        save=make_saver(files, network, payload),
+        resume=None if resume is None else resume["train_state"],
+        reporter=reporter,
+        log_path=files.log,
+    )
+    metrics = {"valid": result.best_metrics}
+    if data.test is not None and files.out.exists():
+        metrics["test"] = _test_metrics(files, data.test, cfg, device, char)
+        update_metrics(files.out, TASK, {"test": metrics["test"]})
+    return TrainOutcome(
+        files.out, metrics, result.stopped_by, result.progress.epoch - 1
+    )
+
+
+def _test_metrics(
+    files: RunFiles,
+    stream: torch.Tensor,
+    cfg: LMConfig,
+    device: torch.device,
+    char: bool,
+) -> dict[str, float]:
+    network = load_network(load_checkpoint(files.out, task=TASK)).to(device).eval()
+    return stream_metrics(network, stream, bptt=cfg.bptt, char_level=char)
+
+
+# --- using a trained model -----------------------------------------------------------
+@dataclass
+class LoadedLM:
+    network: LanguageModel
+    vocab: Vocab
+    tokenizer: Tokenizer
+    cfg: LMConfig
+
+
+def load_network(data: dict[str, Any]) -> LanguageModel:
+    cfg = from_dict(LMConfig, data["config"])
+    network = build_network(cfg, len(data["vocab"]["tokens"]))
+    network.load_state_dict(data["state_dict"])
+    return network
+
+
+def load_lm(
+    path: str | Path, *, device: str = "cpu", command: str = "this command"
+) -> LoadedLM:
+    data = load_checkpoint(path, task=TASK, command=command)
+    network = load_network(data).to(device).eval()
+    return LoadedLM(
+        network,
+        Vocab.from_list(data["vocab"]["tokens"]),
+        tokenizer_from_dict(data["tokenizer"]),
+        from_dict(LMConfig, data["config"]),
+    )
+
+
+def sample(
+    lm: LoadedLM,
+    *,
+    num: int = 1,
+    prompt: str = "",
+    max_length: int = 100,
+    temperature: float = 1.0,
+    top_k: int = 0,
+    top_p: float = 1.0,
+    allow_unk: bool = True,
+    stop_at_eos: bool = True,
+    seed: int | None = None,
+    on_text: Callable[[str], None] | None = None,
+) -> list[str]:
+    """Draw `num` continuations of `prompt` as one batch.
+
+    The model reads `<eos>` (a line start) and then the prompt, so the prompt
+    conditions what follows; each returned text starts with the prompt.
+    `on_text` receives the text of the first sample piece by piece, for streaming.
+    """
+    if temperature < 0:
+        raise ConfigError("--temperature must be 0 (greedy) or more")
+    if not 0.0 < top_p <= 1.0:
+        raise ConfigError("--top-p must be in (0, 1]")
+    device = next(lm.network.parameters()).device
+    prefix_tokens = lm.tokenizer.tokenize(prompt) if prompt else []
+    prefix = [EOS_ID] + lm.vocab.encode(prefix_tokens)
+    ids = torch.tensor([prefix] * num, dtype=torch.long, device=device)  # (num, len)
+    generator = None
+    if seed is not None:
+        generator = torch.Generator(device=device).manual_seed(seed)
+    streamer = _Streamer(lm, prefix_tokens, on_text) if on_text else None
+    with torch.no_grad():
+        state = lm.network.start(ids[:, :-1])
+        rows = sample_ids(
+            lm.network,
+            state,
+            ids[:, -1],
+            max_len=max_length,
+            temperature=temperature,
+            top_k=top_k,
+            top_p=top_p,
+            banned_ids=(PAD_ID,) if allow_unk else (PAD_ID, UNK_ID),
+            stop_at_eos=stop_at_eos,
+            generator=generator,
+            on_step=streamer.step if streamer else None,
+        )
+    return [_detok(lm, prefix_tokens + _tokens(lm, row)) for row in rows]
+
+
+def _tokens(lm: LoadedLM, ids: Sequence[int]) -> list[str]:
+    """Generated ids -> tokens; `<eos>` is a newline at char level, else the end."""
+    if lm.tokenizer.kind == "char":
+        return ["\n" if i == EOS_ID else lm.vocab.itos[i] for i in ids]
+    return lm.vocab.decode(ids)
+
+
+def _detok(lm: LoadedLM, tokens: list[str]) -> str:
+    return lm.tokenizer.detokenize(tokens)
+
+
+class _Streamer:
+    """Feeds the first sample's new text to a callback as tokens arrive.
+
+    Subword pieces are detokenised as a whole each time and only the new suffix is
+    sent, since a piece's surface form depends on its neighbours.
+    """
+
+    def __init__(self, lm: LoadedLM, prefix: list[str], on_text: Callable[[str], None]):
+        self.lm, self.tokens, self.on_text = lm, list(prefix), on_text
+        self.sent = _detok(lm, self.tokens)
+        on_text(self.sent)
+
+    def step(self, ids: torch.Tensor) -> None:
+        token = int(ids[0])
+        if token < 0 or (token == EOS_ID and self.lm.tokenizer.kind != "char"):
+            return
+        self.tokens.extend(_tokens(self.lm, [token]))
+        text = _detok(self.lm, self.tokens)
+        if text.startswith(self.sent):
+            self.on_text(text[len(self.sent) :])
+            self.sent = text
+
+
+@dataclass
+class SentenceScore:
+    text: str
+    tokens: int  # predicted tokens, the closing <eos> included
+    logprob: float  # natural log
+    unk: int  # tokens that were <unk>
+
+    @property
+    def log10prob(self) -> float:
+        return self.logprob / math.log(10)
+
+    @property
+    def ppl(self) -> float:
+        return math.exp(-self.logprob / self.tokens)
+
+
+@dataclass
+class FileScore:
+    sentences: list[SentenceScore]
+    chars: int  # characters scored, one newline per line included
+
+    @property
+    def tokens(self) -> int:
+        return sum(s.tokens for s in self.sentences)
+
+    @property
+    def logprob(self) -> float:
+        return sum(s.logprob for s in self.sentences)
+
+    @property
+    def ppl(self) -> float:
+        return math.exp(-self.logprob / max(self.tokens, 1))
+
+    @property
+    def bpc(self) -> float:
+        """Bits per character: comparable across word, subword and char models."""
+        return -self.logprob / LN2 / max(self.chars, 1)
+
+
+def score(lm: LoadedLM, texts: Sequence[str], *, batch_size: int = 64) -> FileScore:
+    """log P(sentence) = sum of log P(token | previous), `<eos>` closing each sentence.
+
+    Each sentence is read as a line of the training stream is: after `<eos>`.
+    """
+    device = next(lm.network.parameters()).device
+    results: list[SentenceScore] = []
+    for start in range(0, len(texts), batch_size):
+        chunk = texts[start : start + batch_size]
+        ids = [lm.vocab.encode(lm.tokenizer.tokenize(t)) for t in chunk]
+        batch = pad_pairs([[EOS_ID] + x for x in ids], [x + [EOS_ID] for x in ids])
+        with torch.no_grad():
+            token_scores = lm.network.sequence_log_probs(
+                batch.to(device)
+            )  # (batch, time)
+        for text, seq, row in zip(
+            chunk, ids, token_scores.sum(dim=1).tolist(), strict=True
+        ):
+            results.append(SentenceScore(text, len(seq) + 1, row, seq.count(UNK_ID)))
+    return FileScore(results, sum(len(t) + 1 for t in texts))
+
+
+def token_log_probs(lm: LoadedLM, text: str) -> list[tuple[str, float]]:
+    """Each token of `text` (and the closing `<eos>`) with its log-probability."""
+    tokens = lm.tokenizer.tokenize(text)
+    ids = lm.vocab.encode(tokens)
+    batch = pad_pairs([[EOS_ID] + ids], [ids + [EOS_ID]])
+    device = next(lm.network.parameters()).device
+    with torch.no_grad():
+        scores = lm.network.sequence_log_probs(batch.to(device))[0].tolist()
+    return list(zip([*tokens, "<eos>"], scores, strict=True))
+
+
+def evaluate_lm(lm: LoadedLM, path: str | Path) -> dict[str, float]:
+    """Perplexity of a corpus file read as one stream, as during training."""
+    lines = read_text(path)
+    stream = encode_stream(lm.vocab, tokenize_lines(lm.tokenizer, lines))
+    if stream.numel() < 3:
+        raise DataFormatError("too little text to evaluate", path)
+    metrics = stream_metrics(
+        lm.network, stream, bptt=lm.cfg.bptt, char_level=lm.tokenizer.kind == "char"
+    )
+    metrics["tokens"] = float(stream.numel())
+    return metrics
