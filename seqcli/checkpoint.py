@@ -105,16 +105,26 @@ def load_checkpoint(
 
 def _read(path: Path) -> Any:
     try:
+        with open(path, "rb") as fh:
+            magic = fh.read(len(_ZIP_MAGIC))
+    except OSError as exc:
+        raise CheckpointError(f"{path}: cannot read ({exc.strerror})") from None
+    if not magic:
+        raise CheckpointError(f"{path}: truncated or damaged checkpoint (empty file)")
+    if magic != _ZIP_MAGIC:
+        # torch.save writes a zip archive; anything else (text, random bytes) would
+        # otherwise reach the unpickler and be misreported as hostile.
+        raise CheckpointError(
+            f"{path}: not a seqcli checkpoint (not a torch.save file)"
+        )
+    try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         # weights_only refuses anything but tensors and plain containers: a file
         # that tries to build other objects is not ours and may be hostile.
-        first = (
-            str(exc).strip().splitlines()[0] if str(exc).strip() else "unpickling error"
-        )
         raise CheckpointError(
             f"{path}: refused: holds objects a checkpoint never "
-            f"contains ({first[:120]})"
+            f"contains ({_refusal_reason(exc)[:120]})"
         ) from None
     except (
         RuntimeError,
@@ -130,6 +140,25 @@ def _read(path: Path) -> Any:
         raise CheckpointError(
             f"{path}: truncated or damaged checkpoint ({msg[:120]})"
         ) from None
+
+
+# Every file torch.save writes (since torch 1.6) is a zip archive.
+_ZIP_MAGIC = b"PK\x03\x04"
+
+
+def _refusal_reason(exc: Exception) -> str:
+    """The line of torch's weights_only error that names what was refused.
+
+    The message opens with a paragraph suggesting ``weights_only=False``, advice a
+    user must not follow for a file of unknown origin, so it is skipped.
+    """
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    for line in lines[1:]:
+        if not line.startswith(("Please file an issue", "Check the documentation")):
+            return line.removeprefix("WeightsUnpickler error:").strip() or line
+    if lines and "weights_only" not in lines[0]:
+        return lines[0]
+    return "unpickling error"
 
 
 def _migrate(data: dict[str, Any], path: Path) -> dict[str, Any]:

@@ -90,6 +90,43 @@ class LMConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
 
 
+def _sentiment_model() -> RecurrentConfig:
+    # Reading a whole sentence before deciding: both directions help.
+    return RecurrentConfig(
+        emb_size=100, hidden_size=128, num_layers=1, dropout=0.5, bidirectional=True
+    )
+
+
+def _sentiment_train() -> TrainConfig:
+    return TrainConfig(epochs=10, batch_size=32, lr=1e-3, clip=5.0, early_stop=3)
+
+
+@dataclass
+class SentimentConfig:
+    """A sentence/document classifier: `seqcli train-sentiment`."""
+
+    train_path: str = ""
+    valid_path: str | None = None  # required; checked when training starts
+    test_path: str | None = None
+    out: str | None = None
+    data_format: str = "auto"  # auto (by extension) | tsv | csv | jsonl
+    text_column: str = "auto"  # a name, a 1-based position, or auto
+    label_column: str = "auto"
+    header: str = "auto"  # auto | yes | no
+    clean: bool = False  # strip HTML tags, split punctuation off words (web text)
+    max_tokens: int = 0  # keep the first N tokens of each text; 0 = all
+    pooling: str = "max"  # last | max | mean | attention
+    class_weights: str = "none"  # none | auto (inverse class frequency)
+    select_metric: str = "accuracy"  # accuracy | macro_f1
+    init_from: str | None = None  # a seqcli language-model checkpoint
+    embeddings: str | None = None  # word vectors, word2vec/GloVe text format
+    freeze_embeddings: bool = False
+    bucket: bool = True  # batch texts of similar length together
+    tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
+    model: RecurrentConfig = field(default_factory=_sentiment_model)
+    train: TrainConfig = field(default_factory=_sentiment_train)
+
+
 def to_dict(cfg: Any) -> dict[str, Any]:
     """Plain nested dict of a config (what the checkpoint stores)."""
     return dataclasses.asdict(cfg)
@@ -108,8 +145,27 @@ def from_dict(cls: type[C], data: dict[str, Any], *, source: str = "config") -> 
         if key not in fields:
             valid = ", ".join(sorted(fields))
             raise ConfigError(f"{source}: unknown key '{key}'; valid keys: {valid}")
+        value = _with_field_defaults(fields[key], value)
         kwargs[key] = _coerce(hints[key], value, f"{source}.{key}" if source else key)
     return cls(**kwargs)
+
+
+def _with_field_defaults(f: dataclasses.Field, value: Any) -> Any:
+    """A partial nested mapping on top of the field's own default instance.
+
+    A task may give a nested config task-specific defaults (the classifier's
+    backbone is bidirectional); ``model: {cell: gru}`` must keep them rather than
+    fall back to the nested class's defaults.
+    """
+    factory = f.default_factory
+    if not isinstance(value, dict) or factory is dataclasses.MISSING:
+        return value
+    default = factory()
+    if not dataclasses.is_dataclass(default):
+        return value
+    merged = dataclasses.asdict(default)
+    _merge(merged, value)
+    return merged
 
 
 def load_config(
@@ -171,6 +227,8 @@ def _set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:
     node = data
     for part in parents:
         node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            return  # the YAML put a non-mapping here; from_dict reports it by name
     node[last] = value
 
 
@@ -218,6 +276,11 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "level": ("word", "char", "subword"),
     "sp_model_type": ("bpe", "unigram"),
     "softmax": ("auto", "full", "adaptive"),
+    "data_format": ("auto", "tsv", "csv", "jsonl"),
+    "header": ("auto", "yes", "no"),
+    "pooling": ("last", "max", "mean", "attention"),
+    "class_weights": ("none", "auto"),
+    "select_metric": ("accuracy", "macro_f1"),
 }
 
 
@@ -242,6 +305,8 @@ def check_config(cfg: Any, prefix: str = "") -> None:
             "bptt",
         ) and (value < 1):
             raise ConfigError(f"{key}: must be at least 1, got {value}")
+        elif f.name == "max_tokens" and value < 0:
+            raise ConfigError(f"{key}: must be 0 (no limit) or more, got {value}")
         elif f.name == "device" and not _valid_device(value):
             raise ConfigError(f"{key}: '{value}' is not auto, cpu, cuda, cuda:N or mps")
 

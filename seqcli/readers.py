@@ -7,9 +7,12 @@ Must not import torch.
 
 from __future__ import annotations
 
+import csv
 import gzip
+import itertools
+import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Container, Iterator
 from pathlib import Path
 from typing import IO, NamedTuple
 
@@ -72,3 +75,270 @@ def read_text(path: str | Path) -> list[TextLine]:
     if not any(line.text.strip() for line in lines):
         raise DataFormatError("empty file: no text to read", display_name(path))
     return lines
+
+
+# --- labelled tables: TSV, CSV, JSON Lines ---------------------------------------
+class LabeledText(NamedTuple):
+    """One labelled example of a classification table."""
+
+    lineno: int  # 1-based line where the record starts
+    text: str
+    label: str
+
+
+TABLE_FORMATS = ("tsv", "csv", "jsonl")
+# Column names tried, in order, when the column is "auto" and the file has names.
+TEXT_NAMES = ("text", "sentence", "review", "document", "content")
+LABEL_NAMES = ("label", "sentiment", "class", "stars", "rating", "category")
+_SUFFIX_FORMATS = {
+    ".tsv": "tsv",
+    ".tab": "tsv",
+    ".txt": "tsv",
+    ".csv": "csv",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".json": "jsonl",
+}
+
+
+def table_format(path: str | Path, fmt: str = "auto") -> str:
+    """tsv, csv or jsonl: `fmt` unless auto, else from the extension (``.gz`` aside)."""
+    if fmt != "auto":
+        return fmt
+    suffixes = [s.lower() for s in Path(str(path)).suffixes]
+    if suffixes and suffixes[-1] == ".gz":
+        suffixes.pop()
+    if str(path) == "-" or not suffixes:
+        return "tsv"
+    found = _SUFFIX_FORMATS.get(suffixes[-1])
+    if found is None:
+        raise DataFormatError(
+            f"cannot tell the format from the extension '{suffixes[-1]}'; "
+            "pass --format tsv, csv or jsonl",
+            display_name(path),
+        )
+    return found
+
+
+def read_table(
+    path: str | Path,
+    *,
+    text_column: str = "auto",
+    label_column: str = "auto",
+    header: str = "auto",
+    fmt: str = "auto",
+) -> Iterator[LabeledText]:
+    """Yield (text, label) records of a TSV, CSV or JSON Lines file (``.gz`` too).
+
+    Args:
+        text_column, label_column: a column name, a 1-based position (TSV/CSV), or
+            ``auto``: the first of `TEXT_NAMES`/`LABEL_NAMES` in the header, else
+            columns 1 (text) and 2 (label).
+        header: ``yes``, ``no`` or ``auto`` (the first row is a header when it
+            holds a wanted column name). JSON Lines objects carry their own names.
+        fmt: ``tsv``, ``csv``, ``jsonl`` or ``auto`` (from the extension).
+
+    Raises:
+        DataFormatError: wrong column count, empty text or label, a missing column
+            name, bad JSON; the message names the file and line.
+    """
+    name = display_name(path)
+    fmt = table_format(path, fmt)
+    if fmt == "jsonl":
+        yield from _read_jsonl(path, name, text_column, label_column)
+        return
+    rows = _csv_rows(read_lines(path), name, delimiter="\t" if fmt == "tsv" else ",")
+    first = next(rows, None)
+    if first is None:
+        raise DataFormatError("empty file: no rows to read", name)
+    columns = _TableColumns(first[1], text_column, label_column, header, name)
+    if not columns.has_header:
+        rows = itertools.chain([first], rows)
+    for lineno, cells in rows:
+        if len(cells) != columns.width:
+            raise DataFormatError(
+                f"expected {columns.width} columns, found {len(cells)}"
+                f"{' (is it tab-separated?)' if len(cells) == 1 else ''}",
+                name,
+                lineno,
+            )
+        yield _record(cells[columns.text], cells[columns.label], lineno, name)
+
+
+def _record(text: str, label: str, lineno: int, name: str) -> LabeledText:
+    text, label = text.strip(), label.strip()
+    if not text:
+        raise DataFormatError("empty text", name, lineno)
+    if not label:
+        raise DataFormatError("empty label", name, lineno)
+    return LabeledText(lineno, text, label)
+
+
+def _csv_rows(
+    lines: Iterator[TextLine], name: str, *, delimiter: str
+) -> Iterator[tuple[int, list[str]]]:
+    """(first line number, cells) of each non-blank row.
+
+    TSV is read unquoted (SST and IMDB contain bare quotes); CSV follows RFC 4180,
+    so a quoted field may span lines and the row keeps the line it starts on.
+    """
+    # Long reviews exceed the csv module's 128 kB default field limit.
+    csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
+    where = [0]
+
+    def texts() -> Iterator[str]:
+        for line in lines:
+            where[0] = line.lineno
+            yield line.text + "\n"  # the newline of a quoted multi-line field
+
+    quoting = csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL
+    reader = csv.reader(texts(), delimiter=delimiter, quoting=quoting, strict=True)
+    while True:
+        start = where[0] + 1
+        try:
+            cells = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise DataFormatError(f"bad CSV ({exc})", name, where[0]) from None
+        if cells and any(c.strip() for c in cells):
+            yield start, cells
+
+
+class _TableColumns:
+    """Where the text and label columns are, and whether row 1 is a header."""
+
+    def __init__(self, first: list[str], text: str, label: str, header: str, name: str):
+        self.width = len(first)
+        names = [c.strip() for c in first]
+        wanted = [c for c in (text, label) if c != "auto" and not c.isdigit()]
+        if header == "auto":
+            candidates = [
+                *wanted,
+                *(TEXT_NAMES if text == "auto" else ()),
+                *(LABEL_NAMES if label == "auto" else ()),
+            ]
+            self.has_header = any(c in names for c in candidates)
+        else:
+            self.has_header = header == "yes"
+        if wanted and not self.has_header:
+            raise DataFormatError(
+                f"column '{wanted[0]}' named but the file has no header "
+                f"(first row: {', '.join(names[:5])})",
+                name,
+                1,
+            )
+        header_names = names if self.has_header else []
+        self.text = _column_index(text, header_names, TEXT_NAMES, 0, name)
+        self.label = _column_index(label, header_names, LABEL_NAMES, 1, name)
+        for index in (self.text, self.label):
+            if index >= self.width:
+                raise DataFormatError(
+                    f"column {index + 1} asked for, but rows have {self.width}",
+                    name,
+                    1,
+                )
+
+
+def _column_index(
+    spec: str, names: list[str], auto_names: tuple[str, ...], fallback: int, file: str
+) -> int:
+    """0-based index of a column given by name, 1-based position or auto."""
+    if spec.isdigit():
+        if int(spec) < 1:
+            raise DataFormatError("column positions start at 1", file)
+        return int(spec) - 1
+    if spec == "auto":
+        return next((names.index(n) for n in auto_names if n in names), fallback)
+    if spec not in names:
+        raise DataFormatError(
+            f"no column named '{spec}' (header: {', '.join(names)})", file, 1
+        )
+    return names.index(spec)
+
+
+def _read_jsonl(
+    path: str | Path, name: str, text_column: str, label_column: str
+) -> Iterator[LabeledText]:
+    for line in read_lines(path):
+        if not line.text.strip():
+            continue
+        try:
+            obj = json.loads(line.text)
+        except json.JSONDecodeError as exc:
+            raise DataFormatError(
+                f"not valid JSON ({exc.msg})", name, line.lineno
+            ) from None
+        if not isinstance(obj, dict):
+            raise DataFormatError("expected a JSON object", name, line.lineno)
+        text = _json_field(obj, text_column, TEXT_NAMES, name, line.lineno)
+        label = _json_field(obj, label_column, LABEL_NAMES, name, line.lineno)
+        yield _record(text, label, line.lineno, name)
+
+
+def _json_field(
+    obj: dict, spec: str, auto_names: tuple[str, ...], name: str, lineno: int
+) -> str:
+    if spec.isdigit():
+        raise DataFormatError(
+            "JSON Lines columns are chosen by name, not position", name
+        )
+    key = (
+        next((n for n in auto_names if n in obj), auto_names[0])
+        if spec == "auto"
+        else spec
+    )
+    if key not in obj:
+        raise DataFormatError(
+            f"no field '{key}' (fields: {', '.join(map(str, obj))})", name, lineno
+        )
+    value = obj[key]
+    if isinstance(value, list | dict) or value is None:
+        raise DataFormatError(f"field '{key}' is not a string or number", name, lineno)
+    return str(value)
+
+
+# --- word vectors -----------------------------------------------------------------
+class WordVectors(NamedTuple):
+    """Vectors of the wanted words found in a word2vec/GloVe text file."""
+
+    dim: int
+    vectors: dict[str, list[float]]
+    total: int  # words in the file
+
+
+def read_word_vectors(path: str | Path, wanted: Container[str]) -> WordVectors:
+    """Read ``word v1 v2 ... vd`` lines, keeping the vectors of `wanted` words.
+
+    A word2vec header line (``count dim``) is skipped. Every vector must have the
+    dimension of the first one; the word is everything before the last d numbers,
+    so that words containing spaces (GloVe 840B has some) are read whole.
+    """
+    name = display_name(path)
+    dim = 0
+    vectors: dict[str, list[float]] = {}
+    total = 0
+    for line in read_lines(path):
+        fields = line.text.rstrip().split(" ")
+        if not line.text.strip() or (line.lineno == 1 and len(fields) == 2):
+            continue
+        if not dim:
+            dim = len(fields) - 1
+        if len(fields) < dim + 1:
+            raise DataFormatError(
+                f"expected a word and {dim} numbers, found {len(fields)} fields",
+                name,
+                line.lineno,
+            )
+        word = " ".join(fields[:-dim])
+        total += 1
+        if word in wanted and word not in vectors:
+            try:
+                vectors[word] = [float(x) for x in fields[-dim:]]
+            except ValueError:
+                raise DataFormatError(
+                    "not a number in the vector", name, line.lineno
+                ) from None
+    if not dim:
+        raise DataFormatError("no word vectors in the file", name)
+    return WordVectors(dim, vectors, total)

@@ -39,6 +39,16 @@ class RunFiles:
     log: Path  # metrics, JSON Lines
 
 
+@dataclass
+class TrainOutcome:
+    """What a `train_*` task returns: where the best model went and its scores."""
+
+    path: Path
+    metrics: dict[str, dict[str, float]]
+    stopped_by: str
+    epochs: int
+
+
 def run_files(out: str | Path) -> RunFiles:
     out = Path(out)
     return RunFiles(

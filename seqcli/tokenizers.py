@@ -10,10 +10,14 @@ inside the functions that need it.
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Iterable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from seqcli.errors import ConfigError, DataFormatError
+
+if TYPE_CHECKING:
+    from seqcli.config import TokenizerConfig
 
 LEVELS = ("word", "char", "subword")
 
@@ -174,3 +178,30 @@ def train_sentencepiece(
     except RuntimeError as exc:
         raise ConfigError(f"SentencePiece training failed: {exc}") from None
     return buffer.getvalue()
+
+
+def build_tokenizer(cfg: TokenizerConfig, texts: Iterable[str]) -> Tokenizer:
+    """The tokenizer a task trains with; a subword model is learnt from `texts`."""
+    sp_model = None
+    if cfg.level == "subword":
+        sp_model = train_sentencepiece(
+            texts,
+            vocab_size=cfg.sp_vocab_size,
+            model_type=cfg.sp_model_type,
+            character_coverage=cfg.sp_character_coverage,
+            lowercase=cfg.lowercase,
+        )
+    return make_tokenizer(cfg.level, lowercase=cfg.lowercase, sp_model=sp_model)
+
+
+_HTML_TAG = re.compile(r"<[^>]{1,40}>")
+_PUNCT = re.compile(r"([^\w\s'-]|(?<!\w)'|'(?!\w)|--+)")
+
+
+def clean_web_text(text: str) -> str:
+    """Raw web text -> space-separated words: HTML tags (IMDB's ``<br />``) become
+    spaces and punctuation is split off words (``great!`` -> ``great !``), so that a
+    whitespace tokenizer does not learn ``great!`` and ``great`` as two words.
+    """
+    text = _HTML_TAG.sub(" ", text)
+    return " ".join(_PUNCT.sub(r" \1 ", text).split())

@@ -64,14 +64,16 @@ ConfigOpt = Annotated[
         "--config",
         "-c",
         help="YAML file of settings; flags override it.",
-        exists=True,
         dir_okay=False,
     ),
 ]
 OutOpt = Annotated[
     Path | None,
     typer.Option(
-        "--out", "-o", help="Checkpoint to write (default: models/<task>-<time>.pt)."
+        "--out",
+        "-o",
+        help="Checkpoint to write (default: models/<task>-<time>.pt).",
+        dir_okay=False,  # else training would fail at its first save
     ),
 ]
 EpochsOpt = Annotated[

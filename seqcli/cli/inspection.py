@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
@@ -17,9 +17,11 @@ from seqcli.cli._shared import (
     ModelOpt,
     err_console,
     handle_errors,
-    input_path,
     out_console,
 )
+
+if TYPE_CHECKING:
+    from seqcli.metrics import ClassificationReport
 
 CkptArg = Annotated[
     Path | None,
@@ -28,7 +30,7 @@ CkptArg = Annotated[
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
 
 # Tasks whose checkpoints `evaluate` understands (later tasks add themselves).
-EVALUATED_TASKS = ("lm",)
+EVALUATED_TASKS = ("lm", "sentiment")
 
 
 @handle_errors
@@ -105,7 +107,6 @@ def evaluate(
         str,
         typer.Argument(
             help="Labelled data (or text, for a language model); - for stdin.",
-            callback=input_path,
         ),
     ],
     model: ModelOpt = None,
@@ -133,6 +134,12 @@ def evaluate(
         )
         _render({"metrics": metrics}, as_json)
         return
+    if task == "sentiment":
+        from seqcli.tasks.sentiment import evaluate_classifier, load_classifier
+
+        loaded = load_classifier(path, device=dev, command="`seqcli evaluate`")
+        _render_classification(evaluate_classifier(loaded, data), as_json)
+        return
     if task is None:
         from seqcli.checkpoint import load_checkpoint
 
@@ -151,3 +158,45 @@ def _render(result: dict[str, Any], as_json: bool) -> None:
         for key, value in values.items():
             table.add_row(key, str(_fmt(value)))
         out_console.print(table)
+
+
+def _render_classification(report: ClassificationReport, as_json: bool) -> None:
+    """Accuracy and macro-F1, per-class scores, and the confusion matrix."""
+    summary = {
+        "accuracy": report.accuracy,
+        "macro_f1": report.macro_f1,
+        "examples": report.examples,
+    }
+    per_class = {
+        c.label: {
+            "precision": c.precision,
+            "recall": c.recall,
+            "f1": c.f1,
+            "support": c.support,
+        }
+        for c in report.classes
+    }
+    if as_json:
+        confusion = {
+            gold: dict(zip(report.labels, row, strict=True))
+            for gold, row in zip(report.labels, report.confusion, strict=True)
+        }
+        result = {"metrics": summary, "per_class": per_class, "confusion": confusion}
+        print(json.dumps(result, indent=2))
+        return
+    _render({"metrics": summary}, as_json=False)
+    table = Table(title="per class", title_justify="left")
+    for column in ("label", "precision", "recall", "f1", "support"):
+        table.add_column(column, justify="left" if column == "label" else "right")
+    for label, scores in per_class.items():
+        table.add_row(label, *(str(_fmt(v)) for v in scores.values()))
+    out_console.print(table)
+    matrix = Table(
+        title="confusion (rows: gold, columns: predicted)", title_justify="left"
+    )
+    matrix.add_column("gold")
+    for label in report.labels:
+        matrix.add_column(label, justify="right")
+    for label, row in zip(report.labels, report.confusion, strict=True):
+        matrix.add_row(label, *map(str, row))
+    out_console.print(matrix)

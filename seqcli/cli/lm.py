@@ -23,7 +23,6 @@ from seqcli.cli._shared import (
     SeedOpt,
     err_console,
     handle_errors,
-    input_path,
 )
 from seqcli.config import LMConfig, default_of
 
@@ -36,23 +35,18 @@ def _d(key: str) -> str:
 def train_lm(
     corpus: Annotated[
         str,
-        typer.Argument(
-            help="Training text, one sentence or line per line.", callback=input_path
-        ),
+        typer.Argument(help="Training text, one sentence or line per line."),
     ],
     valid: Annotated[
         Path | None,
         typer.Option(
             help="Validation text (default: the last 5% of the corpus).",
-            exists=True,
             dir_okay=False,
         ),
     ] = None,
     test: Annotated[
         Path | None,
-        typer.Option(
-            help="Test text, scored with the best model.", exists=True, dir_okay=False
-        ),
+        typer.Option(help="Test text, scored with the best model.", dir_okay=False),
     ] = None,
     level: Annotated[
         str | None, typer.Option(help=f"word, char or subword. {_d('tokenizer.level')}")
@@ -240,9 +234,7 @@ def sample(
 def score(
     file: Annotated[
         str,
-        typer.Argument(
-            help="Sentences to score, one per line; - for stdin.", callback=input_path
-        ),
+        typer.Argument(help="Sentences to score, one per line; - for stdin."),
     ],
     model: ModelOpt = None,
     tokens: Annotated[

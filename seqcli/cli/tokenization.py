@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from seqcli.cli._shared import err_console, handle_errors, input_path, out_console
+from seqcli.cli._shared import err_console, handle_errors, out_console
 from seqcli.errors import ConfigError
 from seqcli.readers import read_lines, read_text
 from seqcli.tokenizers import (
@@ -40,9 +40,7 @@ SPACE = "\u2581"
 
 Input = Annotated[
     str,
-    typer.Argument(
-        help="Text file, one sentence per line; - for stdin.", callback=input_path
-    ),
+    typer.Argument(help="Text file, one sentence per line; - for stdin."),
 ]
 LevelOpt = Annotated[
     str, typer.Option(help="word, char or subword (subword needs --sp-model).")
@@ -52,7 +50,6 @@ SpModelOpt = Annotated[
     typer.Option(
         "--sp-model",
         help="SentencePiece model file (from `seqcli tokenize train`).",
-        exists=True,
         dir_okay=False,
     ),
 ]
@@ -127,7 +124,6 @@ def encode(
         Path | None,
         typer.Option(
             help="Vocabulary file (from `seqcli tokenize vocab --out`), for --ids.",
-            exists=True,
             dir_okay=False,
         ),
     ] = None,
@@ -168,7 +164,7 @@ def decode(
     ] = False,
     vocab: Annotated[
         Path | None,
-        typer.Option(help="Vocabulary file, for --ids.", exists=True, dir_okay=False),
+        typer.Option(help="Vocabulary file, for --ids.", dir_okay=False),
     ] = None,
 ) -> None:
     """Turn tokens (or ids) back into text: the inverse of `encode`.
@@ -223,9 +219,7 @@ def vocab(
     top: Annotated[int, typer.Option(help="Most frequent tokens to list.", min=0)] = 15,
     heldout: Annotated[
         Path | None,
-        typer.Option(
-            help="Also report the OOV rate of this file.", exists=True, dir_okay=False
-        ),
+        typer.Option(help="Also report the OOV rate of this file.", dir_okay=False),
     ] = None,
 ) -> None:
     """Build a vocabulary and print its size, coverage, OOV rate and top tokens.

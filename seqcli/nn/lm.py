@@ -11,7 +11,13 @@ from torch import Tensor, nn
 
 from seqcli.batching import Batch
 from seqcli.config import RecurrentConfig
-from seqcli.nn.recurrent import RecurrentEncoder, State, detach_state, select_state
+from seqcli.nn.recurrent import (  # noqa: F401 - count_parameters re-exported
+    RecurrentEncoder,
+    State,
+    count_parameters,
+    detach_state,
+    select_state,
+)
 
 
 def default_cutoffs(vocab_size: int) -> list[int]:
@@ -137,9 +143,3 @@ class LanguageModel(nn.Module):
 
     def reorder(self, state: State, index: Tensor) -> State:
         return select_state(state, index)
-
-
-def count_parameters(module: nn.Module) -> int:
-    """Distinct trainable parameters (tied weights counted once)."""
-    seen = {id(p): p for p in module.parameters() if p.requires_grad}
-    return sum(p.numel() for p in seen.values())

@@ -94,3 +94,9 @@ def select_state(state: State, index: Tensor) -> State:
     if isinstance(state, tuple):
         return tuple(s.index_select(1, index) for s in state)  # type: ignore[return-value]
     return state.index_select(1, index)
+
+
+def count_parameters(module: nn.Module) -> int:
+    """Distinct trainable parameters (tied weights counted once)."""
+    seen = {id(p): p for p in module.parameters() if p.requires_grad}
+    return sum(p.numel() for p in seen.values())

@@ -20,24 +20,22 @@ from seqcli.checkpoint import load_checkpoint
 from seqcli.config import LMConfig, from_dict, to_dict
 from seqcli.decoding import sample as sample_ids
 from seqcli.errors import ConfigError, DataFormatError
-from seqcli.nn.lm import LanguageModel, count_parameters, default_cutoffs
+from seqcli.nn.lm import LanguageModel, default_cutoffs
+from seqcli.nn.recurrent import count_parameters
 from seqcli.readers import TextLine, read_text
 from seqcli.runs import (
     RunFiles,
+    TrainOutcome,
     default_out,
     make_saver,
     prepare,
     run_files,
     update_metrics,
 )
-from seqcli.tokenizers import (
-    Tokenizer,
-    make_tokenizer,
-    tokenizer_from_dict,
-    train_sentencepiece,
-)
+from seqcli.tokenizers import Tokenizer, build_tokenizer, tokenizer_from_dict
 from seqcli.training import Objective, Reporter, fit
 from seqcli.vocab import (
+    BOS_ID,
     EOS_ID,
     PAD_ID,
     UNK_ID,
@@ -63,14 +61,6 @@ class LMData:
     stats: VocabStats
 
 
-@dataclass
-class TrainOutcome:
-    path: Path
-    metrics: dict[str, dict[str, float]]
-    stopped_by: str
-    epochs: int
-
-
 # --- data ------------------------------------------------------------------------
 def prepare_data(
     cfg: LMConfig, *, tokenizer: Tokenizer | None = None, vocab: Vocab | None = None
@@ -86,18 +76,7 @@ def prepare_data(
     test_lines = read_text(cfg.test_path) if cfg.test_path else None
     tok_cfg = cfg.tokenizer
     if tokenizer is None:
-        sp_model = None
-        if tok_cfg.level == "subword":
-            sp_model = train_sentencepiece(
-                (line.text for line in train_lines),
-                vocab_size=tok_cfg.sp_vocab_size,
-                model_type=tok_cfg.sp_model_type,
-                character_coverage=tok_cfg.sp_character_coverage,
-                lowercase=tok_cfg.lowercase,
-            )
-        tokenizer = make_tokenizer(
-            tok_cfg.level, lowercase=tok_cfg.lowercase, sp_model=sp_model
-        )
+        tokenizer = build_tokenizer(tok_cfg, (line.text for line in train_lines))
     train_tokens = tokenize_lines(tokenizer, train_lines)
     counts = Counter(tok for tokens in train_tokens for tok in tokens)
     if vocab is None:
@@ -121,15 +100,29 @@ def prepare_data(
     test = None
     if test_lines is not None:
         test = encode_stream(vocab, tokenize_lines(tokenizer, test_lines))
-    return LMData(
-        tokenizer,
-        vocab,
+    train, valid = (
         encode_stream(vocab, train_tokens),
         encode_stream(vocab, valid_tokens),
-        test,
-        summary,
-        stats,
     )
+    _check_lengths(cfg, train, valid)
+    return LMData(tokenizer, vocab, train, valid, test, summary, stats)
+
+
+def _check_lengths(cfg: LMConfig, train: torch.Tensor, valid: torch.Tensor) -> None:
+    """Refuse streams too short to batch now rather than after an epoch of training."""
+    rows = cfg.train.batch_size
+    if train.numel() < 2 * rows:
+        raise DataFormatError(
+            f"too little text ({train.numel()} tokens) for batch size {rows}: "
+            f"need at least {2 * rows}; lower --batch-size",
+            cfg.train_path,
+        )
+    if valid.numel() < 2:
+        raise DataFormatError(
+            f"too little validation text ({valid.numel()} token) to measure "
+            "perplexity; give --valid FILE",
+            cfg.valid_path or cfg.train_path,
+        )
 
 
 def _carve_valid(
@@ -181,6 +174,13 @@ def build_network(cfg: LMConfig, vocab_size: int) -> LanguageModel:
     cutoffs = cfg.adaptive_cutoffs or default_cutoffs(vocab_size)
     if softmax == "adaptive" and not cutoffs:
         softmax = "full"
+    if softmax == "adaptive" and (
+        cutoffs != sorted(set(cutoffs)) or cutoffs[0] < 1 or cutoffs[-1] >= vocab_size
+    ):
+        raise ConfigError(
+            f"adaptive_cutoffs {cutoffs}: need increasing sizes from 1 to "
+            f"{vocab_size - 1} (the vocabulary has {vocab_size} entries)"
+        )
     return LanguageModel(
         vocab_size,
         cfg.model,
@@ -307,12 +307,14 @@ def load_lm(
     path: str | Path, *, device: str = "cpu", command: str = "this command"
 ) -> LoadedLM:
     data = load_checkpoint(path, task=TASK, command=command)
+    # Checked before load_network, so that a bad stored config names the file.
+    cfg = from_dict(LMConfig, data["config"], source=f"{path}: config")
     network = load_network(data).to(device).eval()
     return LoadedLM(
         network,
         Vocab.from_list(data["vocab"]["tokens"]),
         tokenizer_from_dict(data["tokenizer"]),
-        from_dict(LMConfig, data["config"]),
+        cfg,
     )
 
 
@@ -347,7 +349,9 @@ def sample(
     generator = None
     if seed is not None:
         generator = torch.Generator(device=device).manual_seed(seed)
-    streamer = _Streamer(lm, prefix_tokens, on_text) if on_text else None
+    # At char level without stopping, <eos> is a line break inside the text.
+    newline_eos = lm.tokenizer.kind == "char" and not stop_at_eos
+    streamer = _Streamer(lm, prefix_tokens, on_text, newline_eos) if on_text else None
     with torch.no_grad():
         state = lm.network.start(ids[:, :-1])
         rows = sample_ids(
@@ -358,17 +362,19 @@ def sample(
             temperature=temperature,
             top_k=top_k,
             top_p=top_p,
-            banned_ids=(PAD_ID,) if allow_unk else (PAD_ID, UNK_ID),
+            # <bos> is never a target in the training stream (lines start after
+            # <eos>), so an undertrained model must not emit it either.
+            banned_ids=(PAD_ID, BOS_ID) if allow_unk else (PAD_ID, BOS_ID, UNK_ID),
             stop_at_eos=stop_at_eos,
             generator=generator,
             on_step=streamer.step if streamer else None,
         )
-    return [_detok(lm, prefix_tokens + _tokens(lm, row)) for row in rows]
+    return [_detok(lm, prefix_tokens + _tokens(lm, row, newline_eos)) for row in rows]
 
 
-def _tokens(lm: LoadedLM, ids: Sequence[int]) -> list[str]:
-    """Generated ids -> tokens; `<eos>` is a newline at char level, else the end."""
-    if lm.tokenizer.kind == "char":
+def _tokens(lm: LoadedLM, ids: Sequence[int], newline_eos: bool) -> list[str]:
+    """Generated ids -> tokens; `<eos>` is a newline if `newline_eos`, else the end."""
+    if newline_eos:
         return ["\n" if i == EOS_ID else lm.vocab.itos[i] for i in ids]
     return lm.vocab.decode(ids)
 
@@ -384,16 +390,23 @@ class _Streamer:
     sent, since a piece's surface form depends on its neighbours.
     """
 
-    def __init__(self, lm: LoadedLM, prefix: list[str], on_text: Callable[[str], None]):
+    def __init__(
+        self,
+        lm: LoadedLM,
+        prefix: list[str],
+        on_text: Callable[[str], None],
+        newline_eos: bool,
+    ):
         self.lm, self.tokens, self.on_text = lm, list(prefix), on_text
+        self.newline_eos = newline_eos
         self.sent = _detok(lm, self.tokens)
         on_text(self.sent)
 
     def step(self, ids: torch.Tensor) -> None:
         token = int(ids[0])
-        if token < 0 or (token == EOS_ID and self.lm.tokenizer.kind != "char"):
+        if token < 0 or (token == EOS_ID and not self.newline_eos):
             return
-        self.tokens.extend(_tokens(self.lm, [token]))
+        self.tokens.extend(_tokens(self.lm, [token], self.newline_eos))
         text = _detok(self.lm, self.tokens)
         if text.startswith(self.sent):
             self.on_text(text[len(self.sent) :])

@@ -1,0 +1,124 @@
+"""`Classifier`: the recurrent backbone, pooling over time and a linear layer.
+
+Many-to-one: a whole sentence or document gets one label. Pooling turns the
+(batch, time, hidden) outputs into one vector per row, ignoring padding:
+
+    last       forward state at the last real token (+ backward state at token 0)
+    max        element-wise maximum over real positions (Collobert et al., 2011)
+    mean       average over real positions
+    attention  a learnt weighted average (Yang et al., 2016)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from seqcli.batching import Batch
+from seqcli.config import RecurrentConfig
+from seqcli.nn.recurrent import RecurrentEncoder
+
+POOLINGS = ("last", "max", "mean", "attention")
+
+
+class Classifier(nn.Module):
+    """P(label | text): embedding -> (bi)RNN -> pooling -> dropout -> linear."""
+
+    def __init__(
+        self,
+        vocab_size: int,
+        num_classes: int,
+        cfg: RecurrentConfig,
+        *,
+        pooling: str = "max",
+        class_weights: Sequence[float] | None = None,
+    ):
+        super().__init__()
+        if pooling not in POOLINGS:
+            raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
+        self.pooling = pooling
+        self.bidirectional = cfg.bidirectional
+        self.encoder = RecurrentEncoder(vocab_size, cfg)
+        hidden = self.encoder.output_size
+        self.attention: nn.Module | None = None
+        if pooling == "attention":
+            # Score each position with a small MLP; softmax over real positions.
+            self.attention = nn.Sequential(
+                nn.Linear(hidden, hidden), nn.Tanh(), nn.Linear(hidden, 1, bias=False)
+            )
+        self.dropout = nn.Dropout(cfg.dropout)
+        self.output = nn.Linear(hidden, num_classes)
+        # Not persistent: only the loss needs the weights, so a checkpoint's state
+        # dict is the same with or without --class-weights.
+        weights = None if class_weights is None else torch.tensor(class_weights)
+        self.register_buffer("class_weights", weights, persistent=False)
+
+    def logits(self, batch: Batch) -> Tensor:
+        """Unnormalised class scores, (batch, classes)."""
+        outputs, _ = self.encoder(batch.ids, batch.lengths)  # (batch, time, hidden)
+        mask = batch.mask
+        if mask is None:  # every row is full length
+            mask = torch.ones(batch.ids.shape, dtype=torch.bool, device=outputs.device)
+        pooled = self.pool(outputs, mask)  # (batch, hidden)
+        return self.output(self.dropout(pooled))  # (batch, classes)
+
+    def forward(self, batch: Batch) -> Tensor:
+        """Mean cross-entropy of the batch's labels (what `fit` minimises)."""
+        return F.cross_entropy(
+            self.logits(batch), batch.targets, weight=self.class_weights
+        )
+
+    loss = forward
+
+    def pool(self, outputs: Tensor, mask: Tensor) -> Tensor:
+        """(batch, time, hidden) outputs and (batch, time) mask -> (batch, hidden)."""
+        real = mask.unsqueeze(-1)  # (batch, time, 1)
+        if self.pooling == "max":
+            return outputs.masked_fill(~real, float("-inf")).max(dim=1).values
+        if self.pooling == "mean":
+            total = (outputs * real).sum(dim=1)  # (batch, hidden)
+            return total / real.sum(dim=1).clamp(min=1)
+        if self.pooling == "attention":
+            scores = self.attention(outputs).squeeze(-1)  # (batch, time)
+            weights = scores.masked_fill(~mask, float("-inf")).softmax(dim=1)
+            return (weights.unsqueeze(-1) * outputs).sum(dim=1)  # (batch, hidden)
+        return self._last(outputs, mask)
+
+    def _last(self, outputs: Tensor, mask: Tensor) -> Tensor:
+        """The state after reading the whole text in each direction.
+
+        Forward: the output at the last real token. Backward (bidirectional): the
+        output at position 0, which has read the text from its end. Taking both
+        from `outputs` (not the final state) works for every cell and layer count.
+        """
+        last = mask.sum(dim=1).clamp(min=1) - 1  # (batch,)
+        rows = torch.arange(outputs.size(0), device=outputs.device)
+        if not self.bidirectional:
+            return outputs[rows, last]  # (batch, hidden)
+        half = outputs.size(-1) // 2
+        forward = outputs[rows, last, :half]  # (batch, hidden / 2)
+        backward = outputs[:, 0, half:]  # (batch, hidden / 2)
+        return torch.cat([forward, backward], dim=-1)
+
+
+def copy_matching(target: nn.Module, source: dict[str, Tensor]) -> list[str]:
+    """Copy the tensors of `source` whose name and shape match into `target`.
+
+    Returns the names copied. Used to start a classifier's encoder from a language
+    model's: the forward direction of a bidirectional layer 0 matches the LM's
+    layer 0, while ``*_reverse`` tensors (and the input weights of upper layers of a
+    bidirectional stack, whose input is twice as wide) have no counterpart.
+    """
+    own = target.state_dict()
+    copied = [
+        name
+        for name, tensor in source.items()
+        if name in own and own[name].shape == tensor.shape
+    ]
+    with torch.no_grad():
+        for name in copied:
+            own[name].copy_(source[name])
+    return copied

@@ -1,0 +1,159 @@
+"""Configuration: defaults < base < YAML < overrides, and every kind of bad value."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from seqcli.config import (
+    LMConfig,
+    RecurrentConfig,
+    TrainConfig,
+    default_of,
+    from_dict,
+    load_config,
+    to_dict,
+)
+from seqcli.errors import ConfigError
+
+
+def yaml_file(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "cfg.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_defaults_come_from_the_dataclasses():
+    cfg = load_config(LMConfig)
+    assert cfg == LMConfig()
+    assert default_of(LMConfig, "model.cell") == RecurrentConfig().cell
+    assert default_of(LMConfig, "train.epochs") == TrainConfig().epochs
+
+
+def test_precedence_defaults_base_yaml_overrides(tmp_path: Path):
+    base = {"bptt": 10, "model": {"cell": "rnn", "emb_size": 7}}
+    path = yaml_file(tmp_path, "bptt: 20\nmodel:\n  cell: gru\n")
+    cfg = load_config(
+        LMConfig, path, {"model.cell": "lstm", "train.lr": None}, base=base
+    )
+    assert cfg.bptt == 20  # yaml over base
+    assert cfg.model.cell == "lstm"  # override over yaml
+    assert cfg.model.emb_size == 7  # base survives a yaml that does not set it
+    assert cfg.train.lr == TrainConfig().lr  # None means "not given"
+    assert base == {"bptt": 10, "model": {"cell": "rnn", "emb_size": 7}}
+
+
+def test_nested_keys_and_int_to_float(tmp_path: Path):
+    path = yaml_file(
+        tmp_path,
+        "train:\n  lr: 1\n  max_time: 2\nadaptive_cutoffs: [10, 20]\n"
+        "tokenizer:\n  level: char\n",
+    )
+    cfg = load_config(LMConfig, path)
+    assert cfg.train.lr == 1.0
+    assert isinstance(cfg.train.lr, float)
+    assert cfg.train.max_time == 2.0
+    assert cfg.adaptive_cutoffs == [10, 20]
+    assert cfg.tokenizer.level == "char"
+
+
+def test_round_trip_through_a_plain_dict():
+    cfg = load_config(LMConfig, None, {"model.hidden_size": 16, "valid_path": "v"})
+    assert from_dict(LMConfig, to_dict(cfg)) == cfg
+
+
+def test_empty_yaml_is_the_defaults(tmp_path: Path):
+    assert load_config(LMConfig, yaml_file(tmp_path, "")) == LMConfig()
+
+
+def test_unknown_key_lists_the_valid_keys(tmp_path: Path):
+    path = yaml_file(tmp_path, "model:\n  cells: gru\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(LMConfig, path)
+    message = str(info.value)
+    assert "cells" in message
+    assert str(path) in message
+    for key in ("cell", "emb_size", "hidden_size", "num_layers", "dropout"):
+        assert key in message
+
+
+def test_unknown_top_level_override_is_rejected():
+    with pytest.raises(ConfigError, match="unknown key 'nonsense'"):
+        load_config(LMConfig, None, {"nonsense": 1})
+
+
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [
+        ("bptt: ten\n", "bptt"),
+        ("bptt: 3.5\n", "bptt"),
+        ("tie_weights: 1\n", "tie_weights"),
+        ("train:\n  epochs: true\n", "train.epochs"),
+        ("train:\n  lr: fast\n", "train.lr"),
+        ("adaptive_cutoffs: 10\n", "adaptive_cutoffs"),
+        ("adaptive_cutoffs: [10, x]\n", "adaptive_cutoffs[1]"),
+        ("model: gru\n", "model"),
+        ("valid_path: 3\n", "valid_path"),
+    ],
+)
+def test_wrong_types_are_rejected_naming_the_key(tmp_path: Path, text: str, key: str):
+    with pytest.raises(ConfigError, match=re.escape(f".{key}: ")):
+        load_config(LMConfig, yaml_file(tmp_path, text))
+
+
+@pytest.mark.parametrize(
+    ("overrides", "fragment"),
+    [
+        ({"model.cell": "foo"}, "model.cell: 'foo' is not one of rnn, gru, lstm"),
+        ({"tokenizer.level": "byte"}, "tokenizer.level"),
+        ({"train.optimizer": "rmsprop"}, "train.optimizer"),
+        ({"softmax": "sparse"}, "softmax"),
+        ({"model.dropout": 1.0}, "model.dropout"),
+        ({"model.hidden_size": 0}, "model.hidden_size"),
+        ({"train.device": "tpu"}, "train.device"),
+    ],
+)
+def test_impossible_values_are_rejected(overrides: dict, fragment: str):
+    with pytest.raises(ConfigError, match=re.escape(fragment)):
+        load_config(LMConfig, None, overrides)
+
+
+def test_bad_choice_in_yaml(tmp_path: Path):
+    with pytest.raises(ConfigError, match="cell: 'foo'"):
+        load_config(LMConfig, yaml_file(tmp_path, "model:\n  cell: foo\n"))
+
+
+def test_cuda_index_is_a_valid_device():
+    assert load_config(LMConfig, None, {"train.device": "cuda:1"}).train.device == (
+        "cuda:1"
+    )
+
+
+def test_override_below_a_non_mapping_yaml_value(tmp_path: Path):
+    # A flag (model.cell) must not hide that the file's `model:` is not a mapping.
+    path = yaml_file(tmp_path, "model: gru\n")
+    with pytest.raises(ConfigError, match="model: expected a mapping"):
+        load_config(LMConfig, path, {"model.cell": "lstm"})
+
+
+@pytest.mark.parametrize(
+    ("content", "fragment"),
+    [
+        ("model: [unclosed\n", "not valid YAML"),
+        ("- a\n- b\n", "mapping"),
+    ],
+)
+def test_bad_yaml_files(tmp_path: Path, content: str, fragment: str):
+    with pytest.raises(ConfigError, match=fragment):
+        load_config(LMConfig, yaml_file(tmp_path, content))
+
+
+def test_missing_and_non_utf8_yaml(tmp_path: Path):
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(LMConfig, tmp_path / "missing.yaml")
+    path = tmp_path / "latin1.yaml"
+    path.write_bytes("bptt: 5 # caf\u00e9\n".encode("latin-1"))
+    with pytest.raises(ConfigError, match="UTF-8"):
+        load_config(LMConfig, path)

@@ -1,0 +1,496 @@
+"""The language-model task through its Python API: training, decoding, scoring, resume.
+
+Networks are tiny (emb 8-16, hidden 16-32, one layer) and corpora a few dozen lines,
+so every training run here takes a fraction of a second.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import torch
+
+from seqcli.batching import lm_rows, lm_window_count
+from seqcli.checkpoint import load_checkpoint, save_checkpoint
+from seqcli.config import (
+    LMConfig,
+    RecurrentConfig,
+    TokenizerConfig,
+    load_config,
+    to_dict,
+)
+from seqcli.decoding import greedy
+from seqcli.decoding import sample as sample_ids
+from seqcli.errors import CheckpointError, ConfigError, DataFormatError
+from seqcli.runs import find_resume, run_files
+from seqcli.tasks import lm as task
+from seqcli.tokenizers import CharTokenizer
+from seqcli.training import StepInfo
+from seqcli.vocab import BOS, BOS_ID, EOS_ID, SPECIALS, UNK, UNK_ID, Vocab
+
+OVERFIT = ["the cat sat on the mat .", "a dog ran to the park .", "my owl sees a fox ."]
+
+MakeConfig = Callable[..., LMConfig]
+
+
+class Recorder:
+    """A `Reporter` that records every step, and can stop the run at a given step."""
+
+    def __init__(
+        self, *, stop_at: int = 0, exc: type[BaseException] = KeyboardInterrupt
+    ):
+        self.steps: list[StepInfo] = []
+        self.epochs: list[int] = []
+        self.evals: list[dict[str, float]] = []
+        self.stop_at, self.exc = stop_at, exc
+
+    def on_epoch_start(self, epoch: int, steps: int | None, done: int) -> None:
+        self.epochs.append(epoch)
+
+    def on_step(self, info: StepInfo) -> None:
+        self.steps.append(info)
+        if len(self.steps) == self.stop_at:
+            raise self.exc()
+
+    def on_eval(self, record: dict[str, float]) -> None:
+        self.evals.append(record)
+
+    def on_message(self, text: str) -> None:
+        pass
+
+
+class Killed(Exception):
+    """Stands for a process killed mid-run: fit() does not catch it."""
+
+
+@pytest.fixture
+def overfit_config(write_lines, lm_config: MakeConfig, tmp_path: Path) -> MakeConfig:
+    """Three sentences repeated: a recurrent LM can learn them almost by heart."""
+    corpus = write_lines(tmp_path / "overfit.txt", OVERFIT * 8)
+
+    def make(**kwargs) -> LMConfig:
+        cfg = lm_config(train_path=str(corpus), lr=3e-2, **kwargs)
+        return replace(cfg, model=replace(cfg.model, emb_size=16, hidden_size=32))
+
+    return make
+
+
+@pytest.fixture(scope="module")
+def trained(write_lines, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One small word-level LSTM LM trained for 5 epochs, shared by the module."""
+    folder = tmp_path_factory.mktemp("trained")
+    corpus = write_lines(folder / "overfit.txt", OVERFIT * 8)
+    cfg = load_config(
+        LMConfig,
+        None,
+        {
+            "train_path": str(corpus),
+            "out": str(folder / "lm.pt"),
+            "bptt": 8,
+            "model.emb_size": 16,
+            "model.hidden_size": 32,
+            "model.num_layers": 1,
+            "model.dropout": 0.0,
+            "train.epochs": 5,
+            "train.batch_size": 4,
+            "train.lr": 3e-2,
+            "train.device": "cpu",
+            "train.num_threads": 1,
+        },
+    )
+    return task.train_lm(cfg).path
+
+
+@pytest.fixture
+def lm(trained: Path) -> task.LoadedLM:
+    return task.load_lm(trained)
+
+
+def mean(values: list[float]) -> float:
+    return sum(values) / len(values)
+
+
+# --- training -------------------------------------------------------------------------
+@pytest.mark.parametrize("cell", ["rnn", "gru", "lstm"])
+def test_every_cell_overfits_a_tiny_corpus(overfit_config: MakeConfig, cell: str):
+    rec = Recorder()
+    outcome = task.train_lm(overfit_config(cell=cell, epochs=8), reporter=rec)
+    first = rec.steps[0].loss
+    last_epoch = [s.loss for s in rec.steps if s.epoch == 8]
+    assert mean(last_epoch) < 0.5 * first
+    assert outcome.stopped_by == "epochs"
+    assert outcome.epochs == 8
+    assert outcome.path.exists()
+    valid = outcome.metrics["valid"]
+    assert valid["ppl"] == pytest.approx(math.exp(valid["loss"]))
+    assert load_checkpoint(outcome.path, task="lm")["config"]["model"]["cell"] == cell
+
+
+@pytest.mark.parametrize("softmax", ["full", "adaptive"])
+def test_full_and_adaptive_softmax_train(overfit_config: MakeConfig, softmax: str):
+    rec = Recorder()
+    cfg = overfit_config(epochs=8, softmax=softmax, adaptive_cutoffs=[8])
+    outcome = task.train_lm(cfg, reporter=rec)
+    assert mean([s.loss for s in rec.steps if s.epoch == 8]) < 0.5 * rec.steps[0].loss
+    lm = task.load_lm(outcome.path)
+    assert len(lm.vocab) > 8
+    assert (lm.network.adaptive is not None) == (softmax == "adaptive")
+    # Both output layers give a proper distribution over the whole vocabulary.
+    log_probs, _ = lm.network.step(torch.tensor([EOS_ID, 5]), None)
+    assert log_probs.shape == (2, len(lm.vocab))
+    assert torch.allclose(log_probs.exp().sum(-1), torch.ones(2), atol=1e-5)
+
+
+def test_adaptive_cutoffs_beyond_the_vocabulary_are_a_config_error(
+    overfit_config: MakeConfig,
+):
+    cfg = overfit_config(softmax="adaptive", adaptive_cutoffs=[1000])
+    with pytest.raises(ConfigError, match="adaptive_cutoffs"):
+        task.train_lm(cfg)
+
+
+def test_char_level_trains_and_reports_bits_per_char(lm_config: MakeConfig):
+    outcome = task.train_lm(lm_config(level="char"))
+    valid = outcome.metrics["valid"]
+    assert valid["bpc"] == pytest.approx(valid["loss"] / math.log(2))
+    lm = task.load_lm(outcome.path)
+    assert lm.tokenizer.kind == "char"
+    assert " " in lm.vocab
+
+
+def test_subword_level_stores_its_sentencepiece_model(lm_config: MakeConfig):
+    cfg = lm_config(level="subword")
+    cfg = replace(cfg, tokenizer=replace(cfg.tokenizer, sp_vocab_size=40))
+    lm = task.load_lm(task.train_lm(cfg).path)
+    assert lm.tokenizer.kind == "subword"
+    text = "the owl likes the fox ."
+    assert lm.tokenizer.detokenize(lm.tokenizer.tokenize(text)) == text
+
+
+def test_test_file_is_scored_into_the_checkpoint(
+    write_lines, lm_config: MakeConfig, tmp_path
+):
+    test_file = write_lines(tmp_path / "test.txt", ["the cat sees the dog ."] * 3)
+    outcome = task.train_lm(lm_config(test_path=str(test_file)))
+    stored = load_checkpoint(outcome.path, task="lm")["metrics"]
+    assert stored["test"] == outcome.metrics["test"]
+    assert set(stored["test"]) >= {"loss", "ppl"}
+
+
+def test_a_validation_tail_of_one_blank_line_is_refused_before_training(
+    write_lines, lm_config: MakeConfig, tmp_path: Path, corpus_lines: tuple[str, ...]
+):
+    corpus = write_lines(tmp_path / "blank-end.txt", [*corpus_lines[:19], ""])
+    cfg = lm_config(train_path=str(corpus), valid_fraction=0.05)
+    rec = Recorder()
+    with pytest.raises(DataFormatError, match="blank-end.txt"):
+        task.train_lm(cfg, reporter=rec)
+    assert rec.steps == []  # refused up front, not after an epoch of training
+
+
+def test_a_corpus_too_small_for_the_batch_size_is_refused(
+    write_lines, lm_config: MakeConfig, tmp_path: Path
+):
+    corpus = write_lines(tmp_path / "tiny.txt", ["a b", "c d", "e f"])
+    cfg = lm_config(train_path=str(corpus), valid_path=str(corpus), batch_size=8)
+    with pytest.raises(DataFormatError, match=r"tiny\.txt.*batch"):
+        task.train_lm(cfg)
+
+
+def test_training_is_reproducible(lm_config: MakeConfig, tmp_path: Path):
+    first = task.train_lm(lm_config(out=str(tmp_path / "a.pt"))).metrics
+    second = task.train_lm(lm_config(out=str(tmp_path / "b.pt"))).metrics
+    assert first == second
+
+
+# --- checkpoints ----------------------------------------------------------------------
+@pytest.mark.parametrize("softmax", ["full", "adaptive"])
+def test_checkpoint_round_trip_gives_identical_log_probs(
+    lm: task.LoadedLM, tmp_path: Path, softmax: str
+):
+    # A fresh, randomly initialised network: what the file must reproduce exactly.
+    torch.manual_seed(3)
+    cfg = replace(lm.cfg, softmax=softmax, adaptive_cutoffs=[8])
+    network = task.build_network(cfg, len(lm.vocab)).eval()
+    before = task.LoadedLM(network, lm.vocab, lm.tokenizer, cfg)
+    texts = ["the cat sat on the mat .", "a fox ran to the zebra ."]
+    expected = task.score(before, texts)
+    path = save_checkpoint(
+        tmp_path / "m.pt",
+        {
+            "task": "lm",
+            "config": to_dict(cfg),
+            "vocab": {"tokens": lm.vocab.to_list()},
+            "tokenizer": lm.tokenizer.to_dict(),
+            "state_dict": network.state_dict(),
+            "metrics": {},
+        },
+    )
+    after = task.load_lm(path)
+    assert [s.logprob for s in task.score(after, texts).sentences] == [
+        s.logprob for s in expected.sentences
+    ]
+    prev = torch.tensor([EOS_ID, 4, 5])
+    assert torch.equal(after.network.step(prev, None)[0], network.step(prev, None)[0])
+
+
+def test_load_lm_refuses_other_tasks(lm: task.LoadedLM, trained: Path, tmp_path):
+    data = load_checkpoint(trained)
+    for key in ("format", "format_version", "seqcli_version", "created", "digest"):
+        data.pop(key)
+    path = save_checkpoint(tmp_path / "s.pt", {**data, "task": "sentiment"})
+    with pytest.raises(CheckpointError, match="sentiment checkpoint"):
+        task.load_lm(path, command="`seqcli sample`")
+
+
+# --- decoding and scoring -------------------------------------------------------------
+def test_top_k_one_sampling_equals_greedy(lm: task.LoadedLM):
+    net = lm.network
+    prefix = torch.tensor([[EOS_ID, lm.vocab.id_of("the")]] * 3)
+    state = net.start(prefix[:, :-1])
+    expected = greedy(net, state, prefix[:, -1], max_len=15)
+    for seed in (0, 1):
+        generator = torch.Generator().manual_seed(seed)
+        got = sample_ids(
+            net, state, prefix[:, -1], max_len=15, top_k=1, generator=generator
+        )
+        assert got == expected
+    # Through the task API: temperature 0 is greedy; top-k 1 at any temperature too.
+    greedy_texts = task.sample(lm, num=2, temperature=0.0, max_length=15)
+    sampled = task.sample(lm, num=2, top_k=1, temperature=1.5, max_length=15, seed=7)
+    assert sampled == greedy_texts
+
+
+def test_sampling_with_a_seed_is_reproducible(lm: task.LoadedLM):
+    first = task.sample(lm, num=3, max_length=12, seed=5, temperature=1.5)
+    assert first == task.sample(lm, num=3, max_length=12, seed=5, temperature=1.5)
+    assert len(first) == 3
+
+
+@pytest.mark.parametrize("prompt", ["the cat", "a zebra", "my"])
+def test_samples_start_with_the_prompt(lm: task.LoadedLM, prompt: str):
+    for text in task.sample(lm, num=3, prompt=prompt, max_length=10, seed=1):
+        assert text.startswith(prompt)
+
+
+def test_streamed_text_matches_the_first_sample(lm: task.LoadedLM):
+    pieces: list[str] = []
+    texts = task.sample(
+        lm, num=2, prompt="a dog", max_length=12, seed=2, on_text=pieces.append
+    )
+    assert "".join(pieces) == texts[0]
+
+
+def test_no_unk_never_emits_unk(lm: task.LoadedLM):
+    with torch.no_grad():
+        lm.network.decoder.bias[UNK_ID] += 100.0  # <unk> is now by far the likeliest
+    with_unk = task.sample(lm, num=2, max_length=8, seed=0)
+    assert all(text.split() == [UNK] * 8 for text in with_unk)
+    for seed in range(3):
+        for text in task.sample(lm, num=4, max_length=8, seed=seed, allow_unk=False):
+            assert UNK not in text.split()
+
+
+def untrained_char_lm(favourite: int) -> task.LoadedLM:
+    """An untrained char LM over "a", "b", " " that strongly prefers one id."""
+    torch.manual_seed(0)
+    vocab = Vocab([*SPECIALS, "a", "b", " "])
+    cfg = LMConfig(
+        tokenizer=TokenizerConfig(level="char"),
+        model=RecurrentConfig(emb_size=8, hidden_size=16, num_layers=1, dropout=0.0),
+    )
+    network = task.build_network(cfg, len(vocab)).eval()
+    with torch.no_grad():
+        network.decoder.bias[favourite] += 100.0
+    return task.LoadedLM(network, vocab, CharTokenizer(), cfg)
+
+
+def test_bos_is_never_sampled():
+    lm = untrained_char_lm(BOS_ID)  # never a target in training, yet likeliest here
+    texts = task.sample(
+        lm, num=3, max_length=12, seed=0, stop_at_eos=False, allow_unk=False
+    )
+    for text in texts:
+        assert BOS not in text
+        assert len(text) == 12  # one character per step, none dropped
+
+
+def test_char_level_eos_ends_a_sample_or_breaks_a_line():
+    lm = untrained_char_lm(EOS_ID)
+    pieces: list[str] = []
+    stopped = task.sample(lm, num=2, prompt="ab", on_text=pieces.append)
+    assert stopped == ["ab", "ab"]  # the end marker is not part of the text
+    assert "".join(pieces) == "ab"
+    pieces.clear()
+    running = task.sample(
+        lm, prompt="ab", max_length=3, stop_at_eos=False, on_text=pieces.append
+    )
+    assert running == ["ab\n\n\n"]
+    assert "".join(pieces) == running[0]
+
+
+def test_score_is_the_sum_of_token_log_probs(lm: task.LoadedLM):
+    text = "the cat ran to a zebra ."  # "zebra" is unknown
+    result = task.score(lm, [text])
+    sentence = result.sentences[0]
+    pairs = task.token_log_probs(lm, text)
+    assert [tok for tok, _ in pairs] == [*text.split(), "<eos>"]
+    assert sentence.tokens == len(pairs)
+    assert sentence.unk == 1
+    assert sentence.logprob == pytest.approx(sum(lp for _, lp in pairs), abs=1e-4)
+    assert all(lp <= 0 for _, lp in pairs)
+    assert sentence.log10prob == pytest.approx(sentence.logprob / math.log(10))
+    assert sentence.ppl == pytest.approx(math.exp(-sentence.logprob / len(pairs)))
+
+
+def test_score_equals_stepping_the_network_by_hand(lm: task.LoadedLM):
+    text = "a dog sees the owl ."
+    targets = [*lm.vocab.encode(text.split()), EOS_ID]
+    state, prev, total = (
+        lm.network.start(torch.empty(1, 0, dtype=torch.long)),
+        EOS_ID,
+        0.0,
+    )
+    with torch.no_grad():
+        for target in targets:
+            log_probs, state = lm.network.step(torch.tensor([prev]), state)
+            total += float(log_probs[0, target])
+            prev = target
+    assert task.score(lm, [text]).sentences[0].logprob == pytest.approx(total, abs=1e-4)
+
+
+def test_scoring_in_a_batch_equals_scoring_alone(lm: task.LoadedLM):
+    texts = ["the cat sat on the mat .", "my owl", "", "a dog ran to the park ."]
+    together = task.score(lm, texts)
+    alone = [task.score(lm, [t]).sentences[0].logprob for t in texts]
+    assert [s.logprob for s in together.sentences] == pytest.approx(alone, abs=1e-4)
+    assert together.logprob == pytest.approx(sum(alone), abs=1e-3)
+    assert together.chars == sum(len(t) + 1 for t in texts)
+    # The model learnt its corpus: a training sentence beats a shuffled one.
+    trained_text, shuffled = task.score(
+        lm, [OVERFIT[0], "mat the . on sat cat the"]
+    ).sentences
+    assert trained_text.logprob > shuffled.logprob
+
+
+def test_evaluate_lm_matches_its_own_perplexity(
+    write_lines, lm: task.LoadedLM, tmp_path: Path
+):
+    metrics = task.evaluate_lm(lm, write_lines(tmp_path / "e.txt", OVERFIT * 2))
+    assert metrics["ppl"] == pytest.approx(math.exp(metrics["loss"]))
+    assert metrics["tokens"] == 2 * sum(len(s.split()) + 1 for s in OVERFIT)
+    with pytest.raises(DataFormatError, match="too little"):
+        task.evaluate_lm(lm, write_lines(tmp_path / "short.txt", ["a"]))
+
+
+def test_sample_rejects_bad_settings(lm: task.LoadedLM):
+    with pytest.raises(ConfigError, match="temperature"):
+        task.sample(lm, temperature=-1.0)
+    with pytest.raises(ConfigError, match="top-p"):
+        task.sample(lm, top_p=0.0)
+
+
+# --- resuming -------------------------------------------------------------------------
+def read_log(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_resume_continues_where_the_run_stopped(lm_config: MakeConfig):
+    cfg = lm_config(epochs=1)
+    first = Recorder()
+    task.train_lm(cfg, reporter=first)
+    steps_per_epoch = len(first.steps)
+    files = run_files(cfg.out)
+    assert files.last.exists()
+    assert len(read_log(files.log)) == 1
+
+    path, snapshot = find_resume("lm", cfg.out)
+    assert path == files.last
+    done = snapshot["train_state"]["progress"]
+    assert (done["epoch"], done["global_step"]) == (2, steps_per_epoch)
+    cfg2 = load_config(LMConfig, None, {"train.epochs": 2}, base=snapshot["config"])
+    second = Recorder()
+    outcome = task.train_lm(cfg2, resume=snapshot, reporter=second)
+
+    assert second.epochs == [2]  # epoch 1 is not trained again
+    assert len(second.steps) == steps_per_epoch
+    assert second.steps[0].epoch == 2
+    progress = load_checkpoint(files.last)["train_state"]["progress"]
+    assert progress["global_step"] == 2 * steps_per_epoch
+    assert [h["epoch"] for h in progress["history"]] == [1, 2]
+    records = read_log(files.log)
+    assert [r["epoch"] for r in records] == [1, 2]
+    assert records[1]["step"] > records[0]["step"]
+    assert records[1]["tokens"] > records[0]["tokens"]
+    assert outcome.epochs == 2
+
+
+def test_interrupted_mid_epoch_resumes_the_remaining_steps(lm_config: MakeConfig):
+    cfg = lm_config(epochs=1, save_every=0.0)  # a snapshot after every step
+    k = 5
+    interrupted = Recorder(stop_at=k)
+    outcome = task.train_lm(cfg, reporter=interrupted)
+    assert outcome.stopped_by == "interrupted"
+    files = run_files(cfg.out)
+    assert not files.out.exists()  # no evaluation yet, so no best model
+    progress = load_checkpoint(files.last)["train_state"]["progress"]
+    assert (progress["epoch"], progress["step_in_epoch"]) == (1, k)
+    assert progress["global_step"] == k
+
+    steps_per_epoch = _steps_per_epoch(cfg)
+    _, snapshot = find_resume("lm", cfg.out)
+    rest = Recorder()
+    outcome = task.train_lm(cfg, resume=snapshot, reporter=rest)
+    assert outcome.stopped_by == "epochs"
+    assert len(rest.steps) == steps_per_epoch - k
+    assert [s.step_in_epoch for s in rest.steps] == list(
+        range(k + 1, steps_per_epoch + 1)
+    )
+    assert files.out.exists()
+    final = load_checkpoint(files.last)["train_state"]["progress"]
+    assert final["global_step"] == steps_per_epoch
+
+
+def _steps_per_epoch(cfg: LMConfig) -> int:
+    data = task.prepare_data(cfg)
+    return lm_window_count(lm_rows(data.train, cfg.train.batch_size), cfg.bptt)
+
+
+def test_a_killed_run_leaves_a_snapshot_that_resume_finds(
+    lm_config: MakeConfig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.chdir(tmp_path)
+    cfg = lm_config(epochs=1, save_every=0.0, out="models/killed.pt")
+    with pytest.raises(Killed):
+        task.train_lm(cfg, reporter=Recorder(stop_at=3, exc=Killed))
+    # The step that was cut short was never saved; the one before it was.
+    path, snapshot = find_resume("lm", None)  # the newest lm snapshot in models/
+    assert path == Path("models/killed.last.pt")
+    assert snapshot["train_state"]["progress"]["step_in_epoch"] == 2
+    assert find_resume("lm", "models/killed.pt")[0] == path
+    with pytest.raises(CheckpointError, match="nothing to resume"):
+        find_resume("lm", "models/other.pt")
+    with pytest.raises(CheckpointError, match="nothing to resume"):
+        find_resume("sentiment", None)
+
+
+def test_resuming_a_best_checkpoint_is_refused(lm_config: MakeConfig, tmp_path: Path):
+    cfg = lm_config()
+    task.train_lm(cfg)
+    files = run_files(cfg.out)
+    files.last.unlink()
+    files.out.rename(files.last)  # a best checkpoint where a snapshot should be
+    with pytest.raises(CheckpointError, match="no training state"):
+        find_resume("lm", cfg.out)
+
+
+def test_model_config_is_what_the_checkpoint_records(trained: Path):
+    stored = load_checkpoint(trained)["config"]["model"]
+    assert RecurrentConfig(**stored) == RecurrentConfig(
+        cell="lstm", emb_size=16, hidden_size=32, num_layers=1, dropout=0.0
+    )
