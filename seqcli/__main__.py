@@ -1,6 +1,6 @@
 """`python -m seqcli` runs the command-line app. Must not import torch."""
 
-from seqcli.cli import app
+from seqcli.cli import main
 
 if __name__ == "__main__":
-    app()
+    main()

@@ -1,25 +1,34 @@
-"""The Typer application: creates `app` and registers every command.
+"""The Typer application: builds `app` from the command table and runs it.
 
-Must not import torch: each command imports what it needs inside its body.
+Must not import torch: each command imports what it needs inside its body. The
+command modules themselves are imported only when needed: `seqcli bleu ...` loads
+the bleu module alone (start-up time is what a user of `bleu` feels), while
+`seqcli --help` and `seqcli.cli.app` (tests, `python -m seqcli`) load them all.
 """
 
 from __future__ import annotations
 
-from typing import Annotated
+import importlib
+import sys
+from typing import Annotated, Any
 
 import typer
 
 from seqcli import __version__
-from seqcli.cli import bleu, inspection, lm, tokenization
 
-app = typer.Typer(
-    name="seqcli",
-    no_args_is_help=True,
-    add_completion=False,
-    rich_markup_mode="rich",
-    context_settings={"help_option_names": ["-h", "--help"]},
-    help="Train and use recurrent (RNN/GRU/LSTM) models on your own text.",
-)
+# command name -> (module under seqcli.cli, attribute). A Typer sub-app (`tokenize`)
+# is registered as a group; everything else as a command, in this order in --help.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "tokenize": ("tokenization", "app"),
+    "train-lm": ("lm", "train_lm"),
+    "sample": ("lm", "sample"),
+    "score": ("lm", "score"),
+    "train-sentiment": ("sentiment", "train_sentiment"),
+    "classify": ("sentiment", "classify"),
+    "bleu": ("bleu", "bleu"),
+    "info": ("inspection", "info"),
+    "evaluate": ("inspection", "evaluate"),
+}
 
 
 def _version(value: bool) -> None:
@@ -28,8 +37,7 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
-@app.callback()
-def main(
+def _root(
     version: Annotated[
         bool,
         typer.Option(
@@ -40,10 +48,38 @@ def main(
     """Train and use recurrent (RNN/GRU/LSTM) models on your own text."""
 
 
-app.add_typer(tokenization.app, name="tokenize")
-app.command("train-lm")(lm.train_lm)
-app.command("sample")(lm.sample)
-app.command("score")(lm.score)
-app.command("bleu")(bleu.bleu)
-app.command("info")(inspection.info)
-app.command("evaluate")(inspection.evaluate)
+def build_app(names: list[str] | None = None) -> typer.Typer:
+    """A Typer app with the given commands (all of them by default)."""
+    app = typer.Typer(
+        name="seqcli",
+        no_args_is_help=True,
+        add_completion=False,
+        rich_markup_mode="rich",
+        context_settings={"help_option_names": ["-h", "--help"]},
+        help="Train and use recurrent (RNN/GRU/LSTM) models on your own text.",
+    )
+    # A callback keeps the app a group even with one command registered.
+    app.callback()(_root)
+    for name in names or list(COMMANDS):
+        module, attr = COMMANDS[name]
+        target = getattr(importlib.import_module(f"seqcli.cli.{module}"), attr)
+        if isinstance(target, typer.Typer):
+            app.add_typer(target, name=name)
+        else:
+            app.command(name)(target)
+    return app
+
+
+def main() -> Any:
+    """Console-script entry point: load only the command being run, if any."""
+    name = sys.argv[1] if len(sys.argv) > 1 else None
+    return build_app([name] if name in COMMANDS else None)()
+
+
+def __getattr__(attr: str) -> Any:
+    # `seqcli.cli.app`, the full app, is built on first use (PEP 562).
+    if attr == "app":
+        app = build_app()
+        globals()["app"] = app
+        return app
+    raise AttributeError(f"module {__name__!r} has no attribute {attr!r}")

@@ -49,7 +49,7 @@ class RichReporter:
             TimeElapsedColumn(),
             TextColumn("eta"),
             TimeRemainingColumn(),
-            console=err_console,
+            console=err_console.real,
             transient=True,
         )
         self.progress.start()

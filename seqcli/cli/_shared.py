@@ -13,13 +13,34 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
-from rich.console import Console
 
 from seqcli.errors import SeqcliError
 
+
 # Results go to stdout as plain text (pipes); everything else goes to stderr.
-err_console = Console(stderr=True, highlight=False)
-out_console = Console(highlight=False)
+class _LazyConsole:
+    """A rich Console created on first use: importing rich.console costs ~30 ms,
+    which `seqcli bleu` would otherwise pay at every start."""
+
+    def __init__(self, *, stderr: bool):
+        self._stderr = stderr
+        self._real: Any = None
+
+    @property
+    def real(self) -> Any:
+        """The rich.console.Console itself (for APIs that need the real object)."""
+        if self._real is None:
+            from rich.console import Console
+
+            self._real = Console(stderr=self._stderr, highlight=False)
+        return self._real
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real, name)
+
+
+err_console = _LazyConsole(stderr=True)
+out_console = _LazyConsole(stderr=False)
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -1,0 +1,530 @@
+"""Evaluation metrics. Must not import torch.
+
+BLEU, chrF and TER come from sacreBLEU (Post, 2018, "A Call for Clarity in Reporting
+BLEU Scores"): every number is sacreBLEU's, so scores and signatures match its
+command line to the last digit. sacreBLEU is imported inside the functions, so that
+importing this module costs nothing to commands that never score.
+
+References are given as sacreBLEU takes them: one list of lines per reference
+file, ``refs[k][i]`` being the k-th reference of segment ``i``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from seqcli.errors import ConfigError
+
+if TYPE_CHECKING:
+    from sacrebleu.metrics import BLEU
+    from sacrebleu.metrics.base import Metric, Score
+
+METRIC_NAMES = ("bleu", "chrf", "ter")
+BOOTSTRAP_SAMPLES = 1000  # sacreBLEU's default for --confidence-n and --paired-bs-n
+
+
+@dataclass(frozen=True)
+class BleuOptions:
+    """BLEU settings; the defaults are the sacreBLEU command line's."""
+
+    lowercase: bool = False
+    tokenize: str = "13a"  # 13a | intl | char | none | zh | ja-mecab | ko-mecab | spm
+    smooth_method: str = "exp"  # exp | floor | add-k | none
+    smooth_value: float | None = None  # floor: 0.1, add-k: 1 when None
+    max_ngram_order: int = 4
+    force: bool = False  # silence the "looks tokenized" warning
+
+
+@dataclass(frozen=True)
+class MetricScore:
+    """One score as sacreBLEU reports it. The BLEU-only fields are empty otherwise.
+
+    Precisions and ``score`` are percentages, as in sacreBLEU. ``mean`` and ``ci``
+    (half the width of the 95% interval) are set after bootstrap resampling.
+    """
+
+    name: str  # sacreBLEU's name: BLEU, chrF2, TER
+    score: float
+    signature: str
+    counts: tuple[int, ...] = ()
+    totals: tuple[int, ...] = ()
+    precisions: tuple[float, ...] = ()
+    bp: float | None = None
+    ratio: float | None = None
+    hyp_len: int | None = None
+    ref_len: int | None = None
+    details: str = ""  # sacreBLEU's text after the score: precisions, BP, lengths
+    mean: float | None = None
+    ci: float | None = None
+
+
+@dataclass(frozen=True)
+class PairedScore:
+    """One system's score in a paired test; ``p_value`` is None for the baseline."""
+
+    score: float
+    mean: float
+    ci: float
+    p_value: float | None
+
+
+@dataclass(frozen=True)
+class PairedRow:
+    """One system of a paired comparison, with a score per metric name."""
+
+    system: str
+    is_baseline: bool
+    scores: dict[str, PairedScore]
+
+
+@dataclass(frozen=True)
+class PairedComparison:
+    """The result of sacreBLEU's paired bootstrap test against the first system."""
+
+    rows: list[PairedRow]
+    signatures: dict[str, str]
+    n_samples: int
+
+
+@dataclass(frozen=True)
+class NgramRow:
+    """One distinct hypothesis n-gram: Count_clip = min(count, max_ref_count)."""
+
+    n: int
+    ngram: str
+    count: int
+    max_ref_count: int  # the most times it occurs in any one reference
+    clipped: int
+
+
+@dataclass(frozen=True)
+class OrderStats:
+    """Modified precision of one n-gram order (Papineni et al., 2002, section 2.1)."""
+
+    n: int
+    clipped: int  # sum of Count_clip over the hypothesis n-grams
+    total: int  # number of hypothesis n-grams
+    precision: float  # percent, as used in the score (after smoothing, if any)
+    smoothed: bool  # True where smoothing changed clipped/total
+
+
+@dataclass(frozen=True)
+class BleuExplanation:
+    """Every step from n-gram counts to the BLEU score.
+
+    BLEU = BP * exp(sum(log p_n) / N), BP = 1 if c > r else exp(1 - r/c).
+    """
+
+    orders: list[OrderStats]
+    hyp_len: int  # c, the candidate length in tokens
+    ref_len: int  # r, the sum of the reference lengths closest to each segment
+    bp: float
+    geo_mean: float  # percent: geometric mean of the precisions
+    score: float  # equals the plain corpus score
+    smooth_method: str
+    segments: int
+    ngrams: list[NgramRow]  # filled for a single segment only
+
+
+def corpus_scores(
+    hyps: Sequence[str],
+    refs: Sequence[Sequence[str]],
+    *,
+    metrics: Sequence[str] = ("bleu",),
+    options: BleuOptions | None = None,
+    n_bootstrap: int = 1,
+) -> list[MetricScore]:
+    """Score a corpus with each named metric, as ``sacrebleu REF -i HYP`` does.
+
+    Args:
+        hyps: One hypothesis per segment.
+        refs: One list of lines per reference file, each as long as ``hyps``.
+        metrics: Names from `METRIC_NAMES`, in the order wanted.
+        options: BLEU settings (defaults: sacreBLEU's).
+        n_bootstrap: Above 1, also estimate a 95% confidence interval by bootstrap
+            resampling with this many samples (sacreBLEU's seed, ``SACREBLEU_SEED``).
+
+    Raises:
+        ConfigError: For an unknown metric or an invalid BLEU option.
+    """
+    results = []
+    for name in metrics:
+        metric = _make_metric(name, options or BleuOptions())
+        score = metric.corpus_score(hyps, refs, n_bootstrap=n_bootstrap)
+        results.append(_to_metric_score(score, metric.get_signature().format()))
+    return results
+
+
+def sentence_scores(
+    hyps: Sequence[str],
+    refs: Sequence[Sequence[str]],
+    *,
+    metric: str = "bleu",
+    options: BleuOptions | None = None,
+) -> list[MetricScore]:
+    """Score each segment alone, as ``sacrebleu --sentence-level`` does.
+
+    BLEU uses effective order here (orders with no n-gram in the hypothesis are left
+    out of the mean), as sacreBLEU does at sentence level, so short lines do not
+    all score 0.
+    """
+    scorer = _make_metric(metric, options or BleuOptions(), effective_order=True)
+    results = []
+    for i, hyp in enumerate(hyps):
+        score = scorer.sentence_score(hyp, [ref[i] for ref in refs])
+        results.append(_to_metric_score(score, scorer.get_signature().format()))
+    return results
+
+
+def paired_bootstrap(
+    systems: Sequence[tuple[str, Sequence[str]]],
+    refs: Sequence[Sequence[str]],
+    *,
+    metrics: Sequence[str] = ("bleu",),
+    options: BleuOptions | None = None,
+    n_samples: int = BOOTSTRAP_SAMPLES,
+) -> PairedComparison:
+    """Compare systems with sacreBLEU's paired bootstrap resampling test.
+
+    Args:
+        systems: ``(name, hypotheses)`` pairs; the first is the baseline.
+        refs: References, as for `corpus_scores`.
+        metrics: Metric names.
+        options: BLEU settings.
+        n_samples: Bootstrap resamples (sacreBLEU's ``--paired-bs-n``).
+
+    Returns:
+        Per system and metric: score, bootstrap mean, 95% CI and p-value.
+    """
+    from sacrebleu.significance import PairedTest
+
+    if len(systems) < 2:
+        raise ConfigError("a paired test needs a baseline and at least one system")
+    scorers = {
+        name.upper(): _make_metric(name, options or BleuOptions()) for name in metrics
+    }
+    signatures, table = PairedTest(
+        [(name, list(lines)) for name, lines in systems],
+        scorers,
+        references=refs,
+        test_type="bs",
+        n_samples=n_samples,
+    )()
+    names = [key for key in table if key != "System"]
+    rows = []
+    for i, (system, _) in enumerate(systems):
+        scores = {}
+        for name in names:
+            result = table[name][i]
+            p_value = None if result.p_value is None else float(result.p_value)
+            scores[name] = PairedScore(
+                float(result.score), float(result.mean), float(result.ci), p_value
+            )
+        rows.append(PairedRow(system, i == 0, scores))
+    sigs = {name: sig.format() for name, sig in signatures.items()}
+    return PairedComparison(rows, sigs, n_samples)
+
+
+def explain_bleu(
+    hyps: Sequence[str],
+    refs: Sequence[Sequence[str]],
+    *,
+    options: BleuOptions | None = None,
+    line: int | None = None,
+) -> BleuExplanation:
+    """Lay bare how corpus BLEU comes about, with sacreBLEU's own tokens and n-grams.
+
+    Args:
+        hyps: One hypothesis per segment.
+        refs: References, as for `corpus_scores`.
+        options: BLEU settings.
+        line: If given, explain only this 1-based segment.
+
+    Returns:
+        Clipped counts, totals and precisions per order, lengths, brevity penalty,
+        geometric mean and score; per-n-gram rows when one segment is explained.
+    """
+    from sacrebleu.metrics import BLEU
+
+    options = options or BleuOptions()
+    if line is not None:
+        if not 1 <= line <= len(hyps):
+            raise ConfigError(f"line must be between 1 and {len(hyps)}, not {line}")
+        hyps, refs = hyps[line - 1 : line], [ref[line - 1 : line] for ref in refs]
+    scorer = _make_metric("bleu", options)
+    order = options.max_ngram_order
+    clipped, totals = [0] * order, [0] * order
+    hyp_len = ref_len = 0
+    rows: list[NgramRow] = []
+    for i, hyp in enumerate(hyps):
+        seg_rows, seg_hyp_len, seg_ref_len = _count_ngrams(
+            scorer, hyp, [ref[i] for ref in refs], order
+        )
+        hyp_len, ref_len = hyp_len + seg_hyp_len, ref_len + seg_ref_len
+        for row in seg_rows:
+            clipped[row.n - 1] += row.clipped
+            totals[row.n - 1] += row.count
+        rows = seg_rows if len(hyps) == 1 else rows
+    # compute_bleu adds add-k smoothing to the lists it is given: pass copies.
+    result = BLEU.compute_bleu(
+        list(clipped),
+        list(totals),
+        hyp_len,
+        ref_len,
+        smooth_method=options.smooth_method,
+        smooth_value=options.smooth_value,
+        max_ngram_order=order,
+    )
+    orders = [
+        OrderStats(
+            n,
+            clipped[n - 1],
+            totals[n - 1],
+            precision,
+            _is_smoothed(clipped[n - 1], totals[n - 1], precision),
+        )
+        for n, precision in enumerate(result.precisions, start=1)
+    ]
+    return BleuExplanation(
+        orders=orders,
+        hyp_len=hyp_len,
+        ref_len=ref_len,
+        bp=result.bp,
+        geo_mean=_geometric_mean(result.precisions),
+        score=result.score,
+        smooth_method=options.smooth_method,
+        segments=len(hyps),
+        ngrams=rows,
+    )
+
+
+def format_score(
+    score: MetricScore, *, width: int = 1, score_only: bool = False
+) -> str:
+    """Render a score as sacreBLEU's text line (``Score.format``) does.
+
+    Example: ``BLEU|nrefs:1|case:mixed|...|version:2.4.3 = 27.3 58.6/33.1/...``.
+    """
+    text = f"{score.score:.{width}f}"
+    if score.mean is not None and score.mean > 0:
+        text += f" (μ = {score.mean:.{width}f} ± {score.ci:.{width}f})"
+    if score_only:
+        return text
+    line = f"{score.name}|{score.signature} = {text}"
+    return f"{line} {score.details}" if score.details else line
+
+
+def score_to_dict(score: MetricScore, *, width: int = 1) -> dict[str, Any]:
+    """sacreBLEU's JSON fields (score rounded to ``width``), plus exact statistics."""
+    data: dict[str, Any] = {
+        "name": score.name,
+        "score": float(f"{score.score:.{width}f}"),
+        "signature": score.signature,
+    }
+    if score.mean is not None and score.mean > 0:
+        data["confidence_mean"] = float(f"{score.mean:.{width}f}")
+        data["confidence_var"] = float(f"{score.ci:.{width}f}")
+        data["confidence"] = f"μ = {data['confidence_mean']} ± {data['confidence_var']}"
+    if score.details:
+        data["verbose_score"] = score.details
+    data.update(part.split(":", 1) for part in score.signature.split("|"))
+    if score.counts:
+        data.update(
+            exact_score=score.score,
+            counts=list(score.counts),
+            totals=list(score.totals),
+            precisions=list(score.precisions),
+            bp=score.bp,
+            ratio=score.ratio,
+            hyp_len=score.hyp_len,
+            ref_len=score.ref_len,
+        )
+    return data
+
+
+def _make_metric(
+    name: str, options: BleuOptions, *, effective_order: bool = False
+) -> Metric:
+    """Build the sacreBLEU metric object for ``name``, checking BLEU options first."""
+    from sacrebleu.metrics import BLEU, CHRF, TER
+
+    if name == "chrf":
+        return CHRF()
+    if name == "ter":
+        return TER()
+    if name != "bleu":
+        raise ConfigError(
+            f"unknown metric {name!r}; choose from {', '.join(METRIC_NAMES)}"
+        )
+    if options.tokenize not in BLEU.TOKENIZERS:
+        raise ConfigError(
+            f"unknown tokenizer {options.tokenize!r}; "
+            f"choose from {', '.join(BLEU.TOKENIZERS)}"
+        )
+    if options.smooth_method not in BLEU.SMOOTH_DEFAULTS:
+        raise ConfigError(
+            f"unknown smoothing method {options.smooth_method!r}; "
+            f"choose from {', '.join(BLEU.SMOOTH_DEFAULTS)}"
+        )
+    if options.max_ngram_order < 1:
+        raise ConfigError(
+            f"max_ngram_order must be at least 1, not {options.max_ngram_order}"
+        )
+    try:
+        return BLEU(
+            lowercase=options.lowercase,
+            force=options.force,
+            tokenize=options.tokenize,
+            smooth_method=options.smooth_method,
+            smooth_value=options.smooth_value,
+            max_ngram_order=options.max_ngram_order,
+            effective_order=effective_order,
+        )
+    except (ImportError, RuntimeError, OSError) as exc:
+        # ja-mecab and ko-mecab need extra packages; spm and flores download a model.
+        reason = " ".join(str(exc).split())
+        raise ConfigError(
+            f"tokenizer {options.tokenize!r} is unavailable: {reason}"
+        ) from None
+
+
+def _count_ngrams(
+    scorer: BLEU, hyp: str, refs: list[str], order: int
+) -> tuple[list[NgramRow], int, int]:
+    """Clip each hypothesis n-gram of one segment against its references.
+
+    The same steps as sacreBLEU's segment statistics (its tokenizer, n-gram
+    extraction, merged reference counts and closest reference length), kept apart
+    so that they can be shown. Returns the rows, c and r of the segment.
+    """
+    from sacrebleu.metrics.helpers import extract_all_word_ngrams
+
+    ref_info = scorer._extract_reference_info(
+        [scorer._preprocess_segment(ref) for ref in refs]
+    )
+    ngrams, hyp_len = extract_all_word_ngrams(scorer._preprocess_segment(hyp), 1, order)
+    ref_len = scorer._get_closest_ref_len(hyp_len, ref_info["ref_lens"])
+    rows = []
+    for ngram, count in ngrams.items():
+        max_ref = ref_info["ref_ngrams"].get(ngram, 0)
+        rows.append(
+            NgramRow(len(ngram), " ".join(ngram), count, max_ref, min(count, max_ref))
+        )
+    return rows, hyp_len, ref_len
+
+
+def _to_metric_score(score: Score, signature: str) -> MetricScore:
+    """Copy what sacreBLEU reports into our dataclass (numpy floats become floats)."""
+    mean = score._mean if score._mean > 0 else None
+    ci = score._ci if mean is not None else None
+    common = {
+        "name": score.name,
+        "score": float(score.score),
+        "signature": signature,
+        "details": score._verbose,
+        "mean": None if mean is None else float(mean),
+        "ci": None if ci is None else float(ci),
+    }
+    if not hasattr(score, "counts"):
+        return MetricScore(**common)
+    return MetricScore(
+        **common,
+        counts=tuple(score.counts),
+        totals=tuple(score.totals),
+        precisions=tuple(float(p) for p in score.precisions),
+        bp=float(score.bp),
+        ratio=float(score.ratio),
+        hyp_len=int(score.sys_len),
+        ref_len=int(score.ref_len),
+    )
+
+
+def _is_smoothed(clipped: int, total: int, precision: float) -> bool:
+    """Whether the precision used differs from the plain ratio clipped / total."""
+    plain = 100.0 * clipped / total if total else 0.0
+    return not math.isclose(plain, precision)
+
+
+def _geometric_mean(precisions: Sequence[float]) -> float:
+    """exp of the mean log precision; 0 when any precision is 0, as in BLEU."""
+    if not precisions or min(precisions) <= 0:
+        return 0.0
+    return math.exp(sum(math.log(p) for p in precisions) / len(precisions))
+
+
+# --- classification ------------------------------------------------------------------
+# Pure Python over label ids, so that the classifier's scores need no torch here.
+
+
+@dataclass(frozen=True)
+class ClassScore:
+    """Precision, recall and F1 of one class; `support` = gold examples of it."""
+
+    label: str
+    precision: float
+    recall: float
+    f1: float
+    support: int
+
+
+@dataclass(frozen=True)
+class ClassificationReport:
+    """Accuracy, macro-F1, per-class scores and the confusion matrix.
+
+    ``confusion[g][p]`` counts examples of gold class g predicted as class p.
+    """
+
+    accuracy: float
+    macro_f1: float
+    classes: list[ClassScore]
+    confusion: list[list[int]]
+    labels: list[str]
+    examples: int
+
+
+def accuracy(gold: Sequence[int], predicted: Sequence[int]) -> float:
+    """Share of positions where the prediction equals the gold label (0 to 1)."""
+    hits = sum(g == p for g, p in zip(gold, predicted, strict=True))
+    return hits / max(len(gold), 1)
+
+
+def confusion_matrix(
+    gold: Sequence[int], predicted: Sequence[int], num_classes: int
+) -> list[list[int]]:
+    """Counts[gold][predicted] over class ids 0 .. num_classes - 1."""
+    counts = [[0] * num_classes for _ in range(num_classes)]
+    for g, p in zip(gold, predicted, strict=True):
+        counts[g][p] += 1
+    return counts
+
+
+def classification_report(
+    gold: Sequence[int], predicted: Sequence[int], labels: Sequence[str]
+) -> ClassificationReport:
+    """Every classification figure from gold and predicted class ids.
+
+    Macro-F1 is the unweighted mean of the per-class F1 scores, so that a rare
+    class counts as much as a frequent one; a class never predicted and never
+    seen has F1 0 (as in scikit-learn's ``zero_division=0``).
+    """
+    confusion = confusion_matrix(gold, predicted, len(labels))
+    classes = []
+    for c, label in enumerate(labels):
+        true_pos = confusion[c][c]
+        predicted_c = sum(row[c] for row in confusion)
+        support = sum(confusion[c])
+        precision = true_pos / predicted_c if predicted_c else 0.0
+        recall = true_pos / support if support else 0.0
+        f1 = 2 * precision * recall / (precision + recall) if true_pos else 0.0
+        classes.append(ClassScore(label, precision, recall, f1, support))
+    return ClassificationReport(
+        accuracy=accuracy(gold, predicted),
+        macro_f1=sum(c.f1 for c in classes) / max(len(classes), 1),
+        classes=classes,
+        confusion=confusion,
+        labels=list(labels),
+        examples=len(gold),
+    )
