@@ -71,8 +71,11 @@ def worker_seqcli_wikitext(budget: float) -> dict:
     from seqcli.tasks.lm import train_lm
 
     wt = corpora() / "lm" / "wikitext-2"
-    cfg = LMConfig(train_path=str(wt / "train.txt"), valid_path=str(wt / "valid.txt"),
-                   out=str(ROOT / "bench" / "results" / "wikitext-seqcli.pt"))
+    cfg = LMConfig(
+        train_path=str(wt / "train.txt"),
+        valid_path=str(wt / "valid.txt"),
+        out=str(ROOT / "bench" / "results" / "wikitext-seqcli.pt"),
+    )
     cfg.train.max_time = budget
     cfg.train.epochs = 1000
     timer = StepTimer()
@@ -100,8 +103,9 @@ def worker_reference_wikitext(budget: float) -> dict:
     torch.manual_seed(1)
     wt = corpora() / "lm" / "wikitext-2"
     # Same vocabulary and ids as seqcli's run, so the perplexities compare.
-    data = prepare_data(LMConfig(train_path=str(wt / "train.txt"),
-                                 valid_path=str(wt / "valid.txt")))
+    data = prepare_data(
+        LMConfig(train_path=str(wt / "train.txt"), valid_path=str(wt / "valid.txt"))
+    )
     vocab = len(data.vocab)
 
     class RNNModel(nn.Module):
@@ -150,8 +154,11 @@ def worker_reference_wikitext(budget: float) -> dict:
         for i in range(0, valid.size(0) - 1, bptt):
             seq = min(bptt, valid.size(0) - 1 - i)
             out, hidden = model(valid[i : i + seq], hidden)
-            total += float(crit(out.view(-1, vocab), valid[i + 1 : i + 1 + seq].reshape(-1))) \
-                * out.size(0) * out.size(1)
+            total += (
+                float(crit(out.view(-1, vocab), valid[i + 1 : i + 1 + seq].reshape(-1)))
+                * out.size(0)
+                * out.size(1)
+            )
             count += out.size(0) * out.size(1)
     return {
         "valid_ppl": math.exp(total / count),
@@ -168,8 +175,12 @@ def worker_seqcli_shakespeare(budget: float) -> dict:
 
     ts = corpora() / "lm" / "tinyshakespeare"
     out = ROOT / "bench" / "results" / "shakespeare-seqcli.pt"
-    cfg = LMConfig(train_path=str(ts / "train.txt"), valid_path=str(ts / "valid.txt"),
-                   out=str(out), bptt=100)
+    cfg = LMConfig(
+        train_path=str(ts / "train.txt"),
+        valid_path=str(ts / "valid.txt"),
+        out=str(out),
+        bptt=100,
+    )
     cfg.tokenizer.level = "char"
     cfg.model.emb_size, cfg.model.hidden_size, cfg.model.num_layers = 64, 256, 2
     cfg.train.batch_size, cfg.train.max_time, cfg.train.epochs = 32, budget, 1000
@@ -187,7 +198,9 @@ def worker_seqcli_shakespeare(budget: float) -> dict:
     return {
         "valid_nats_per_char": valid["loss"],
         "valid_bpc": valid["bpc"],
-        "train_chars_per_s": (timer.evals[-1]["tokens"] / timer.train_s) if timer.evals else 0,
+        "train_chars_per_s": (timer.evals[-1]["tokens"] / timer.train_s)
+        if timer.evals
+        else 0,
         "epochs_done": timer.evals[-1]["epoch"] if timer.evals else 0,
         "sample_chars_per_s_1": speeds[1],
         "sample_chars_per_s_16": speeds[16],
@@ -205,12 +218,30 @@ WORKERS = {
 
 def run_workers(names: list[str], budget: float, threads: int) -> list[dict]:
     """Run workers side by side, so that they share whatever else loads the machine."""
-    print(f"== {', '.join(names)} ({budget} min budget, {threads} thread(s) each)",
-          file=sys.stderr, flush=True)
-    procs = [subprocess.Popen([sys.executable, __file__, "--worker", name, "--budget",
-                               str(budget), "--threads", str(threads)],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                              cwd=ROOT) for name in names]
+    print(
+        f"== {', '.join(names)} ({budget} min budget, {threads} thread(s) each)",
+        file=sys.stderr,
+        flush=True,
+    )
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                __file__,
+                "--worker",
+                name,
+                "--budget",
+                str(budget),
+                "--threads",
+                str(threads),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
+        )
+        for name in names
+    ]
     results = []
     for name, proc in zip(names, procs, strict=True):
         out, err = proc.communicate()
@@ -225,10 +256,18 @@ def run_workers(names: list[str], budget: float, threads: int) -> list[dict]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--budget", type=float, default=10.0, help="minutes per training run")
+    parser.add_argument(
+        "--budget", type=float, default=10.0, help="minutes per training run"
+    )
     parser.add_argument("--only", default="wikitext,shakespeare")
     parser.add_argument("--worker", choices=sorted(WORKERS), help=argparse.SUPPRESS)
-    parser.add_argument("--threads", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch threads per training process (0 = torch's default); "
+        "1 keeps a busy 2-core machine from thrashing",
+    )
     args = parser.parse_args()
     if args.worker:
         import torch
@@ -238,28 +277,40 @@ def main() -> None:
         (ROOT / "bench" / "results").mkdir(parents=True, exist_ok=True)
         print(json.dumps(WORKERS[args.worker](args.budget)))
         return
-    figures: dict = {"budget_min": args.budget, "wikitext_threads_each": 1, "date": time.strftime("%Y-%m-%d"),
-                     "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, no GPU"}
+    figures: dict = {
+        "budget_min": args.budget,
+        "threads_per_run": args.threads,
+        "date": time.strftime("%Y-%m-%d"),
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, no GPU",
+    }
     only = args.only.split(",")
     if "wikitext" in only:
         # Side by side on one thread each: both see the same machine load, so the
         # ratios hold even on a busy 2-core machine.
-        ours, ref = run_workers(["seqcli-wikitext", "reference-wikitext"], args.budget, 1)
+        ours, ref = run_workers(
+            ["seqcli-wikitext", "reference-wikitext"], args.budget, args.threads
+        )
         figures["wikitext2"] = {
-            "seqcli": ours, "reference": ref,
+            "seqcli": ours,
+            "reference": ref,
             "throughput_ratio": ours["train_tokens_per_s"] / ref["train_tokens_per_s"],
             "valid_ppl_ratio": ours["valid_ppl"] / ref["valid_ppl"],
         }
-        print(f"WikiText-2: seqcli {ours['train_tokens_per_s']:,.0f} tok/s, valid ppl "
-              f"{ours['valid_ppl']:.1f} | reference {ref['train_tokens_per_s']:,.0f} tok/s, "
-              f"valid ppl {ref['valid_ppl']:.1f} | throughput x"
-              f"{figures['wikitext2']['throughput_ratio']:.2f}")
+        print(
+            f"WikiText-2: seqcli {ours['train_tokens_per_s']:,.0f} tok/s, valid ppl "
+            f"{ours['valid_ppl']:.1f} | reference "
+            f"{ref['train_tokens_per_s']:,.0f} tok/s, "
+            f"valid ppl {ref['valid_ppl']:.1f} | throughput x"
+            f"{figures['wikitext2']['throughput_ratio']:.2f}"
+        )
     if "shakespeare" in only:
-        (ch,) = run_workers(["seqcli-shakespeare"], args.budget, 0)
+        (ch,) = run_workers(["seqcli-shakespeare"], args.budget, args.threads)
         figures["tinyshakespeare"] = ch
-        print(f"tiny Shakespeare: valid {ch['valid_nats_per_char']:.3f} nats/char "
-              f"({ch['valid_bpc']:.3f} bpc); sampling {ch['sample_chars_per_s_1']:,.0f} "
-              f"chars/s (1), {ch['sample_chars_per_s_16']:,.0f} chars/s (16)")
+        print(
+            f"tiny Shakespeare: valid {ch['valid_nats_per_char']:.3f} nats/char "
+            f"({ch['valid_bpc']:.3f} bpc); sampling {ch['sample_chars_per_s_1']:,.0f} "
+            f"chars/s (1), {ch['sample_chars_per_s_16']:,.0f} chars/s (16)"
+        )
     print(json.dumps(figures))
 
 

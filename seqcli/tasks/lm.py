@@ -236,6 +236,14 @@ def train_lm(
     files = run_files(cfg.out or default_out(TASK, cfg.tokenizer.level))
     files.out.parent.mkdir(parents=True, exist_ok=True)
     network = build_network(cfg, len(data.vocab)).to(device)
+    if reporter is not None:
+        s = data.summary
+        reporter.on_message(
+            f"{s['train']['tokens']:,} training tokens; vocabulary {len(data.vocab):,} "
+            f"entries covering {s['train_coverage']:.2%} of them; validation OOV rate "
+            f"{s['valid_oov_rate']:.2%}; {count_parameters(network):,} parameters on "
+            f"{device}"
+        )
     if resume is not None:
         network.load_state_dict(resume["state_dict"])
     char = cfg.tokenizer.level == "char"
