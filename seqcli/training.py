@@ -247,9 +247,10 @@ def fit(
         resume: the ``train_state`` of a snapshot to continue from.
         log_path: JSON Lines file that gets one record per evaluation.
     """
-    reporter = reporter or SilentReporter()
     device = next(network.parameters()).device
     run = _Run(network, cfg, device)
+    # Under torchrun every rank trains, but only rank 0 talks to the user.
+    reporter = reporter if reporter is not None and run.rank == 0 else SilentReporter()
     if resume is not None:
         run.restore(resume)
         reporter.on_message(

@@ -5,6 +5,7 @@ Must not import torch at module level (it is imported inside the functions).
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -56,6 +57,8 @@ def report_outcome(
     path: Path, metrics: dict[str, dict[str, float]], stopped_by: str, *, quiet: bool
 ) -> None:
     """Where the model went and its best scores; the path also goes to stdout."""
+    if os.environ.get("RANK", "0") != "0":
+        return  # under torchrun, rank 0 alone reports
     if not quiet:
         for split, values in metrics.items():
             shown = "  ".join(f"{k} {v:.4g}" for k, v in values.items())
