@@ -54,7 +54,7 @@ class TrainConfig:
     save_every: float = 2.0  # minutes between resume snapshots (.last.pt)
     seed: int = 1
     device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
-    num_threads: int = 0  # torch CPU threads; 0 = torch's default
+    num_threads: int = 0  # torch CPU threads; 0 = the cores not busy (see runs.py)
 
 
 @dataclass

@@ -10,6 +10,7 @@ with the usual files beside each other::
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -94,12 +95,29 @@ def prepare(cfg: TrainConfig) -> torch.device:
     """Seed, set CPU threads, join torchrun's process group and pick the device."""
     rank, _ = setup_distributed()
     seed_everything(cfg.seed + rank)
-    if cfg.num_threads > 0:
-        torch.set_num_threads(cfg.num_threads)
+    torch.set_num_threads(cfg.num_threads if cfg.num_threads > 0 else auto_threads())
     device = resolve_device(cfg.device)
     if device.type == "cuda" and rank > 0:
         device = torch.device("cuda", torch.cuda.current_device())
     return device
+
+
+def auto_threads() -> int:
+    """CPU threads for torch: the cores that other work leaves idle, at least one.
+
+    A recurrent step is many small operations, each a parallel region that waits for
+    all its threads; when another process holds a core, a thread that is not
+    scheduled stalls every one of them. Measured here on 2 cores with one busy: a
+    1x256 LSTM step took 40 ms on 1 thread and 1,720 ms on 2.
+    """
+    cores = torch.get_num_threads() // max(
+        1, int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
+    )
+    try:
+        busy = os.getloadavg()[0]
+    except (OSError, AttributeError):  # not available on every platform
+        return max(1, cores)
+    return max(1, min(cores, round(cores - busy)))
 
 
 def make_saver(
