@@ -312,7 +312,8 @@ def read_word_vectors(path: str | Path, wanted: Container[str]) -> WordVectors:
 
     A word2vec header line (``count dim``) is skipped. Every vector must have the
     dimension of the first one; the word is everything before the last d numbers,
-    so that words containing spaces (GloVe 840B has some) are read whole.
+    so that words containing spaces (GloVe 840B has some) are read whole. A word
+    not wanted as written is kept under its lowercased form if that is wanted.
     """
     name = display_name(path)
     dim = 0
@@ -332,9 +333,11 @@ def read_word_vectors(path: str | Path, wanted: Container[str]) -> WordVectors:
             )
         word = " ".join(fields[:-dim])
         total += 1
-        if word in wanted and word not in vectors:
+        # An exact match wins; a cased word also serves a lowercased vocabulary.
+        key = word if word in wanted else word.lower()
+        if key in wanted and (key == word or key not in vectors):
             try:
-                vectors[word] = [float(x) for x in fields[-dim:]]
+                vectors[key] = [float(x) for x in fields[-dim:]]
             except ValueError:
                 raise DataFormatError(
                     "not a number in the vector", name, line.lineno

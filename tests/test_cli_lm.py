@@ -373,7 +373,9 @@ def test_missing_corpus(runner: CliRunner, tmp_path: Path, monkeypatch):
 
 
 def test_missing_valid_file(runner: CliRunner, corpus_file: Path, tmp_path: Path):
-    result = invoke(runner, "train-lm", corpus_file, "--valid", tmp_path / "nope.txt", "-q")
+    result = invoke(
+        runner, "train-lm", corpus_file, "--valid", tmp_path / "nope.txt", "-q"
+    )
     assert_error(result, "nope.txt: file not found")
 
 

@@ -58,7 +58,9 @@ class Classifier(nn.Module):
 
     def logits(self, batch: Batch) -> Tensor:
         """Unnormalised class scores, (batch, classes)."""
-        outputs, _ = self.encoder(batch.ids, batch.lengths)  # (batch, time, hidden)
+        outputs, _ = self.encoder(
+            batch.ids, batch.lengths, final_state=False
+        )  # (batch, time, hidden)
         mask = batch.mask
         if mask is None:  # every row is full length
             mask = torch.ones(batch.ids.shape, dtype=torch.bool, device=outputs.device)

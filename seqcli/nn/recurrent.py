@@ -50,8 +50,13 @@ class RecurrentEncoder(nn.Module):
             self.embedding.weight[pad_id].zero_()
 
     def forward(
-        self, ids: Tensor, lengths: Tensor | None = None, state: State | None = None
-    ) -> tuple[Tensor, State]:
+        self,
+        ids: Tensor,
+        lengths: Tensor | None = None,
+        state: State | None = None,
+        *,
+        final_state: bool = True,
+    ) -> tuple[Tensor, State | None]:
         """Run the stack.
 
         Args:
@@ -59,14 +64,27 @@ class RecurrentEncoder(nn.Module):
             lengths: (batch,) real lengths on the CPU for right-padded batches; None
                 when every row is full (language-model windows), which skips packing.
             state: initial hidden state, or None for zeros.
+            final_state: False when only the outputs are used. A left-to-right stack
+                then skips packing: right padding comes after every real token, so
+                outputs at real positions are the same, and on a CPU the backward
+                pass of a packed LSTM grows with the square of the length (~20x
+                slower at 300 tokens). A bidirectional stack always packs.
 
         Returns:
-            outputs (batch, time, output_size), zero at padded positions, and the final
-            state (of each row's last real token when `lengths` is given).
+            outputs (batch, time, output_size), zero at padded positions (with
+            `lengths`), and the final state (of each row's last real token when
+            `lengths` is given; None when `final_state` is False and packing was
+            skipped).
         """
         emb = self.dropout(self.embedding(ids))  # (batch, time, emb)
         if lengths is None:
             outputs, state = self.rnn(emb, state)
+        elif not final_state and not self.cfg.bidirectional:
+            outputs, _ = self.rnn(emb, state)
+            mask = torch.arange(ids.size(1), device=ids.device) < lengths.to(
+                ids.device
+            ).unsqueeze(1)  # (batch, time)
+            outputs, state = outputs * mask.unsqueeze(-1), None
         else:
             # enforce_sorted=False: callers never sort batches by length; packing
             # sorts internally and restores the order of rows and states.

@@ -1,0 +1,271 @@
+"""`seqcli train-sentiment` and `seqcli classify`: text classifiers.
+
+Must not import torch.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from seqcli.cli import _training
+from seqcli.cli._progress import RichReporter
+from seqcli.cli._shared import (
+    ConfigOpt,
+    DeviceOpt,
+    DryRunOpt,
+    EpochsOpt,
+    MaxTimeOpt,
+    ModelOpt,
+    OutOpt,
+    QuietOpt,
+    ResumeOpt,
+    SeedOpt,
+    err_console,
+    handle_errors,
+    input_path,
+)
+from seqcli.config import SentimentConfig, default_of
+
+InFile = Annotated[Path | None, typer.Option(exists=True, dir_okay=False)]
+
+
+def _d(key: str) -> str:
+    return f"(default: {default_of(SentimentConfig, key)})"
+
+
+@handle_errors
+def train_sentiment(
+    train: Annotated[
+        str,
+        typer.Argument(
+            help="Labelled training data: TSV, CSV or JSON Lines (.gz ok).",
+            callback=input_path,
+        ),
+    ],
+    valid: Annotated[
+        Path,
+        typer.Option(
+            help="Labelled validation data (picks the best epoch).",
+            exists=True,
+            dir_okay=False,
+        ),
+    ],
+    test: Annotated[
+        Path | None,
+        typer.Option(
+            help="Labelled test data, scored with the best model.",
+            exists=True,
+            dir_okay=False,
+        ),
+    ] = None,
+    data_format: Annotated[
+        str | None,
+        typer.Option("--format", help="tsv, csv or jsonl (default: by extension)."),
+    ] = None,
+    text_column: Annotated[
+        str | None,
+        typer.Option(help="Text column: name or 1-based position (default: auto)."),
+    ] = None,
+    label_column: Annotated[
+        str | None,
+        typer.Option(help="Label column: name or 1-based position (default: auto)."),
+    ] = None,
+    header: Annotated[
+        str | None, typer.Option(help=f"yes, no or auto. {_d('header')}")
+    ] = None,
+    level: Annotated[
+        str | None, typer.Option(help=f"word, char or subword. {_d('tokenizer.level')}")
+    ] = None,
+    lowercase: Annotated[
+        bool | None,
+        typer.Option("--lowercase/--keep-case", help="Lowercase text first."),
+    ] = None,
+    clean: Annotated[
+        bool | None,
+        typer.Option(
+            "--clean", help="Strip HTML tags, split punctuation (raw web text)."
+        ),
+    ] = None,
+    max_tokens: Annotated[
+        int | None,
+        typer.Option(help="Keep the first N tokens of each text (0 = all)."),
+    ] = None,
+    max_vocab: Annotated[
+        int | None, typer.Option(help="Vocabulary size cap (0 = none).")
+    ] = None,
+    cell: Annotated[
+        str | None, typer.Option(help=f"rnn, gru or lstm. {_d('model.cell')}")
+    ] = None,
+    emb_size: Annotated[int | None, typer.Option(help=_d("model.emb_size"))] = None,
+    hidden_size: Annotated[
+        int | None, typer.Option(help=_d("model.hidden_size"))
+    ] = None,
+    num_layers: Annotated[int | None, typer.Option(help=_d("model.num_layers"))] = None,
+    bidirectional: Annotated[
+        bool | None,
+        typer.Option(
+            "--bidirectional/--unidirectional",
+            help="Read both ways (default: yes); one way is far faster on long "
+            "texts on a CPU.",
+        ),
+    ] = None,
+    dropout: Annotated[float | None, typer.Option(help=_d("model.dropout"))] = None,
+    pooling: Annotated[
+        str | None,
+        typer.Option(help=f"last, max, mean or attention. {_d('pooling')}"),
+    ] = None,
+    init_from: Annotated[
+        Path | None,
+        typer.Option(
+            help="Start from a seqcli LM (its vocab, tokenizer, sizes; a "
+            "bidirectional model gets it in the forward direction only).",
+            exists=True,
+            dir_okay=False,
+        ),
+    ] = None,
+    embeddings: Annotated[
+        Path | None,
+        typer.Option(
+            help="Word vectors, word2vec/GloVe text format.",
+            exists=True,
+            dir_okay=False,
+        ),
+    ] = None,
+    freeze_embeddings: Annotated[
+        bool | None,
+        typer.Option("--freeze-embeddings", help="Do not train the embeddings."),
+    ] = None,
+    class_weights: Annotated[
+        str | None,
+        typer.Option(help="none, or auto: weigh rare classes up in the loss."),
+    ] = None,
+    select: Annotated[
+        str | None,
+        typer.Option(
+            help=f"accuracy or macro_f1: picks the best epoch. {_d('select_metric')}"
+        ),
+    ] = None,
+    bucket: Annotated[
+        bool | None,
+        typer.Option("--bucket/--no-bucket", help="Batch texts of similar length."),
+    ] = None,
+    batch_size: Annotated[int | None, typer.Option(help=_d("train.batch_size"))] = None,
+    lr: Annotated[
+        float | None, typer.Option(help=f"Learning rate. {_d('train.lr')}")
+    ] = None,
+    config: ConfigOpt = None,
+    out: OutOpt = None,
+    epochs: EpochsOpt = None,
+    max_time: MaxTimeOpt = None,
+    resume: ResumeOpt = False,
+    seed: SeedOpt = None,
+    device: DeviceOpt = None,
+    dry_run: DryRunOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Train a sentence or document classifier on labelled text.
+
+    Example: seqcli train-sentiment train.tsv --valid valid.tsv --test test.tsv
+    """
+    overrides = {
+        "train_path": train,
+        "valid_path": str(valid),
+        "test_path": test and str(test),
+        "out": out and str(out),
+        "data_format": data_format,
+        "text_column": text_column,
+        "label_column": label_column,
+        "header": header,
+        "clean": clean,
+        "max_tokens": max_tokens,
+        "pooling": pooling,
+        "class_weights": class_weights,
+        "select_metric": select,
+        "init_from": init_from and str(init_from),
+        "embeddings": embeddings and str(embeddings),
+        "freeze_embeddings": freeze_embeddings,
+        "bucket": bucket,
+        "tokenizer.level": level,
+        "tokenizer.lowercase": lowercase,
+        "tokenizer.max_size": max_vocab,
+        "model.cell": cell,
+        "model.emb_size": emb_size,
+        "model.hidden_size": hidden_size,
+        "model.num_layers": num_layers,
+        "model.bidirectional": bidirectional,
+        "model.dropout": dropout,
+        "train.batch_size": batch_size,
+        "train.lr": lr,
+        "train.epochs": epochs,
+        "train.max_time": max_time,
+        "train.seed": seed,
+        "train.device": device,
+    }
+    cfg, snapshot = _training.resolve(
+        SentimentConfig, "sentiment", config=config, overrides=overrides, resume=resume
+    )
+    from seqcli.tasks import sentiment as task
+
+    if dry_run:
+        _training.print_config(cfg)
+        err_console.print(f"inputs ok: {task.prepare_data(cfg).summary}")
+        return
+    rep = RichReporter(quiet=quiet, nll=False)
+    try:
+        outcome = task.train_sentiment(cfg, resume=snapshot, reporter=rep)
+    finally:
+        rep.close()
+    _training.report_outcome(
+        outcome.path, outcome.metrics, outcome.stopped_by, quiet=quiet
+    )
+    if outcome.stopped_by == "interrupted":
+        raise typer.Exit(130)
+
+
+@handle_errors
+def classify(
+    file: Annotated[
+        str,
+        typer.Argument(help="Texts, one per line; - for stdin.", callback=input_path),
+    ],
+    model: ModelOpt = None,
+    probs: Annotated[
+        bool, typer.Option("--probs", help="Add each class's probability.")
+    ] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="One JSON object per line.")
+    ] = False,
+    batch_size: Annotated[int, typer.Option(help="Texts per batch.", min=1)] = 256,
+    device: DeviceOpt = None,
+) -> None:
+    """Label texts with a trained classifier: one label per input line on stdout.
+
+    Example: seqcli classify reviews.txt --probs -m models/sentiment.pt
+    """
+    from seqcli.checkpoint import find_latest
+    from seqcli.readers import read_lines
+    from seqcli.tasks.sentiment import classify as run
+    from seqcli.tasks.sentiment import load_classifier
+    from seqcli.training import resolve_device
+
+    if model is None:
+        model = find_latest("sentiment")
+        err_console.print(f"[dim]using {model}[/]")
+    loaded = load_classifier(
+        model, device=str(resolve_device(device or "cpu")), command="`seqcli classify`"
+    )
+    texts = [line.text for line in read_lines(file)]
+    result = run(loaded, texts, batch_size=batch_size)
+    for label, p in zip(result.labels, result.probs, strict=True):
+        scores = dict(zip(result.classes, p, strict=True))
+        if as_json:
+            record = {"label": label, **({"probs": scores} if probs else {})}
+            print(json.dumps(record, ensure_ascii=False))
+        elif probs:
+            print("\t".join([label, *(f"{c}:{v:.4f}" for c, v in scores.items())]))
+        else:
+            print(label)

@@ -1,0 +1,483 @@
+"""Text classification: `train_sentiment`, `load_classifier`, `classify`, evaluation.
+
+A table (TSV, CSV, JSON Lines) gives one text and one label per record. Each text
+is tokenised and encoded, batched with texts of similar length, and read by a
+`Classifier`; labels are a `Vocab` without specials, stored in the checkpoint.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from seqcli.batching import Batch, bucket_order, pad_batch
+from seqcli.checkpoint import load_checkpoint
+from seqcli.config import SentimentConfig, from_dict, to_dict
+from seqcli.errors import ConfigError, DataFormatError
+from seqcli.metrics import ClassificationReport, classification_report
+from seqcli.nn.classifier import Classifier, copy_matching
+from seqcli.nn.recurrent import count_parameters
+from seqcli.readers import LabeledText, read_table, read_word_vectors
+from seqcli.runs import (
+    TrainOutcome,
+    default_out,
+    make_saver,
+    prepare,
+    run_files,
+    update_metrics,
+)
+from seqcli.tokenizers import (
+    Tokenizer,
+    build_tokenizer,
+    clean_web_text,
+    tokenizer_from_dict,
+)
+from seqcli.training import Objective, Reporter, SilentReporter, fit
+from seqcli.vocab import Vocab, build_vocab
+
+TASK = "sentiment"
+PREDICT_BATCH = 256  # inference holds no gradients: larger batches are cheap
+
+
+@dataclass
+class Examples:
+    """Encoded texts and their label ids, in file order."""
+
+    ids: list[list[int]]
+    labels: list[int]
+
+
+@dataclass
+class SentimentData:
+    tokenizer: Tokenizer
+    vocab: Vocab
+    labels: Vocab
+    train: Examples
+    valid: Examples
+    test: Examples | None
+    summary: dict[str, Any]
+
+
+@dataclass
+class LoadedClassifier:
+    network: Classifier
+    vocab: Vocab
+    labels: Vocab
+    tokenizer: Tokenizer
+    cfg: SentimentConfig
+
+    def encode(self, texts: Iterable[str]) -> list[list[int]]:
+        return encode_texts(self.tokenizer, self.vocab, texts, self.cfg)
+
+
+@dataclass
+class Predictions:
+    labels: list[str]  # one per input text, in input order
+    probs: list[list[float]]  # P(class) per text, classes in `classes` order
+    classes: list[str]
+
+
+# --- data ------------------------------------------------------------------------
+def read_split(cfg: SentimentConfig, path: str) -> list[LabeledText]:
+    """All records of one labelled file, read with the configured columns."""
+    records = list(
+        read_table(
+            path,
+            text_column=cfg.text_column,
+            label_column=cfg.label_column,
+            header=cfg.header,
+            fmt=cfg.data_format,
+        )
+    )
+    if not records:
+        raise DataFormatError("no labelled examples in the file", path)
+    return records
+
+
+def encode_texts(
+    tokenizer: Tokenizer, vocab: Vocab, texts: Iterable[str], cfg: SentimentConfig
+) -> list[list[int]]:
+    """Texts -> ids: optional cleaning, tokenising, truncation to max_tokens."""
+    limit = cfg.max_tokens or None
+    prep = clean_web_text if cfg.clean else str
+    return [vocab.encode(tokenizer.tokenize(prep(t))[:limit]) for t in texts]
+
+
+def label_ids(records: Sequence[LabeledText], labels: Vocab, path: str) -> list[int]:
+    """Label strings -> ids; labels training never saw are an error naming them."""
+    unseen = Counter(r.label for r in records if r.label not in labels)
+    if unseen:
+        first = next(r.lineno for r in records if r.label not in labels)
+        which = ", ".join(f"'{lab}' ({n}x)" for lab, n in unseen.most_common(5))
+        raise DataFormatError(
+            f"{sum(unseen.values())} examples have labels the model was not "
+            f"trained on: {which}; known labels: {', '.join(labels.itos)}",
+            path,
+            first,
+        )
+    return [labels.stoi[r.label] for r in records]
+
+
+def build_labels(records: Sequence[LabeledText], path: str) -> Vocab:
+    """The label set, numbers in numeric order ("1" .. "10"), others alphabetical."""
+    names = sorted({r.label for r in records}, key=_label_key)
+    if len(names) < 2:
+        raise DataFormatError(
+            f"only one label ('{names[0]}') in the training data; "
+            "a classifier needs at least two",
+            path,
+        )
+    return Vocab(names, specials=False)
+
+
+def _label_key(label: str) -> tuple[int, float, str]:
+    try:
+        return (0, float(label), label)
+    except ValueError:
+        return (1, 0.0, label)
+
+
+def prepare_data(
+    cfg: SentimentConfig,
+    *,
+    tokenizer: Tokenizer | None = None,
+    vocab: Vocab | None = None,
+    labels: Vocab | None = None,
+) -> SentimentData:
+    """Read and encode every split; build tokenizer, vocab and labels unless given."""
+    if not cfg.valid_path:
+        raise ConfigError("a validation file is needed: pass --valid FILE")
+    train = read_split(cfg, cfg.train_path)
+    valid = read_split(cfg, cfg.valid_path)
+    test = read_split(cfg, cfg.test_path) if cfg.test_path else None
+    texts = [r.text for r in train]
+    if cfg.clean:
+        texts = [clean_web_text(t) for t in texts]
+    tokenizer = tokenizer or build_tokenizer(cfg.tokenizer, texts)
+    if vocab is None:
+        counts = Counter(tok for t in texts for tok in tokenizer.tokenize(t))
+        vocab = build_vocab(
+            counts, min_freq=cfg.tokenizer.min_freq, max_size=cfg.tokenizer.max_size
+        )
+    labels = labels or build_labels(train, cfg.train_path)
+
+    paths = {"train": cfg.train_path, "valid": cfg.valid_path, "test": cfg.test_path}
+    splits: dict[str, Examples] = {}
+    for name, records in (("train", train), ("valid", valid), ("test", test)):
+        if records is not None:
+            ids = encode_texts(tokenizer, vocab, (r.text for r in records), cfg)
+            splits[name] = Examples(ids, label_ids(records, labels, paths[name]))
+    summary: dict[str, Any] = {
+        name: _describe(paths[name], ex, labels) for name, ex in splits.items()
+    }
+    summary["vocab_size"] = len(vocab)
+    return SentimentData(
+        tokenizer,
+        vocab,
+        labels,
+        splits["train"],
+        splits["valid"],
+        splits.get("test"),
+        summary,
+    )
+
+
+def _describe(path: str | None, ex: Examples, labels: Vocab) -> dict[str, Any]:
+    counts = Counter(ex.labels)
+    return {
+        "path": str(path),
+        "examples": len(ex.ids),
+        "tokens": sum(len(s) for s in ex.ids),
+        "labels": {labels.itos[i]: counts[i] for i in range(len(labels))},
+    }
+
+
+def auto_class_weights(labels: Sequence[int], num_classes: int) -> list[float]:
+    """n / (classes * count): each class weighs as much in the loss as a balanced
+    data set would give it (scikit-learn's "balanced")."""
+    counts = Counter(labels)
+    return [len(labels) / (num_classes * max(counts[c], 1)) for c in range(num_classes)]
+
+
+# --- starting points: a language model, word vectors ------------------------------
+def transfer_config(cfg: SentimentConfig, lm: dict[str, Any]) -> SentimentConfig:
+    """The config with the LM's tokenizer and layer sizes, so its weights fit."""
+    lm_model, lm_tok = lm["config"]["model"], lm["config"]["tokenizer"]
+    model = replace(
+        cfg.model,
+        **{k: lm_model[k] for k in ("cell", "emb_size", "hidden_size", "num_layers")},
+    )
+    tokenizer = replace(
+        cfg.tokenizer, level=lm_tok["level"], lowercase=lm_tok["lowercase"]
+    )
+    return replace(cfg, model=model, tokenizer=tokenizer)
+
+
+def copy_lm_weights(network: Classifier, lm: dict[str, Any]) -> list[str]:
+    """Copy the LM's embedding and recurrent weights into the classifier's encoder."""
+    prefix = "encoder."
+    source = {
+        k.removeprefix(prefix): v
+        for k, v in lm["state_dict"].items()
+        if k.startswith(prefix)
+    }
+    return copy_matching(network.encoder, source)
+
+
+def load_embeddings(network: Classifier, vocab: Vocab, path: str) -> dict[str, Any]:
+    """Set the embedding rows of vocabulary words found in a word-vector file."""
+    found = read_word_vectors(path, set(vocab.itos))
+    weight = network.encoder.embedding.weight
+    if found.dim != weight.size(1):
+        raise ConfigError(
+            f"{path}: vectors have {found.dim} dimensions but the embedding has "
+            f"{weight.size(1)}; pass --emb-size {found.dim}"
+        )
+    hits = 0
+    with torch.no_grad():
+        for i, tok in enumerate(vocab.itos):
+            vector = found.vectors.get(tok)
+            if vector is not None and i != 0:  # <pad> stays zero
+                weight[i] = torch.tensor(vector)
+                hits += 1
+    return {"path": path, "found": hits, "vocab_size": len(vocab)}
+
+
+# --- training ----------------------------------------------------------------------
+def build_network(
+    cfg: SentimentConfig,
+    vocab_size: int,
+    num_classes: int,
+    class_weights: list[float] | None = None,
+) -> Classifier:
+    return Classifier(
+        vocab_size,
+        num_classes,
+        cfg.model,
+        pooling=cfg.pooling,
+        class_weights=class_weights,
+    )
+
+
+def predict(
+    network: Classifier, seqs: Sequence[Sequence[int]], *, batch_size: int
+) -> tuple[list[int], list[list[float]]]:
+    """Class ids and probabilities of many texts, in their order.
+
+    Texts are batched by length (few pads, short batches stay short); each batch's
+    `index` says where its rows go back.
+    """
+    device = next(network.parameters()).device
+    predicted = [0] * len(seqs)
+    probs: list[list[float]] = [[] for _ in seqs]
+    order = bucket_order([len(s) for s in seqs], batch_size, shuffle=False)
+    was_training = network.training
+    network.eval()
+    with torch.no_grad():
+        for rows in order:
+            batch = pad_batch([seqs[i] for i in rows], index=rows)
+            p = network.logits(batch.to(device)).softmax(dim=-1).cpu()  # (b, classes)
+            for row, pos in enumerate(batch.index.tolist()):
+                predicted[pos] = int(p[row].argmax())
+                probs[pos] = p[row].tolist()
+    network.train(was_training)
+    return predicted, probs
+
+
+def score(network: Classifier, ex: Examples, labels: Vocab) -> ClassificationReport:
+    predicted, _ = predict(network, ex.ids, batch_size=PREDICT_BATCH)
+    return classification_report(ex.labels, predicted, labels.itos)
+
+
+def _summary_metrics(report: ClassificationReport) -> dict[str, float]:
+    return {"accuracy": report.accuracy, "macro_f1": report.macro_f1}
+
+
+def train_sentiment(
+    cfg: SentimentConfig,
+    *,
+    resume: dict[str, Any] | None = None,
+    reporter: Reporter | None = None,
+) -> TrainOutcome:
+    """Train a classifier on `cfg.train_path`; returns where the best one was saved.
+
+    Args:
+        cfg: the resolved configuration.
+        resume: a loaded resume snapshot; its vocabulary, labels and tokenizer are
+            reused (and `init_from`/`embeddings` are not applied again).
+    """
+    reporter = reporter or SilentReporter()
+    device = prepare(cfg.train)
+    cfg, lm, given = _starting_point(cfg, resume)
+    data = prepare_data(cfg, **given)
+    weights = None
+    if cfg.class_weights == "auto":
+        weights = auto_class_weights(data.train.labels, len(data.labels))
+    network = build_network(cfg, len(data.vocab), len(data.labels), weights)
+    summary = dict(data.summary)
+    if resume is not None:
+        network.load_state_dict(resume["state_dict"])
+    else:
+        summary.update(_initialise(network, cfg, data.vocab, lm, reporter))
+    if cfg.freeze_embeddings:
+        network.encoder.embedding.weight.requires_grad_(False)
+    network.to(device)
+    files = run_files(cfg.out or default_out(TASK, cfg.tokenizer.level))
+
+    def payload() -> dict[str, Any]:
+        return {
+            "task": TASK,
+            "config": to_dict(cfg),
+            "vocab": {"tokens": data.vocab.to_list(), "labels": data.labels.to_list()},
+            "tokenizer": data.tokenizer.to_dict(),
+            "data": {**summary, "parameters": count_parameters(network)},
+        }
+
+    result = fit(
+        network,
+        batches=_batch_factory(data.train, cfg),
+        steps_per_epoch=-(-len(data.train.ids) // cfg.train.batch_size),
+        evaluate=lambda net: _summary_metrics(score(net, data.valid, data.labels)),
+        objective=Objective(cfg.select_metric, higher_is_better=True),
+        cfg=cfg.train,
+        save=make_saver(files, network, payload),
+        resume=None if resume is None else resume["train_state"],
+        reporter=reporter,
+        log_path=files.log,
+    )
+    metrics = {"valid": result.best_metrics}
+    if data.test is not None and files.out.exists():
+        best = load_classifier(files.out, device=str(device)).network
+        metrics["test"] = _summary_metrics(score(best, data.test, data.labels))
+        update_metrics(files.out, TASK, {"test": metrics["test"]})
+    return TrainOutcome(
+        files.out, metrics, result.stopped_by, result.progress.epoch - 1
+    )
+
+
+def _starting_point(
+    cfg: SentimentConfig, resume: dict[str, Any] | None
+) -> tuple[SentimentConfig, dict[str, Any] | None, dict[str, Any]]:
+    """(config, LM checkpoint or None, vocabularies given to `prepare_data`).
+
+    A resumed run keeps its snapshot's vocabularies; --init-from takes the LM's
+    tokenizer, vocabulary and layer sizes; otherwise everything is built anew.
+    """
+    if resume is not None:
+        return cfg, None, _stored_vocabs(resume)
+    if not cfg.init_from:
+        return cfg, None, {}
+    lm = load_checkpoint(cfg.init_from, task="lm", command="--init-from")
+    given = {
+        "tokenizer": tokenizer_from_dict(lm["tokenizer"]),
+        "vocab": Vocab.from_list(lm["vocab"]["tokens"]),
+    }
+    return transfer_config(cfg, lm), lm, given
+
+
+def _batch_factory(
+    train: Examples, cfg: SentimentConfig
+) -> Callable[[int, int, int], Iterator[Batch]]:
+    """`fit`'s batches: shuffled each epoch, texts of similar length together."""
+    lengths = [len(s) for s in train.ids]
+
+    def batches(epoch: int, rank: int, world: int) -> Iterator[Batch]:
+        order = bucket_order(
+            lengths,
+            cfg.train.batch_size,
+            shuffle=True,
+            seed=cfg.train.seed * 1000 + epoch,
+            bucket=cfg.bucket,
+        )
+        for rows in order[rank::world]:
+            yield pad_batch(
+                [train.ids[i] for i in rows], targets=[train.labels[i] for i in rows]
+            )
+
+    return batches
+
+
+def _stored_vocabs(snapshot: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "tokenizer": tokenizer_from_dict(snapshot["tokenizer"]),
+        "vocab": Vocab.from_list(snapshot["vocab"]["tokens"]),
+        "labels": Vocab.from_list(snapshot["vocab"]["labels"], specials=False),
+    }
+
+
+def _initialise(
+    network: Classifier,
+    cfg: SentimentConfig,
+    vocab: Vocab,
+    lm: dict[str, Any] | None,
+    reporter: Reporter,
+) -> dict[str, Any]:
+    """Apply --init-from and --embeddings; return what was done, for the record."""
+    done: dict[str, Any] = {}
+    if lm is not None:
+        copied = copy_lm_weights(network, lm)
+        done["init_from"] = {"path": cfg.init_from, "copied": copied}
+        reporter.on_message(
+            f"copied {len(copied)} tensors from {cfg.init_from}: {', '.join(copied)}"
+        )
+    if cfg.embeddings:
+        done["embeddings"] = load_embeddings(network, vocab, cfg.embeddings)
+        found = done["embeddings"]["found"]
+        reporter.on_message(
+            f"{cfg.embeddings}: vectors for {found} of {len(vocab)} vocabulary "
+            f"words ({found / len(vocab):.1%})"
+        )
+    return done
+
+
+# --- using a trained model -----------------------------------------------------------
+def load_classifier(
+    path: str | Path, *, device: str = "cpu", command: str = "this command"
+) -> LoadedClassifier:
+    """A trained classifier with everything needed to read raw text."""
+    data = load_checkpoint(path, task=TASK, command=command)
+    cfg = from_dict(SentimentConfig, data["config"])
+    vocabs = _stored_vocabs(data)
+    network = build_network(cfg, len(vocabs["vocab"]), len(vocabs["labels"]))
+    network.load_state_dict(data["state_dict"])
+    return LoadedClassifier(
+        network.to(device).eval(),
+        vocabs["vocab"],
+        vocabs["labels"],
+        vocabs["tokenizer"],
+        cfg,
+    )
+
+
+def classify(
+    model: LoadedClassifier, texts: Sequence[str], *, batch_size: int = PREDICT_BATCH
+) -> Predictions:
+    """The label (and class probabilities) of each text, in input order."""
+    predicted, probs = predict(
+        model.network, model.encode(texts), batch_size=batch_size
+    )
+    return Predictions(
+        [model.labels.itos[i] for i in predicted], probs, model.labels.to_list()
+    )
+
+
+def evaluate_classifier(
+    model: LoadedClassifier, path: str | Path
+) -> ClassificationReport:
+    """Accuracy, macro-F1, per-class scores and confusion matrix on a labelled file.
+
+    The file is read with the columns the model was trained with.
+    """
+    records = read_split(model.cfg, str(path))
+    gold = label_ids(records, model.labels, str(path))
+    predicted, _ = predict(
+        model.network,
+        model.encode(r.text for r in records),
+        batch_size=PREDICT_BATCH,
+    )
+    return classification_report(gold, predicted, model.labels.itos)

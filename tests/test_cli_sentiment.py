@@ -1,0 +1,225 @@
+"""`seqcli train-sentiment`, `classify` and `evaluate` through Typer's CliRunner.
+
+One tiny classifier is trained through the CLI once per module and shared; the
+error tests write their own broken files.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import torch
+from typer.testing import CliRunner, Result
+
+from seqcli.cli import app
+
+TINY = ["--emb-size", "8", "--hidden-size", "16", "--dropout", "0"]
+TINY += ["--lr", "0.05", "--batch-size", "8", "--device", "cpu", "-q"]
+POSITIVE = ("good", "great", "fine")
+NEGATIVE = ("bad", "awful", "poor")
+FILLER = ("the", "film", "plot", "was", "a")
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread() -> Iterator[None]:
+    """Tiny networks run fastest on one thread; more only add waiting on a busy CPU."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def make_rows(n: int, seed: int) -> list[tuple[str, str]]:
+    """Short texts whose label is given by one sentiment word among fillers."""
+    rng = random.Random(seed)
+    rows = []
+    for i in range(n):
+        label = ("neg", "pos")[i % 2]
+        word = rng.choice(POSITIVE if label == "pos" else NEGATIVE)
+        words = rng.choices(FILLER, k=rng.randint(0, 4))
+        words.insert(rng.randint(0, len(words)), word)
+        rows.append((" ".join(words), label))
+    return rows
+
+
+def write_tsv(
+    path: Path, rows: list[tuple[str, str]], header: str = "text\tlabel"
+) -> Path:
+    body = "".join(f"{text}\t{label}\n" for text, label in rows)
+    path.write_text(f"{header}\n{body}", encoding="utf-8")
+    return path
+
+
+def invoke(*args: object, input: str | None = None) -> Result:
+    return CliRunner().invoke(app, [str(a) for a in args], input=input)
+
+
+def assert_ok(result: Result) -> None:
+    assert result.exit_code == 0, result.output + repr(result.exception)
+
+
+def assert_error(result: Result, *fragments: str) -> str:
+    """Exit code 2 and one `error:` line on stderr holding every fragment."""
+    assert result.exit_code == 2, result.output + repr(result.exception)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: ")
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("sentiment")
+    files = {
+        "train": write_tsv(folder / "train.tsv", make_rows(48, 1)),
+        "valid": write_tsv(folder / "valid.tsv", make_rows(16, 2)),
+        "test": write_tsv(folder / "test.tsv", make_rows(16, 3)),
+    }
+    out = folder / "clf.pt"
+    result = invoke(
+        "train-sentiment", files["train"], "--valid", files["valid"],
+        "--test", files["test"], "--epochs", "8", "-o", out, *TINY,
+    )  # fmt: skip
+    assert_ok(result)
+    assert result.stdout.strip() == str(out)
+    return {**files, "model": out, "folder": folder}
+
+
+def test_trained_model_learns_the_fixture(trained: dict[str, Path]) -> None:
+    texts = "\n".join(["a great film", "the plot was awful"]) + "\n"
+    result = invoke("classify", "-", "-m", trained["model"], input=texts)
+    assert_ok(result)
+    assert result.stdout.splitlines() == ["pos", "neg"]
+
+
+def test_classify_and_evaluate_agree(trained: dict[str, Path]) -> None:
+    rows = [line.split("\t") for line in trained["test"].read_text().splitlines()[1:]]
+    texts = trained["folder"] / "texts.txt"
+    texts.write_text("".join(f"{text}\n" for text, _ in rows), encoding="utf-8")
+    classified = invoke("classify", texts, "-m", trained["model"])
+    assert_ok(classified)
+    predicted = classified.stdout.splitlines()
+    assert len(predicted) == len(rows)
+    hits = sum(p == gold for p, (_, gold) in zip(predicted, rows, strict=True))
+    evaluated = invoke("evaluate", trained["test"], "-m", trained["model"], "--json")
+    assert_ok(evaluated)
+    report = json.loads(evaluated.stdout)
+    assert report["metrics"]["accuracy"] == pytest.approx(hits / len(rows))
+    assert report["metrics"]["examples"] == len(rows)
+    confusion = report["confusion"]
+    assert sum(confusion[g][g] for g in confusion) == hits
+    for label in ("neg", "pos"):
+        assert report["per_class"][label]["support"] == len(rows) // 2
+
+
+def test_evaluate_prints_tables(trained: dict[str, Path]) -> None:
+    result = invoke("evaluate", trained["test"], "-m", trained["model"])
+    assert_ok(result)
+    for word in ("accuracy", "macro_f1", "precision", "recall", "confusion"):
+        assert word in result.stdout
+
+
+def test_classify_probs_and_json(trained: dict[str, Path]) -> None:
+    text = "a good film\nbad\n"
+    probs = invoke("classify", "-", "-m", trained["model"], "--probs", input=text)
+    assert_ok(probs)
+    for line in probs.stdout.splitlines():
+        label, *scores = line.split("\t")
+        values = dict(score.split(":") for score in scores)
+        assert set(values) == {"neg", "pos"}
+        assert sum(map(float, values.values())) == pytest.approx(1.0, abs=1e-3)
+        assert label == max(values, key=lambda c: float(values[c]))
+    as_json = invoke(
+        "classify", "-", "-m", trained["model"], "--json", "--probs", input=text
+    )
+    assert_ok(as_json)
+    records = [json.loads(line) for line in as_json.stdout.splitlines()]
+    assert [r["label"] for r in records] == probs.stdout.split()[::3]
+    assert set(records[0]["probs"]) == {"neg", "pos"}
+    plain_json = invoke("classify", "-", "-m", trained["model"], "--json", input=text)
+    assert "probs" not in json.loads(plain_json.stdout.splitlines()[0])
+
+
+def test_classify_defaults_to_the_newest_checkpoint(
+    trained: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "models").mkdir()
+    shutil.copy(trained["model"], tmp_path / "models" / "clf.pt")
+    monkeypatch.chdir(tmp_path)
+    result = invoke("classify", "-", input="great\n")
+    assert_ok(result)
+    assert "using models/clf.pt" in result.stderr
+    assert result.stdout.strip() in ("pos", "neg")
+
+
+def test_evaluate_names_unseen_labels(trained: dict[str, Path], tmp_path: Path) -> None:
+    rows = [("good", "pos"), ("meh", "neutral"), ("so so", "neutral"), ("hm", "mixed")]
+    data = write_tsv(tmp_path / "new.tsv", rows)
+    result = invoke("evaluate", data, "-m", trained["model"])
+    assert_error(result, f"{data}:3:", "3 examples", "'neutral' (2x)", "'mixed' (1x)")
+
+
+@pytest.mark.parametrize(
+    ("split", "content", "where", "message"),
+    [
+        ("train", "text\tlabel\ngood\tpos\nbad\tneg\textra\n", ":3:", "columns"),
+        ("train", "text\tlabel\ngood\tpos\n\tneg\n", ":3:", "empty text"),
+        ("train", "text\tlabel\ngood\tpos\nfine\tpos\n", ":", "only one label"),
+        ("train", "review\tstars\ngood\t5\nbad\t1\n", ":1:", "no column named 'text'"),
+        ("test", "text\tlabel\ngood\tpos\nmeh\tneutral\n", ":3:", "'neutral' (1x)"),
+    ],
+)
+def test_bad_input_is_one_line_naming_file_and_line(
+    tmp_path: Path, split: str, content: str, where: str, message: str
+) -> None:
+    files = {
+        "train": write_tsv(tmp_path / "train.tsv", make_rows(8, 1)),
+        "valid": write_tsv(tmp_path / "valid.tsv", make_rows(4, 2)),
+    }
+    files[split] = tmp_path / f"bad-{split}.tsv"
+    files[split].write_text(content, encoding="utf-8")
+    args = ["train-sentiment", files["train"], "--valid", files["valid"]]
+    if split == "test":
+        args += ["--test", files["test"]]
+    if "review" in content:
+        args += ["--text-column", "text"]
+    result = invoke(*args, "-o", tmp_path / "m.pt", "--epochs", "1", *TINY)
+    assert_error(result, f"{files[split]}{where}", message)
+
+
+def test_dry_run_checks_inputs_and_prints_config(tmp_path: Path) -> None:
+    train = write_tsv(tmp_path / "train.tsv", make_rows(8, 1))
+    result = invoke(
+        "train-sentiment", train, "--valid", train, "--pooling", "mean", "--dry-run"
+    )
+    assert_ok(result)
+    assert "pooling: mean" in result.stdout
+    assert "bidirectional: true" in result.stdout
+    assert not (tmp_path / "models").exists()
+
+
+def test_bad_choice_is_a_config_error(tmp_path: Path) -> None:
+    train = write_tsv(tmp_path / "train.tsv", make_rows(8, 1))
+    result = invoke("train-sentiment", train, "--valid", train, "--pooling", "sum")
+    assert_error(result, "pooling: 'sum' is not one of last, max, mean, attention")
+
+
+def test_resume_continues_a_run(tmp_path: Path) -> None:
+    train = write_tsv(tmp_path / "train.tsv", make_rows(16, 1))
+    out = tmp_path / "m.pt"
+    assert_ok(invoke("train-sentiment", train, "--valid", train, "-o", out,
+                     "--epochs", "1", *TINY))  # fmt: skip
+    resumed = invoke("train-sentiment", train, "--valid", train, "-o", out,
+                     "--epochs", "2", "--resume", *TINY)  # fmt: skip
+    assert_ok(resumed)
+    assert "resuming" in resumed.stderr
+    info = invoke("info", out, "--json")
+    assert_ok(info)
+    assert json.loads(info.stdout)["task"] == "sentiment"
