@@ -223,3 +223,28 @@ def test_resume_continues_a_run(tmp_path: Path) -> None:
     info = invoke("info", out, "--json")
     assert_ok(info)
     assert json.loads(info.stdout)["task"] == "sentiment"
+
+
+@pytest.mark.parametrize(
+    ("option", "missing", "message"),
+    [
+        (None, "nope.tsv", "nope.tsv: file not found"),
+        ("--valid", "nope.tsv", "nope.tsv: file not found"),
+        ("--test", "nope.tsv", "nope.tsv: file not found"),
+        ("--init-from", "nope.pt", "checkpoint not found"),
+        ("--embeddings", "nope.vec", "nope.vec: file not found"),
+    ],
+)
+def test_missing_files_are_one_line_errors(
+    tmp_path: Path, option: str | None, missing: str, message: str
+) -> None:
+    data = write_tsv(tmp_path / "train.tsv", make_rows(8, seed=3))
+    absent = tmp_path / missing
+    args: list[object] = [absent if option is None else data, "--valid", data]
+    if option == "--valid":
+        args[2] = absent
+    elif option is not None:
+        args += [option, absent]
+    result = invoke("train-sentiment", *args, "-o", tmp_path / "m.pt", *TINY)
+    assert_error(result, message)
+    assert not (tmp_path / "m.pt").exists()

@@ -66,18 +66,6 @@ def handle_errors(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def input_path(value: str) -> str:
-    """Validate an input file argument where ``-`` means stdin."""
-    if value == "-":
-        return value
-    path = Path(value)
-    if not path.exists():
-        raise typer.BadParameter(f"file not found: {value}")
-    if path.is_dir():
-        raise typer.BadParameter(f"is a directory, not a file: {value}")
-    return value
-
-
 # --- options shared by the training commands ------------------------------------
 ConfigOpt = Annotated[
     Path | None,

@@ -26,11 +26,8 @@ from seqcli.cli._shared import (
     SeedOpt,
     err_console,
     handle_errors,
-    input_path,
 )
 from seqcli.config import SentimentConfig, default_of
-
-InFile = Annotated[Path | None, typer.Option(exists=True, dir_okay=False)]
 
 
 def _d(key: str) -> str:
@@ -43,14 +40,12 @@ def train_sentiment(
         str,
         typer.Argument(
             help="Labelled training data: TSV, CSV or JSON Lines (.gz ok).",
-            callback=input_path,
         ),
     ],
     valid: Annotated[
         Path,
         typer.Option(
             help="Labelled validation data (picks the best epoch).",
-            exists=True,
             dir_okay=False,
         ),
     ],
@@ -58,7 +53,6 @@ def train_sentiment(
         Path | None,
         typer.Option(
             help="Labelled test data, scored with the best model.",
-            exists=True,
             dir_okay=False,
         ),
     ] = None,
@@ -123,7 +117,6 @@ def train_sentiment(
         typer.Option(
             help="Start from a seqcli LM (its vocab, tokenizer, sizes; a "
             "bidirectional model gets it in the forward direction only).",
-            exists=True,
             dir_okay=False,
         ),
     ] = None,
@@ -131,7 +124,6 @@ def train_sentiment(
         Path | None,
         typer.Option(
             help="Word vectors, word2vec/GloVe text format.",
-            exists=True,
             dir_okay=False,
         ),
     ] = None,
@@ -230,7 +222,7 @@ def train_sentiment(
 def classify(
     file: Annotated[
         str,
-        typer.Argument(help="Texts, one per line; - for stdin.", callback=input_path),
+        typer.Argument(help="Texts, one per line; - for stdin."),
     ],
     model: ModelOpt = None,
     probs: Annotated[
