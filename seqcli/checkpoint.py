@@ -200,6 +200,20 @@ def _feed(h: Any, value: Any) -> None:
         h.update(repr(value).encode())
 
 
+def load_weights(
+    network: torch.nn.Module, state_dict: dict[str, Any], *, source: str
+) -> None:
+    """Put stored weights into `network`; weights that do not fit are an error."""
+    try:
+        network.load_state_dict(state_dict)
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise CheckpointError(
+            f"{source}: stored weights do not fit the network its config describes "
+            f"({first[:160]})"
+        ) from None
+
+
 def last_path(out: str | Path) -> Path:
     """Where the resume snapshot of a run writing `out` lives (x.pt -> x.last.pt)."""
     out = Path(out)

@@ -195,3 +195,12 @@ def test_find_latest_picks_the_newest_of_the_task(tmp_path: Path):
 def test_last_path():
     assert last_path("models/x.pt") == Path("models/x.last.pt")
     assert last_path(Path("a/b")) == Path("a/b.last.pt")
+
+
+def test_weights_that_do_not_fit_the_network_are_an_error():
+    from seqcli.checkpoint import load_weights
+
+    network = torch.nn.Linear(3, 2)
+    load_weights(network, torch.nn.Linear(3, 2).state_dict(), source="ok.pt")
+    with pytest.raises(CheckpointError, match=r"bad\.pt: stored weights do not fit"):
+        load_weights(network, torch.nn.Linear(4, 2).state_dict(), source="bad.pt")

@@ -16,7 +16,7 @@ from typing import Any
 import torch
 
 from seqcli.batching import Batch, lm_rows, lm_window_count, lm_windows, pad_pairs
-from seqcli.checkpoint import load_checkpoint
+from seqcli.checkpoint import load_checkpoint, load_weights
 from seqcli.config import LMConfig, from_dict, to_dict
 from seqcli.decoding import sample as sample_ids
 from seqcli.errors import ConfigError, DataFormatError
@@ -245,7 +245,7 @@ def train_lm(
             f"{device}"
         )
     if resume is not None:
-        network.load_state_dict(resume["state_dict"])
+        load_weights(network, resume["state_dict"], source="resume snapshot")
     char = cfg.tokenizer.level == "char"
     train_rows = lm_rows(data.train, cfg.train.batch_size)
 
@@ -304,10 +304,10 @@ class LoadedLM:
     cfg: LMConfig
 
 
-def load_network(data: dict[str, Any]) -> LanguageModel:
+def load_network(data: dict[str, Any], *, source: str = "checkpoint") -> LanguageModel:
     cfg = from_dict(LMConfig, data["config"])
     network = build_network(cfg, len(data["vocab"]["tokens"]))
-    network.load_state_dict(data["state_dict"])
+    load_weights(network, data["state_dict"], source=source)
     return network
 
 
@@ -317,7 +317,7 @@ def load_lm(
     data = load_checkpoint(path, task=TASK, command=command)
     # Checked before load_network, so that a bad stored config names the file.
     cfg = from_dict(LMConfig, data["config"], source=f"{path}: config")
-    network = load_network(data).to(device).eval()
+    network = load_network(data, source=str(path)).to(device).eval()
     return LoadedLM(
         network,
         Vocab.from_list(data["vocab"]["tokens"]),

@@ -16,7 +16,7 @@ from typing import Any
 import torch
 
 from seqcli.batching import Batch, bucket_order, pad_batch
-from seqcli.checkpoint import load_checkpoint
+from seqcli.checkpoint import load_checkpoint, load_weights
 from seqcli.config import SentimentConfig, from_dict, to_dict
 from seqcli.errors import ConfigError, DataFormatError
 from seqcli.metrics import ClassificationReport, classification_report
@@ -321,7 +321,7 @@ def train_sentiment(
     network = build_network(cfg, len(data.vocab), len(data.labels), weights)
     summary = dict(data.summary)
     if resume is not None:
-        network.load_state_dict(resume["state_dict"])
+        load_weights(network, resume["state_dict"], source="resume snapshot")
     else:
         summary.update(_initialise(network, cfg, data.vocab, lm, reporter))
     if cfg.freeze_embeddings:
@@ -444,7 +444,7 @@ def load_classifier(
     cfg = from_dict(SentimentConfig, data["config"])
     vocabs = _stored_vocabs(data)
     network = build_network(cfg, len(vocabs["vocab"]), len(vocabs["labels"]))
-    network.load_state_dict(data["state_dict"])
+    load_weights(network, data["state_dict"], source=str(path))
     return LoadedClassifier(
         network.to(device).eval(),
         vocabs["vocab"],
