@@ -494,3 +494,15 @@ def test_model_config_is_what_the_checkpoint_records(trained: Path):
     assert RecurrentConfig(**stored) == RecurrentConfig(
         cell="lstm", emb_size=16, hidden_size=32, num_layers=1, dropout=0.0
     )
+
+
+def test_line_ends_in_word_samples_become_newlines():
+    from types import SimpleNamespace
+
+    from seqcli.tasks.lm import _detok
+    from seqcli.tokenizers import CharTokenizer, WordTokenizer
+
+    word = SimpleNamespace(tokenizer=WordTokenizer())
+    assert _detok(word, ["the", "fox", "\n", "ran"]) == "the fox\nran"
+    char = SimpleNamespace(tokenizer=CharTokenizer())
+    assert _detok(char, ["a", " ", "b", "\n", "c"]) == "a b\nc"

@@ -358,7 +358,8 @@ def sample(
     if seed is not None:
         generator = torch.Generator(device=device).manual_seed(seed)
     # At char level without stopping, <eos> is a line break inside the text.
-    newline_eos = lm.tokenizer.kind == "char" and not stop_at_eos
+    # A sample that runs on past <eos> shows each <eos> as a line break.
+    newline_eos = not stop_at_eos
     streamer = _Streamer(lm, prefix_tokens, on_text, newline_eos) if on_text else None
     with torch.no_grad():
         state = lm.network.start(ids[:, :-1])
@@ -388,7 +389,16 @@ def _tokens(lm: LoadedLM, ids: Sequence[int], newline_eos: bool) -> list[str]:
 
 
 def _detok(lm: LoadedLM, tokens: list[str]) -> str:
-    return lm.tokenizer.detokenize(tokens)
+    """Tokens -> text; a "\n" token (a line end) splits word and subword text."""
+    if lm.tokenizer.kind == "char":
+        return lm.tokenizer.detokenize(tokens)
+    lines: list[list[str]] = [[]]
+    for token in tokens:
+        if token == "\n":
+            lines.append([])
+        else:
+            lines[-1].append(token)
+    return "\n".join(lm.tokenizer.detokenize(line) for line in lines)
 
 
 class _Streamer:
