@@ -56,7 +56,7 @@ def read_lines(path: str | Path) -> Iterator[TextLine]:
                 text = raw.decode("utf-8")
             except UnicodeDecodeError as exc:
                 raise DataFormatError(
-                    f"not UTF-8 text (byte 0x{raw[exc.start]:02x} "
+                    f"not valid UTF-8 (byte 0x{raw[exc.start]:02x} "
                     f"at column {exc.start + 1})",
                     name,
                     lineno,
@@ -67,6 +67,39 @@ def read_lines(path: str | Path) -> Iterator[TextLine]:
     finally:
         if fh is not sys.stdin.buffer:
             fh.close()
+
+
+def read_text_lines(path: str) -> list[str]:
+    """The lines of a file as plain strings, blank ones kept (BLEU's hypotheses).
+
+    Unlike `read_text`, a file of blank lines is accepted: an empty hypothesis is
+    scored, not refused. A file with no lines at all is an error.
+    """
+    lines = [line.text for line in read_lines(path)]
+    if not lines:
+        raise DataFormatError("file is empty", display_name(path))
+    return lines
+
+
+def read_aligned_lines(paths: list[str]) -> list[list[str]]:
+    """Read files that hold one segment per line, in the same order (parallel text).
+
+    Raises:
+        DataFormatError: stdin given twice, or a file whose line count differs
+            from the first file's.
+    """
+    if paths.count("-") > 1:
+        raise DataFormatError("stdin ('-') can be read only once", "-")
+    texts = [read_text_lines(path) for path in paths]
+    first, expected = paths[0], len(texts[0])
+    for path, lines in zip(paths[1:], texts[1:], strict=True):
+        if len(lines) != expected:
+            raise DataFormatError(
+                f"has {len(lines)} lines but {display_name(first)} has {expected}; "
+                "each line must be the same segment in every file",
+                display_name(path),
+            )
+    return texts
 
 
 def read_text(path: str | Path) -> list[TextLine]:

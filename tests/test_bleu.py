@@ -1,4 +1,4 @@
-"""seqcli.metrics (BLEU, chrF, TER) against sacreBLEU's own API, and seqcli.textio."""
+"""seqcli.metrics (BLEU, chrF, TER) against sacreBLEU's API; the plain-lines readers."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from seqcli.metrics import (
     score_to_dict,
     sentence_scores,
 )
-from seqcli.textio import read_aligned_lines, read_text_lines
+from seqcli.readers import read_aligned_lines, read_text_lines
 
 HYPS = [
     "The cat sat on the mat.",
@@ -362,7 +362,7 @@ def test_random_sentences_match_sacrebleu(corpus):
         assert_same_bleu(ours, metric, theirs)
 
 
-# --- textio ----------------------------------------------------------------------
+# --- plain-lines readers ---------------------------------------------------------
 def test_read_text_lines_keeps_spaces_and_blank_lines(tmp_path):
     path = tmp_path / "a.txt"
     path.write_bytes(b" one \r\n\ntwo\x0cstill two\nlast")

@@ -24,7 +24,6 @@ TORCH_FREE = [
     "seqcli.tokenizers",
     "seqcli.readers",
     "seqcli.metrics",
-    "seqcli.textio",
     "seqcli.cli",
 ]
 

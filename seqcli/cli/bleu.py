@@ -30,7 +30,7 @@ from seqcli.metrics import (
     score_to_dict,
     sentence_scores,
 )
-from seqcli.textio import read_aligned_lines
+from seqcli.readers import read_aligned_lines
 
 F = TypeVar("F", bound=Callable[..., Any])
 
