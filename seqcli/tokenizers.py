@@ -195,13 +195,22 @@ def build_tokenizer(cfg: TokenizerConfig, texts: Iterable[str]) -> Tokenizer:
 
 
 _HTML_TAG = re.compile(r"<[^>]{1,40}>")
-_PUNCT = re.compile(r"([^\w\s'-]|(?<!\w)'|'(?!\w)|--+)")
+# An ellipsis or a dash run stays one token; other punctuation is split char by char.
+_PUNCT = re.compile(r"(\.{2,}|--+|[^\w\s'-]|(?<!\w)'|'(?!\w))")
+# English clitics split as the Penn Treebank does (``doesn't`` -> ``does n't``,
+# ``it's`` -> ``it 's``): the form SST, CoNLL and WikiText already use, so cleaned
+# web text shares their vocabulary.
+_NOT = re.compile(r"(?<=\w)(n't)\b", re.IGNORECASE)
+_CLITIC = re.compile(r"(?<=\w)('(?:s|re|ve|ll|d|m))\b", re.IGNORECASE)
 
 
 def clean_web_text(text: str) -> str:
     """Raw web text -> space-separated words: HTML tags (IMDB's ``<br />``) become
-    spaces and punctuation is split off words (``great!`` -> ``great !``), so that a
-    whitespace tokenizer does not learn ``great!`` and ``great`` as two words.
+    spaces, punctuation is split off words (``great!`` -> ``great !``) and clitics
+    are split as in the Penn Treebank, so that a whitespace tokenizer does not learn
+    ``great!`` and ``great``, or ``isn't`` and ``is``, as unrelated words.
     """
     text = _HTML_TAG.sub(" ", text)
-    return " ".join(_PUNCT.sub(r" \1 ", text).split())
+    text = _PUNCT.sub(r" \1 ", text)
+    text = _CLITIC.sub(r" \1", _NOT.sub(r" \1", text))
+    return " ".join(text.split())

@@ -162,8 +162,15 @@ def read_vocab_file(path: str) -> Vocab:
     from seqcli.errors import DataFormatError
     from seqcli.readers import read_text
 
-    tokens = [line.text.split("\t", 1)[0] for line in read_text(path) if line.text]
+    tokens = [_vocab_token(line.text) for line in read_text(path) if line.text]
     try:
         return Vocab(tokens, specials=tuple(tokens[: len(SPECIALS)]) == SPECIALS)
     except ValueError as exc:
         raise DataFormatError(str(exc), path) from None
+
+
+def _vocab_token(line: str) -> str:
+    """The token of a vocab-file line: all before the last tab when a count follows
+    it (so a char vocab's tab token, written ``\t\t7``, survives), else the line."""
+    token, sep, count = line.rpartition("\t")
+    return token if sep and count.isdigit() else line

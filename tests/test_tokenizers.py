@@ -11,6 +11,7 @@ from seqcli.tokenizers import (
     CharTokenizer,
     SentencePieceTokenizer,
     WordTokenizer,
+    clean_web_text,
     make_tokenizer,
     tokenizer_from_dict,
     train_sentencepiece,
@@ -109,3 +110,18 @@ def test_train_sentencepiece_rejects_bad_input():
         train_sentencepiece(["a b c"], model_type="word")
     with pytest.raises(DataFormatError, match="no text"):
         train_sentencepiece(["", "   "])
+
+
+@pytest.mark.parametrize(
+    ("raw", "cleaned"),
+    [
+        ("Great!<br /><br />Loved it.", "Great ! Loved it ."),
+        ("It doesn't work, can't and WON'T", "It does n't work , ca n't and WO N'T"),
+        ("it's we'll you're I'm they'd", "it 's we 'll you 're I 'm they 'd"),
+        ("Well... so -- 'quoted'", "Well ... so -- ' quoted '"),
+        ("rock'n'roll O'Neil a-b", "rock'n'roll O'Neil a-b"),
+    ],
+)
+def test_clean_web_text_splits_like_the_penn_treebank(raw: str, cleaned: str):
+    # SST and CoNLL are PTB-tokenised: cleaned web text must share their words.
+    assert clean_web_text(raw) == cleaned

@@ -149,6 +149,15 @@ def test_vocab_file_round_trip(tmp_path: Path):
     assert read_vocab_file(str(path)) == vocab
 
 
+def test_vocab_file_keeps_tab_and_space_tokens(tmp_path: Path):
+    # A char-level vocabulary holds whitespace characters as tokens.
+    counts = Counter({"a": 4, " ": 3, "\t": 2, "7": 1})
+    vocab = build_vocab(counts)
+    path = tmp_path / "chars.tsv"
+    write_vocab_file(vocab, counts, str(path))
+    assert read_vocab_file(str(path)) == vocab
+
+
 def test_vocab_file_without_specials_is_a_label_set(tmp_path: Path):
     path = tmp_path / "labels.txt"
     path.write_text("NEG\nPOS\n", encoding="utf-8")
