@@ -76,6 +76,28 @@ def test_final_state_equals_last_real_output():
         assert torch.allclose(outputs[row, length - 1], state[-1, row])
 
 
+@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("bidirectional", [False, True])
+@pytest.mark.parametrize("layers", [1, 2])
+def test_unpacked_outputs_and_gradients_equal_packed_ones(
+    cell: str, bidirectional: bool, layers: int
+):
+    """final_state=False skips packing (the backward direction reads each row
+    reversed): outputs and gradients must be those of the packed path."""
+    enc = encoder(cell, bidirectional=bidirectional, layers=layers)
+    batch = pad_batch([[1, 2, 3, 4, 5, 6], [7, 8], [9], [10, 11, 12, 13]])
+    packed, _ = enc(batch.ids, batch.lengths)
+    unpacked, state = enc(batch.ids, batch.lengths, final_state=False)
+    torch.testing.assert_close(unpacked, packed)
+    assert state is None
+    params = list(enc.parameters())
+    grads_packed = torch.autograd.grad(packed.pow(2).sum(), params)
+    grads_unpacked = torch.autograd.grad(unpacked.pow(2).sum(), params)
+    for got, want in zip(grads_unpacked, grads_packed, strict=True):
+        torch.testing.assert_close(got, want)
+    assert set(enc.state_dict()) == {n for n, _ in enc.named_parameters()}
+
+
 def test_pad_embedding_is_zero():
     enc = encoder("lstm")
     assert (enc.embedding.weight[PAD_ID] == 0).all()

@@ -103,8 +103,7 @@ def train_sentiment(
         bool | None,
         typer.Option(
             "--bidirectional/--unidirectional",
-            help="Read both ways (default: yes); one way is far faster on long "
-            "texts on a CPU.",
+            help="Read both ways (default: yes); one way costs about half.",
         ),
     ] = None,
     dropout: Annotated[float | None, typer.Option(help=_d("model.dropout"))] = None,

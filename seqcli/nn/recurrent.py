@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Union
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
@@ -45,6 +46,7 @@ class RecurrentEncoder(nn.Module):
             **extra,
         )
         self.output_size = cfg.hidden_size * (2 if cfg.bidirectional else 1)
+        self._cells: dict[int, nn.RNNBase] = {}  # see _one_way
         nn.init.uniform_(self.embedding.weight, -0.1, 0.1)
         with torch.no_grad():
             self.embedding.weight[pad_id].zero_()
@@ -68,23 +70,25 @@ class RecurrentEncoder(nn.Module):
                 then skips packing: right padding comes after every real token, so
                 outputs at real positions are the same, and on a CPU the backward
                 pass of a packed LSTM grows with the square of the length (~20x
-                slower at 300 tokens). A bidirectional stack always packs.
+                slower at 300 tokens). A bidirectional stack then runs its backward
+                direction on each row reversed instead (`_both_ways_unpacked`).
 
         Returns:
             outputs (batch, time, output_size), zero at padded positions (with
             `lengths`), and the final state (of each row's last real token when
-            `lengths` is given; None when `final_state` is False and packing was
-            skipped).
+            `lengths` is given; None when `final_state` is False).
         """
         emb = self.dropout(self.embedding(ids))  # (batch, time, emb)
         if lengths is None:
             outputs, state = self.rnn(emb, state)
-        elif not final_state and not self.cfg.bidirectional:
-            outputs, _ = self.rnn(emb, state)
-            mask = torch.arange(ids.size(1), device=ids.device) < lengths.to(
-                ids.device
-            ).unsqueeze(1)  # (batch, time)
-            outputs, state = outputs * mask.unsqueeze(-1), None
+        elif not final_state and state is None:
+            lengths = lengths.to(ids.device)
+            mask = torch.arange(ids.size(1), device=ids.device) < lengths.unsqueeze(1)
+            if self.cfg.bidirectional:
+                outputs = self._both_ways_unpacked(emb, lengths)
+            else:
+                outputs, _ = self.rnn(emb)
+            outputs, state = outputs * mask.unsqueeze(-1), None  # zero the padding
         else:
             # enforce_sorted=False: callers never sort batches by length; packing
             # sorts internally and restores the order of rows and states.
@@ -96,6 +100,62 @@ class RecurrentEncoder(nn.Module):
                 packed_out, batch_first=True, total_length=ids.size(1)
             )
         return self.dropout(outputs), state  # (batch, time, output_size)
+
+    def _both_ways_unpacked(self, emb: Tensor, lengths: Tensor) -> Tensor:
+        """A bidirectional stack on right-padded rows, without packing.
+
+        The forward direction reads the rows as they are (padding comes after every
+        real token). The backward direction reads each row with its real tokens
+        reversed, so that it too starts at real text; its outputs are flipped back.
+        Each direction runs as a one-layer, one-way cell on this stack's own weights
+        (`functional_call`), so the parameters and checkpoints are those of the
+        packed path. Outputs at padded positions are left for the caller to mask.
+        """
+        from torch.func import functional_call
+
+        flip = _reversal_index(lengths, emb.size(1))  # (batch, time)
+        x = emb
+        for layer in range(self.cfg.num_layers):
+            halves = []
+            for suffix, rows in (("", x), ("_reverse", _gather_time(x, flip))):
+                weights = {
+                    f"{name}_l0": getattr(self.rnn, f"{name}_l{layer}{suffix}")
+                    for name in _WEIGHT_NAMES
+                }
+                out, _ = functional_call(self._one_way(x.size(-1)), weights, (rows,))
+                halves.append(out if not suffix else _gather_time(out, flip))
+            x = torch.cat(halves, dim=-1)  # (batch, time, 2 * hidden)
+            if layer < self.cfg.num_layers - 1:  # what the stacked cell does
+                x = F.dropout(x, self.rnn.dropout, self.training)
+        return x
+
+    def _one_way(self, input_size: int) -> nn.RNNBase:
+        """A one-layer, one-way cell whose weights `functional_call` replaces. Kept
+        in a plain dict, not as a submodule, so it adds nothing to the state dict."""
+        cell = self._cells.get(input_size)
+        if cell is None:
+            extra = {"nonlinearity": "tanh"} if self.cfg.cell == "rnn" else {}
+            cell = _CELLS[self.cfg.cell](
+                input_size, self.cfg.hidden_size, batch_first=True, **extra
+            )
+            self._cells[input_size] = cell
+        return cell
+
+
+_WEIGHT_NAMES = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+
+
+def _reversal_index(lengths: Tensor, time: int) -> Tensor:
+    """(batch, time) positions that reverse each row's first `length` steps and keep
+    its padding in place; applying it twice gives the identity."""
+    steps = torch.arange(time, device=lengths.device).unsqueeze(0)  # (1, time)
+    last = lengths.unsqueeze(1) - 1  # (batch, 1)
+    return torch.where(steps <= last, last - steps, steps)
+
+
+def _gather_time(x: Tensor, index: Tensor) -> Tensor:
+    """x[b, index[b, t]] for (batch, time, features) x."""
+    return x.gather(1, index.unsqueeze(-1).expand(-1, -1, x.size(-1)))
 
 
 def detach_state(state: State | None) -> State | None:
