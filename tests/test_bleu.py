@@ -13,7 +13,7 @@ from sacrebleu.metrics import BLEU, CHRF, TER
 from sacrebleu.significance import PairedTest
 
 from seqcli.errors import ConfigError, DataFormatError
-from seqcli.metrics import (
+from seqcli.metrics.translation import (
     BleuOptions,
     MetricScore,
     NgramRow,

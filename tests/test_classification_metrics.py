@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from seqcli.metrics import accuracy, classification_report, confusion_matrix
+from seqcli.metrics.classification import (
+    accuracy,
+    classification_report,
+    confusion_matrix,
+)
 
 # gold:      a a a b b c
 # predicted: a a b b c c

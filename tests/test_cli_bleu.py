@@ -14,7 +14,7 @@ from sacrebleu.metrics import BLEU
 from typer.testing import CliRunner
 
 from seqcli.cli.bleu import bleu
-from seqcli.metrics import corpus_scores, format_score, sentence_scores
+from seqcli.metrics.translation import corpus_scores, format_score, sentence_scores
 
 # A one-command app: the test does not depend on the other commands' modules.
 app = typer.Typer()
@@ -214,4 +214,4 @@ def test_python_m_seqcli_matches_sacrebleu_cli_without_torch(tmp_path):
     )  # fmt: skip
     assert ours.stdout == theirs.stdout
     imported = {line.split("|")[-1].strip() for line in ours.stderr.splitlines()}
-    assert "torch" not in imported and "seqcli.metrics" in imported
+    assert "torch" not in imported and "seqcli.metrics.translation" in imported

@@ -24,6 +24,8 @@ TORCH_FREE = [
     "seqcli.tokenizers",
     "seqcli.readers",
     "seqcli.metrics",
+    "seqcli.metrics.translation",
+    "seqcli.metrics.classification",
     "seqcli.cli",
 ]
 

@@ -17,7 +17,7 @@ import typer
 
 from seqcli.cli._shared import err_console, handle_errors, out_console
 from seqcli.errors import ConfigError
-from seqcli.metrics import (
+from seqcli.metrics.translation import (
     BOOTSTRAP_SAMPLES,
     BleuExplanation,
     BleuOptions,

@@ -21,7 +21,7 @@ from seqcli.cli._shared import (
 )
 
 if TYPE_CHECKING:
-    from seqcli.metrics import ClassificationReport
+    from seqcli.metrics.classification import ClassificationReport
 
 CkptArg = Annotated[
     Path | None,

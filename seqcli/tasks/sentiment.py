@@ -19,7 +19,10 @@ from seqcli.batching import Batch, bucket_order, pad_batch
 from seqcli.checkpoint import load_checkpoint, load_weights
 from seqcli.config import SentimentConfig, from_dict, to_dict
 from seqcli.errors import ConfigError, DataFormatError
-from seqcli.metrics import ClassificationReport, classification_report
+from seqcli.metrics.classification import (
+    ClassificationReport,
+    classification_report,
+)
 from seqcli.nn.classifier import Classifier, copy_matching
 from seqcli.nn.recurrent import count_parameters
 from seqcli.readers import LabeledText, read_table, read_word_vectors

@@ -1,4 +1,4 @@
-"""Evaluation metrics. Must not import torch.
+"""Translation metrics: BLEU, chrF and TER. Must not import torch.
 
 BLEU, chrF and TER come from sacreBLEU (Post, 2018, "A Call for Clarity in Reporting
 BLEU Scores"): every number is sacreBLEU's, so scores and signatures match its
@@ -453,78 +453,3 @@ def _geometric_mean(precisions: Sequence[float]) -> float:
     if not precisions or min(precisions) <= 0:
         return 0.0
     return math.exp(sum(math.log(p) for p in precisions) / len(precisions))
-
-
-# --- classification ------------------------------------------------------------------
-# Pure Python over label ids, so that the classifier's scores need no torch here.
-
-
-@dataclass(frozen=True)
-class ClassScore:
-    """Precision, recall and F1 of one class; `support` = gold examples of it."""
-
-    label: str
-    precision: float
-    recall: float
-    f1: float
-    support: int
-
-
-@dataclass(frozen=True)
-class ClassificationReport:
-    """Accuracy, macro-F1, per-class scores and the confusion matrix.
-
-    ``confusion[g][p]`` counts examples of gold class g predicted as class p.
-    """
-
-    accuracy: float
-    macro_f1: float
-    classes: list[ClassScore]
-    confusion: list[list[int]]
-    labels: list[str]
-    examples: int
-
-
-def accuracy(gold: Sequence[int], predicted: Sequence[int]) -> float:
-    """Share of positions where the prediction equals the gold label (0 to 1)."""
-    hits = sum(g == p for g, p in zip(gold, predicted, strict=True))
-    return hits / max(len(gold), 1)
-
-
-def confusion_matrix(
-    gold: Sequence[int], predicted: Sequence[int], num_classes: int
-) -> list[list[int]]:
-    """Counts[gold][predicted] over class ids 0 .. num_classes - 1."""
-    counts = [[0] * num_classes for _ in range(num_classes)]
-    for g, p in zip(gold, predicted, strict=True):
-        counts[g][p] += 1
-    return counts
-
-
-def classification_report(
-    gold: Sequence[int], predicted: Sequence[int], labels: Sequence[str]
-) -> ClassificationReport:
-    """Every classification figure from gold and predicted class ids.
-
-    Macro-F1 is the unweighted mean of the per-class F1 scores, so that a rare
-    class counts as much as a frequent one; a class never predicted and never
-    seen has F1 0 (as in scikit-learn's ``zero_division=0``).
-    """
-    confusion = confusion_matrix(gold, predicted, len(labels))
-    classes = []
-    for c, label in enumerate(labels):
-        true_pos = confusion[c][c]
-        predicted_c = sum(row[c] for row in confusion)
-        support = sum(confusion[c])
-        precision = true_pos / predicted_c if predicted_c else 0.0
-        recall = true_pos / support if support else 0.0
-        f1 = 2 * precision * recall / (precision + recall) if true_pos else 0.0
-        classes.append(ClassScore(label, precision, recall, f1, support))
-    return ClassificationReport(
-        accuracy=accuracy(gold, predicted),
-        macro_f1=sum(c.f1 for c in classes) / max(len(classes), 1),
-        classes=classes,
-        confusion=confusion,
-        labels=list(labels),
-        examples=len(gold),
-    )

@@ -1,0 +1,5 @@
+"""Evaluation metrics, one module per kind of task; none imports torch.
+
+translation     BLEU, chrF, TER (sacreBLEU), bootstrap tests, the BLEU explanation
+classification  accuracy, confusion matrix, per-class precision/recall/F1
+"""
