@@ -113,7 +113,7 @@ class SentimentConfig:
     text_column: str = "auto"  # a name, a 1-based position, or auto
     label_column: str = "auto"
     header: str = "auto"  # auto | yes | no
-    clean: bool = False  # strip HTML tags, split punctuation off words (web text)
+    clean: bool = False  # web text: strip HTML, split punctuation and clitics (PTB)
     max_tokens: int = 0  # keep the first N tokens of each text; 0 = all
     pooling: str = "max"  # last | max | mean | attention
     class_weights: str = "none"  # none | auto (inverse class frequency)

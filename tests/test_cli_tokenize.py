@@ -90,6 +90,14 @@ def test_encode_options(runner: CliRunner):
     assert result.stdout == "the cat <eos>\n"
 
 
+def test_encode_clean_prepares_web_text(runner: CliRunner):
+    # What a language model for `train-sentiment --clean --init-from` trains on.
+    raw = "It wasn't <b>bad</b>...<br />Great!\n"
+    result = invoke(runner, "encode", "-", "--clean", "--lowercase", input=raw)
+    assert_ok(result)
+    assert result.stdout == "it was n't bad ... great !\n"
+
+
 def test_ids_with_a_vocab_file_round_trip(
     runner: CliRunner, corpus_file: Path, tmp_path: Path
 ):

@@ -81,7 +81,9 @@ def train_sentiment(
     clean: Annotated[
         bool | None,
         typer.Option(
-            "--clean", help="Strip HTML tags, split punctuation (raw web text)."
+            "--clean",
+            help="Raw web text: strip HTML tags, split off punctuation and "
+            "clitics (don't -> do n't, as in SST and the Penn Treebank).",
         ),
     ] = None,
     max_tokens: Annotated[

@@ -18,6 +18,7 @@ from seqcli.readers import read_lines, read_text
 from seqcli.tokenizers import (
     SentencePieceTokenizer,
     Tokenizer,
+    clean_web_text,
     make_tokenizer,
     train_sentencepiece,
 )
@@ -130,6 +131,14 @@ def encode(
     eos: Annotated[
         bool, typer.Option("--eos", help="Close each line with <eos>.")
     ] = False,
+    clean: Annotated[
+        bool,
+        typer.Option(
+            "--clean",
+            help="Raw web text: strip HTML tags, split off punctuation and clitics "
+            "(what train-sentiment --clean does).",
+        ),
+    ] = False,
 ) -> None:
     """Split text into tokens (or ids), one line of output per line of input.
 
@@ -138,7 +147,7 @@ def encode(
     tokenizer = _tokenizer(level, sp_model, lowercase)
     table = _vocab_for_ids(ids, vocab)
     for line in read_lines(file):
-        tokens = tokenizer.tokenize(line.text)
+        tokens = tokenizer.tokenize(clean_web_text(line.text) if clean else line.text)
         if table is not None:
             print(" ".join(map(str, table.encode(tokens, add_eos=eos))))
         else:
