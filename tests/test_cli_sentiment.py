@@ -159,6 +159,65 @@ def test_classify_defaults_to_the_newest_checkpoint(
     assert result.stdout.strip() in ("pos", "neg")
 
 
+def probs_of(*models: Path, text: str) -> list[dict[str, float]]:
+    args = [a for m in models for a in ("-m", m)]
+    result = invoke("classify", "-", *args, "--json", "--probs", input=text)
+    assert_ok(result)
+    return [json.loads(line)["probs"] for line in result.stdout.splitlines()]
+
+
+def test_an_ensemble_averages_its_members(
+    trained: dict[str, Path], tmp_path: Path
+) -> None:
+    other = tmp_path / "other.pt"
+    result = invoke(
+        "train-sentiment", trained["train"], "--valid", trained["valid"],
+        "--epochs", "2", "--seed", "7", "--pooling", "mean", "-o", other, *TINY,
+    )  # fmt: skip
+    assert_ok(result)
+    text = "a good film\nthe plot was bad\nthe film\n"
+    first, second = probs_of(trained["model"], text=text), probs_of(other, text=text)
+    both = probs_of(trained["model"], other, text=text)
+    for a, b, mean in zip(first, second, both, strict=True):
+        for label in ("neg", "pos"):
+            assert mean[label] == pytest.approx((a[label] + b[label]) / 2, abs=1e-6)
+    # evaluate scores the same ensemble that classify runs
+    rows = [line.split("\t") for line in trained["test"].read_text().splitlines()[1:]]
+    texts = "".join(f"{t}\n" for t, _ in rows)
+    labels = [max(p, key=p.get) for p in probs_of(trained["model"], other, text=texts)]
+    hits = sum(p == gold for p, (_, gold) in zip(labels, rows, strict=True))
+    evaluated = invoke(
+        "evaluate", trained["test"], "-m", trained["model"], "-m", other, "--json"
+    )
+    assert_ok(evaluated)
+    assert json.loads(evaluated.stdout)["metrics"]["accuracy"] == pytest.approx(
+        hits / len(rows)
+    )
+
+
+def test_ensemble_members_must_share_labels(
+    trained: dict[str, Path], tmp_path: Path
+) -> None:
+    rows = [(text, {"pos": "good", "neg": "bad"}[y]) for text, y in make_rows(24, 4)]
+    train = write_tsv(tmp_path / "train.tsv", rows)
+    other = tmp_path / "other.pt"
+    args = ("--valid", train, "--epochs", "1", "-o", other, *TINY)
+    assert_ok(invoke("train-sentiment", train, *args))
+    result = invoke("classify", "-", "-m", trained["model"], "-m", other, input="x\n")
+    assert_error(result, "ensemble model 2", "share one label set")
+
+
+def test_only_classifiers_form_ensembles(tmp_path: Path) -> None:
+    lm = tmp_path / "lm.pt"
+    text = tmp_path / "text.txt"
+    text.write_text("the cat sat\nthe dog ran\n" * 20, encoding="utf-8")
+    tiny_lm = ("--emb-size", "8", "--hidden-size", "8", "--num-layers", "1")
+    args = ("--epochs", "1", "--batch-size", "4", "--bptt", "5", "-q", "-o", lm)
+    assert_ok(invoke("train-lm", text, *tiny_lm, *args))
+    result = invoke("evaluate", text, "-m", lm, "-m", lm)
+    assert_error(result, "only classifiers form ensembles")
+
+
 def test_evaluate_names_unseen_labels(trained: dict[str, Path], tmp_path: Path) -> None:
     rows = [("good", "pos"), ("meh", "neutral"), ("so so", "neutral"), ("hm", "mixed")]
     data = write_tsv(tmp_path / "new.tsv", rows)

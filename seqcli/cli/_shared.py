@@ -122,3 +122,13 @@ ModelOpt = Annotated[
         dir_okay=False,
     ),
 ]
+ModelsOpt = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--model",
+        "-m",
+        help="Checkpoint to use (default: newest fitting one in models/); repeat "
+        "it to average the class probabilities of an ensemble.",
+        dir_okay=False,
+    ),
+]

@@ -14,7 +14,7 @@ from rich.table import Table
 
 from seqcli.cli._shared import (
     DeviceOpt,
-    ModelOpt,
+    ModelsOpt,
     err_console,
     handle_errors,
     out_console,
@@ -109,7 +109,7 @@ def evaluate(
             help="Labelled data (or text, for a language model); - for stdin.",
         ),
     ],
-    model: ModelOpt = None,
+    model: ModelsOpt = None,
     as_json: JsonOpt = False,
     device: DeviceOpt = None,
 ) -> None:
@@ -118,14 +118,19 @@ def evaluate(
     Example: seqcli evaluate corpora/fables.txt -m models/lm.pt
     """
     from seqcli.checkpoint import find_latest, peek_task
-    from seqcli.errors import CheckpointError
+    from seqcli.errors import CheckpointError, ConfigError
     from seqcli.training import resolve_device
 
-    path = model or find_latest(EVALUATED_TASKS)
-    if model is None:
-        err_console.print(f"[dim]using {path}[/]")
+    paths = model or [find_latest(EVALUATED_TASKS)]
+    if not model:
+        err_console.print(f"[dim]using {paths[0]}[/]")
+    path = paths[0]
     task = peek_task(path) if path.exists() else None
     dev = str(resolve_device(device or "cpu"))
+    if len(paths) > 1 and task != "sentiment":
+        raise ConfigError(
+            f"{path}: only classifiers form ensembles; give one -m for a {task} model"
+        )
     if task == "lm":
         from seqcli.tasks.lm import evaluate_lm, load_lm
 
@@ -137,7 +142,9 @@ def evaluate(
     if task == "sentiment":
         from seqcli.tasks.sentiment import evaluate_classifier, load_classifier
 
-        loaded = load_classifier(path, device=dev, command="`seqcli evaluate`")
+        loaded = [
+            load_classifier(p, device=dev, command="`seqcli evaluate`") for p in paths
+        ]
         _render_classification(evaluate_classifier(loaded, data), as_json)
         return
     if task is None:

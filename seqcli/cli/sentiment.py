@@ -19,7 +19,7 @@ from seqcli.cli._shared import (
     DryRunOpt,
     EpochsOpt,
     MaxTimeOpt,
-    ModelOpt,
+    ModelsOpt,
     OutOpt,
     QuietOpt,
     ResumeOpt,
@@ -225,7 +225,7 @@ def classify(
         str,
         typer.Argument(help="Texts, one per line; - for stdin."),
     ],
-    model: ModelOpt = None,
+    model: ModelsOpt = None,
     probs: Annotated[
         bool, typer.Option("--probs", help="Add each class's probability.")
     ] = False,
@@ -245,12 +245,12 @@ def classify(
     from seqcli.tasks.sentiment import load_classifier
     from seqcli.training import resolve_device
 
-    if model is None:
-        model = find_latest("sentiment")
-        err_console.print(f"[dim]using {model}[/]")
-    loaded = load_classifier(
-        model, device=str(resolve_device(device or "cpu")), command="`seqcli classify`"
-    )
+    if not model:
+        model = [find_latest("sentiment")]
+        err_console.print(f"[dim]using {model[0]}[/]")
+    dev = str(resolve_device(device or "cpu"))
+    command = "`seqcli classify`"
+    loaded = [load_classifier(m, device=dev, command=command) for m in model]
     texts = [line.text for line in read_lines(file)]
     result = run(loaded, texts, batch_size=batch_size)
     for label, p in zip(result.labels, result.probs, strict=True):

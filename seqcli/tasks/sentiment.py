@@ -458,29 +458,70 @@ def load_classifier(
 
 
 def classify(
-    model: LoadedClassifier, texts: Sequence[str], *, batch_size: int = PREDICT_BATCH
+    model: LoadedClassifier | Sequence[LoadedClassifier],
+    texts: Sequence[str],
+    *,
+    batch_size: int = PREDICT_BATCH,
 ) -> Predictions:
-    """The label (and class probabilities) of each text, in input order."""
-    predicted, probs = predict(
-        model.network, model.encode(texts), batch_size=batch_size
-    )
+    """The label (and class probabilities) of each text, in input order.
+
+    Several models form an ensemble: each reads the texts with its own tokenizer
+    and vocabulary, and their class probabilities are averaged.
+    """
+    members = _members(model)
+    probs = _mean_probs(members, texts, batch_size)  # (texts, classes)
+    classes = members[0].labels.itos
     return Predictions(
-        [model.labels.itos[i] for i in predicted], probs, model.labels.to_list()
+        [classes[i] for i in probs.argmax(dim=-1).tolist()],
+        probs.tolist(),
+        members[0].labels.to_list(),
     )
 
 
 def evaluate_classifier(
-    model: LoadedClassifier, path: str | Path
+    model: LoadedClassifier | Sequence[LoadedClassifier], path: str | Path
 ) -> ClassificationReport:
     """Accuracy, macro-F1, per-class scores and confusion matrix on a labelled file.
 
-    The file is read with the columns the model was trained with.
+    The file is read with the columns the (first) model was trained with.
     """
-    records = read_split(model.cfg, str(path))
-    gold = label_ids(records, model.labels, str(path))
-    predicted, _ = predict(
-        model.network,
-        model.encode(r.text for r in records),
-        batch_size=PREDICT_BATCH,
+    members = _members(model)
+    records = read_split(members[0].cfg, str(path))
+    gold = label_ids(records, members[0].labels, str(path))
+    probs = _mean_probs(members, [r.text for r in records], PREDICT_BATCH)
+    return classification_report(
+        gold, probs.argmax(dim=-1).tolist(), members[0].labels.itos
     )
-    return classification_report(gold, predicted, model.labels.itos)
+
+
+def _members(
+    model: LoadedClassifier | Sequence[LoadedClassifier],
+) -> list[LoadedClassifier]:
+    """One model, or an ensemble whose members share one label set."""
+    members = [model] if isinstance(model, LoadedClassifier) else list(model)
+    if not members:
+        raise ConfigError("no classifier given")
+    first = set(members[0].labels.itos)
+    for i, other in enumerate(members[1:], start=2):
+        if set(other.labels.itos) != first:
+            raise ConfigError(
+                f"ensemble model {i} has labels {sorted(other.labels.itos)}, the "
+                f"first has {sorted(first)}: members must share one label set"
+            )
+    return members
+
+
+def _mean_probs(
+    members: Sequence[LoadedClassifier], texts: Sequence[str], batch_size: int
+) -> torch.Tensor:
+    """(texts, classes) probabilities averaged over members, in the first member's
+    class order (members may order the same labels differently)."""
+    order = members[0].labels.itos
+    total = torch.zeros(len(texts), len(order))
+    if not texts:
+        return total
+    for member in members:
+        _, probs = predict(member.network, member.encode(texts), batch_size=batch_size)
+        columns = [member.labels.stoi[label] for label in order]
+        total += torch.tensor(probs).reshape(len(texts), -1)[:, columns]
+    return total / len(members)
