@@ -63,6 +63,7 @@ class TokenizerConfig:
 
     level: str = "word"  # word | char | subword
     lowercase: bool = False
+    reverse: bool = False  # read each line right to left (a backward LM)
     min_freq: int = 1
     max_size: int = 0  # 0 = no limit
     sp_model_type: str = "bpe"  # bpe | unigram (subword level)

@@ -25,6 +25,7 @@ LEVELS = ("word", "char", "subword")
 class Tokenizer(Protocol):
     kind: str
     lowercase: bool
+    reverse: bool  # tokens come out right to left (a backward language model)
 
     def tokenize(self, text: str) -> list[str]: ...
 
@@ -37,6 +38,7 @@ class WordTokenizer:
     """Whitespace-separated words: the format of WikiText, SST and CoNLL."""
 
     kind = "word"
+    reverse = False
 
     def __init__(self, *, lowercase: bool = False):
         self.lowercase = lowercase
@@ -55,6 +57,7 @@ class CharTokenizer:
     """One token per Unicode character, spaces included (char-rnn style)."""
 
     kind = "char"
+    reverse = False
 
     def __init__(self, *, lowercase: bool = False):
         self.lowercase = lowercase
@@ -73,6 +76,7 @@ class SentencePieceTokenizer:
     """Subword pieces (BPE or unigram) from a SentencePiece model held in memory."""
 
     kind = "subword"
+    reverse = False
 
     def __init__(self, model_proto: bytes, *, lowercase: bool = False):
         import sentencepiece as spm
@@ -111,21 +115,54 @@ class SentencePieceTokenizer:
         }
 
 
+class ReversedTokenizer:
+    """Another tokenizer's tokens in reverse order, for models that read text from
+    its end: a backward language model, and classifiers started from one (the
+    backward half of a forward/backward ensemble, as in ULMFiT).
+
+    `detokenize` takes tokens in the order `tokenize` gives them and restores the
+    text's own order.
+    """
+
+    reverse = True
+
+    def __init__(self, forward: Tokenizer):
+        self.forward = forward
+        self.kind = forward.kind
+        self.lowercase = forward.lowercase
+
+    def tokenize(self, text: str) -> list[str]:
+        return self.forward.tokenize(text)[::-1]
+
+    def detokenize(self, tokens: Iterable[str]) -> str:
+        return self.forward.detokenize(list(tokens)[::-1])
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.forward.to_dict(), "reverse": True}
+
+
 def make_tokenizer(
-    level: str, *, lowercase: bool = False, sp_model: bytes | None = None
+    level: str,
+    *,
+    lowercase: bool = False,
+    sp_model: bytes | None = None,
+    reverse: bool = False,
 ) -> Tokenizer:
     """The tokenizer for a `TokenizerConfig.level`; subword needs a trained model."""
+    tokenizer: Tokenizer
     if level == "word":
-        return WordTokenizer(lowercase=lowercase)
-    if level == "char":
-        return CharTokenizer(lowercase=lowercase)
-    if level == "subword":
+        tokenizer = WordTokenizer(lowercase=lowercase)
+    elif level == "char":
+        tokenizer = CharTokenizer(lowercase=lowercase)
+    elif level == "subword":
         if sp_model is None:
             raise ConfigError("subword level needs a SentencePiece model")
-        return SentencePieceTokenizer(sp_model, lowercase=lowercase)
-    raise ConfigError(
-        f"unknown tokenization level '{level}'; use one of {', '.join(LEVELS)}"
-    )
+        tokenizer = SentencePieceTokenizer(sp_model, lowercase=lowercase)
+    else:
+        raise ConfigError(
+            f"unknown tokenization level '{level}'; use one of {', '.join(LEVELS)}"
+        )
+    return ReversedTokenizer(tokenizer) if reverse else tokenizer
 
 
 def tokenizer_from_dict(data: dict[str, Any]) -> Tokenizer:
@@ -134,6 +171,7 @@ def tokenizer_from_dict(data: dict[str, Any]) -> Tokenizer:
         data["kind"],
         lowercase=bool(data.get("lowercase", False)),
         sp_model=data.get("model"),
+        reverse=bool(data.get("reverse", False)),
     )
 
 
@@ -191,7 +229,9 @@ def build_tokenizer(cfg: TokenizerConfig, texts: Iterable[str]) -> Tokenizer:
             character_coverage=cfg.sp_character_coverage,
             lowercase=cfg.lowercase,
         )
-    return make_tokenizer(cfg.level, lowercase=cfg.lowercase, sp_model=sp_model)
+    return make_tokenizer(
+        cfg.level, lowercase=cfg.lowercase, sp_model=sp_model, reverse=cfg.reverse
+    )
 
 
 _HTML_TAG = re.compile(r"<[^>]{1,40}>")

@@ -19,8 +19,8 @@ from seqcli.config import (
 )
 from seqcli.nn.classifier import POOLINGS, Classifier
 from seqcli.nn.lm import LanguageModel
-from seqcli.tasks.sentiment import train_sentiment
-from seqcli.tokenizers import WordTokenizer
+from seqcli.tasks.sentiment import load_classifier, train_sentiment
+from seqcli.tokenizers import make_tokenizer
 from seqcli.vocab import SPECIALS
 
 # Label = the sentiment word; its position varies so that pooling must find it.
@@ -139,10 +139,11 @@ def sentiment_cfg(tmp_path: Path, **overrides: object) -> SentimentConfig:
     return load_config(SentimentConfig, None, settings)
 
 
-def save_lm(path: Path) -> dict:
+def save_lm(path: Path, *, reverse: bool = False) -> dict:
     """A language-model checkpoint as `train-lm` writes it (untrained weights)."""
     cfg = LMConfig(train_path="unused")
     cfg.model = RecurrentConfig(cell="gru", emb_size=6, hidden_size=10, num_layers=1)
+    cfg.tokenizer.lowercase, cfg.tokenizer.reverse = True, reverse
     vocab = [*SPECIALS, "good", "film", "the", "unseen"]
     torch.manual_seed(3)
     network = LanguageModel(len(vocab), cfg.model)
@@ -152,7 +153,9 @@ def save_lm(path: Path) -> dict:
             "task": "lm",
             "config": to_dict(cfg),
             "vocab": {"tokens": vocab},
-            "tokenizer": WordTokenizer(lowercase=True).to_dict(),
+            "tokenizer": make_tokenizer(
+                "word", lowercase=True, reverse=reverse
+            ).to_dict(),
             "state_dict": network.state_dict(),
             "metrics": {},
         },
@@ -180,6 +183,19 @@ def test_init_from_copies_the_language_model(tmp_path: Path) -> None:
     copied = saved["data"]["init_from"]["copied"]
     assert {"embedding.weight", "rnn.weight_hh_l0"} <= set(copied)
     assert "rnn.weight_hh_l0_reverse" not in copied
+
+
+def test_a_classifier_started_from_a_backward_lm_reads_backwards(
+    tmp_path: Path,
+) -> None:
+    save_lm(tmp_path / "lm.pt", reverse=True)
+    cfg = sentiment_cfg(tmp_path, init_from=str(tmp_path / "lm.pt"))
+    model = load_classifier(train_sentiment(cfg).path)
+    assert model.cfg.tokenizer.reverse and model.tokenizer.reverse
+    stoi = model.vocab.stoi
+    assert model.encode(["Good the FILM"]) == [
+        [stoi["film"], stoi["the"], stoi["good"]]
+    ]
 
 
 def test_init_from_refuses_a_classifier_checkpoint(tmp_path: Path) -> None:

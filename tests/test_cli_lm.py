@@ -220,6 +220,8 @@ def test_info_shows_the_checkpoint(runner: CliRunner, model: Path):
     assert_ok(table)
     assert "lm" in table.stdout
     assert "parameters" in table.stdout
+    # Like every inference command, info also takes the model as -m.
+    assert invoke(runner, "info", "-m", model, "--json").stdout == result.stdout
 
 
 def test_evaluate_reports_perplexity(runner: CliRunner, model_dir: Path):
@@ -495,3 +497,22 @@ def test_non_utf8_input_to_score(runner: CliRunner, model: Path, tmp_path: Path)
     bad = tmp_path / "bad.txt"
     bad.write_bytes(b"fine\n\xff\xfe\n")
     assert_error(invoke(runner, "score", bad, "-m", model), f"{bad}:2:")
+
+
+def test_a_backward_lm_through_the_cli(runner: CliRunner, model_dir: Path):
+    out = model_dir / "backward.pt"
+    result = invoke(
+        runner, "train-lm", model_dir / "corpus.txt", "--reverse", "--epochs", "1",
+        *TINY, "-q", "-o", out,
+    )  # fmt: skip
+    assert_ok(result)
+    assert load_checkpoint(out)["tokenizer"]["reverse"] is True
+    result = invoke(
+        runner, "sample", "-m", out, "-n", "3", "--prompt", "the dog .",
+        "--max-length", "6", "--seed", "1",
+    )  # fmt: skip
+    assert_ok(result)
+    samples = result.stdout.splitlines()
+    assert len(samples) == 3
+    # A backward LM writes what comes before the prompt: each sample ends with it.
+    assert all(s.endswith("the dog .") and len(s.split()) > 3 for s in samples)

@@ -506,3 +506,24 @@ def test_line_ends_in_word_samples_become_newlines():
     assert _detok(word, ["the", "fox", "\n", "ran"]) == "the fox\nran"
     char = SimpleNamespace(tokenizer=CharTokenizer())
     assert _detok(char, ["a", " ", "b", "\n", "c"]) == "a b\nc"
+
+
+# --- backward language models -------------------------------------------------------
+def test_a_backward_lm_writes_what_comes_before_the_prompt(overfit_config: MakeConfig):
+    # Patience: with the default lr decay at the first bad evaluation, an unlucky
+    # first epoch leaves this tiny run at the minimum lr before it has learnt.
+    cfg = overfit_config(epochs=40, plateau_patience=3)
+    cfg = replace(cfg, tokenizer=replace(cfg.tokenizer, reverse=True))
+    lm = task.load_lm(task.train_lm(cfg).path)
+    assert lm.tokenizer.reverse
+    streamed: list[str] = []
+    texts = task.sample(
+        lm, num=2, prompt="the mat .", temperature=0.0, max_length=12,
+        on_text=streamed.append,
+    )  # fmt: skip
+    # Read right to left, "the mat ." can only be the end of the first sentence.
+    assert texts == ["the cat sat on the mat ."] * 2
+    assert streamed == [texts[0]]  # given whole, not streamed from its end
+    # It scores the training sentences far above the same words in another order.
+    right, wrong = task.score(lm, [OVERFIT[1], "park the to ran dog a ."]).sentences
+    assert right.logprob > wrong.logprob + 5

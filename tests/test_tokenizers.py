@@ -9,6 +9,7 @@ import pytest
 from seqcli.errors import ConfigError, DataFormatError
 from seqcli.tokenizers import (
     CharTokenizer,
+    ReversedTokenizer,
     SentencePieceTokenizer,
     WordTokenizer,
     clean_web_text,
@@ -77,6 +78,24 @@ def test_to_dict_round_trip_gives_identical_pieces(
     assert again.kind == tok.kind == data["kind"]
     for text in (TEXT, "the owl likes the fox .", ""):
         assert again.tokenize(text) == tok.tokenize(text)
+
+
+@pytest.mark.parametrize("level", ["word", "char", "subword"])
+def test_reversed_tokenizer_reads_right_to_left_and_round_trips(
+    sp_models: dict[str, bytes], level: str
+):
+    forward = make_tokenizer(level, sp_model=sp_models["bpe"])
+    backward = make_tokenizer(level, sp_model=sp_models["bpe"], reverse=True)
+    assert isinstance(backward, ReversedTokenizer)
+    assert (backward.reverse, forward.reverse) == (True, False)
+    assert backward.kind == level
+    text = "the owl likes the fox ."
+    assert backward.tokenize(text) == forward.tokenize(text)[::-1]
+    assert backward.detokenize(backward.tokenize(text)) == text
+    # The checkpoint form keeps the direction.
+    again = tokenizer_from_dict(backward.to_dict())
+    assert again.reverse and again.tokenize(text) == backward.tokenize(text)
+    assert not tokenizer_from_dict(forward.to_dict()).reverse
 
 
 def test_bad_model_bytes_are_a_config_error():

@@ -14,6 +14,7 @@ from rich.table import Table
 
 from seqcli.cli._shared import (
     DeviceOpt,
+    ModelOpt,
     ModelsOpt,
     err_console,
     handle_errors,
@@ -34,14 +35,18 @@ EVALUATED_TASKS = ("lm", "sentiment")
 
 
 @handle_errors
-def info(checkpoint: CkptArg = None, as_json: JsonOpt = False) -> None:
+def info(
+    checkpoint: CkptArg = None, model: ModelOpt = None, as_json: JsonOpt = False
+) -> None:
     """Show what a checkpoint holds: task, sizes, parameters, metrics, training data.
 
-    Example: seqcli info models/lm-char-20261122-101500.pt
+    Example: seqcli info models/lm-char-20261122-101500.pt  (or -m FILE)
     """
     from seqcli.checkpoint import find_latest, load_checkpoint
 
-    path = checkpoint or find_latest(("lm", "sentiment", "ner", "translation"))
+    path = (
+        model or checkpoint or find_latest(("lm", "sentiment", "ner", "translation"))
+    )
     data = load_checkpoint(path)
     summary = _summary(path, data)
     if as_json:

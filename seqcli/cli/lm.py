@@ -91,6 +91,14 @@ def train_lm(
             "--lowercase/--keep-case", help="Lowercase text before tokenizing."
         ),
     ] = None,
+    reverse: Annotated[
+        bool | None,
+        typer.Option(
+            "--reverse",
+            help="Read each line right to left: a backward LM (for the backward "
+            "half of a classifier ensemble).",
+        ),
+    ] = None,
     config: ConfigOpt = None,
     out: OutOpt = None,
     epochs: EpochsOpt = None,
@@ -117,6 +125,7 @@ def train_lm(
         "tokenizer.max_size": max_vocab,
         "tokenizer.sp_vocab_size": sp_vocab_size,
         "tokenizer.lowercase": lowercase,
+        "tokenizer.reverse": reverse,
         "model.cell": cell,
         "model.emb_size": emb_size,
         "model.hidden_size": hidden_size,

@@ -32,7 +32,12 @@ from seqcli.runs import (
     run_files,
     update_metrics,
 )
-from seqcli.tokenizers import Tokenizer, build_tokenizer, tokenizer_from_dict
+from seqcli.tokenizers import (
+    ReversedTokenizer,
+    Tokenizer,
+    build_tokenizer,
+    tokenizer_from_dict,
+)
 from seqcli.training import Objective, Reporter, fit
 from seqcli.vocab import (
     BOS_ID,
@@ -343,7 +348,9 @@ def sample(
     """Draw `num` continuations of `prompt` as one batch.
 
     The model reads `<eos>` (a line start) and then the prompt, so the prompt
-    conditions what follows; each returned text starts with the prompt.
+    conditions what follows; each returned text starts with the prompt. A backward
+    LM (`tokenizer.reverse`) reads the prompt as the end of a text and writes what
+    comes before it, so its texts end with the prompt.
     `on_text` receives the text of the first sample piece by piece, for streaming.
     """
     if temperature < 0:
@@ -360,7 +367,10 @@ def sample(
     # At char level without stopping, <eos> is a line break inside the text.
     # A sample that runs on past <eos> shows each <eos> as a line break.
     newline_eos = not stop_at_eos
-    streamer = _Streamer(lm, prefix_tokens, on_text, newline_eos) if on_text else None
+    # A backward LM writes each sample from its end towards its start, so its text
+    # cannot be streamed: the first sample goes to `on_text` once it is complete.
+    stream = on_text is not None and not lm.tokenizer.reverse
+    streamer = _Streamer(lm, prefix_tokens, on_text, newline_eos) if stream else None
     with torch.no_grad():
         state = lm.network.start(ids[:, :-1])
         rows = sample_ids(
@@ -378,7 +388,10 @@ def sample(
             generator=generator,
             on_step=streamer.step if streamer else None,
         )
-    return [_detok(lm, prefix_tokens + _tokens(lm, row, newline_eos)) for row in rows]
+    texts = [_detok(lm, prefix_tokens + _tokens(lm, row, newline_eos)) for row in rows]
+    if on_text is not None and not stream:
+        on_text(texts[0])
+    return texts
 
 
 def _tokens(lm: LoadedLM, ids: Sequence[int], newline_eos: bool) -> list[str]:
@@ -390,15 +403,18 @@ def _tokens(lm: LoadedLM, ids: Sequence[int], newline_eos: bool) -> list[str]:
 
 def _detok(lm: LoadedLM, tokens: list[str]) -> str:
     """Tokens -> text; a "\n" token (a line end) splits word and subword text."""
-    if lm.tokenizer.kind == "char":
-        return lm.tokenizer.detokenize(tokens)
+    tokenizer = lm.tokenizer
+    if isinstance(tokenizer, ReversedTokenizer):  # a backward LM: restore the order
+        tokens, tokenizer = tokens[::-1], tokenizer.forward
+    if tokenizer.kind == "char":
+        return tokenizer.detokenize(tokens)
     lines: list[list[str]] = [[]]
     for token in tokens:
         if token == "\n":
             lines.append([])
         else:
             lines[-1].append(token)
-    return "\n".join(lm.tokenizer.detokenize(line) for line in lines)
+    return "\n".join(tokenizer.detokenize(line) for line in lines)
 
 
 class _Streamer:

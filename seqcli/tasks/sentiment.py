@@ -215,8 +215,13 @@ def transfer_config(cfg: SentimentConfig, lm: dict[str, Any]) -> SentimentConfig
         cfg.model,
         **{k: lm_model[k] for k in ("cell", "emb_size", "hidden_size", "num_layers")},
     )
+    # A classifier started from a backward LM reads its texts backwards too.
+    # (Checkpoints written before `reverse` existed hold forward LMs.)
     tokenizer = replace(
-        cfg.tokenizer, level=lm_tok["level"], lowercase=lm_tok["lowercase"]
+        cfg.tokenizer,
+        level=lm_tok["level"],
+        lowercase=lm_tok["lowercase"],
+        reverse=lm_tok.get("reverse", False),
     )
     return replace(cfg, model=model, tokenizer=tokenizer)
 
