@@ -86,6 +86,7 @@ class LMConfig:
         default_factory=list
     )  # [] = chosen from vocab size
     tie_weights: bool = True
+    init_from: str | None = None  # a seqcli LM to fine-tune on this corpus
     tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
     model: RecurrentConfig = field(default_factory=RecurrentConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
@@ -120,6 +121,7 @@ class SentimentConfig:
     class_weights: str = "none"  # none | auto (inverse class frequency)
     select_metric: str = "accuracy"  # accuracy | macro_f1
     init_from: str | None = None  # a seqcli language-model checkpoint
+    extend_vocab: bool = False  # init_from: add training words the LM never saw
     embeddings: str | None = None  # word vectors, word2vec/GloVe text format
     freeze_embeddings: bool = False
     bucket: bool = True  # batch texts of similar length together

@@ -134,6 +134,18 @@ def build_vocab(
     return Vocab(tokens, specials=specials)
 
 
+def extend_vocab(vocab: Vocab, counts: Counter[str], *, min_freq: int = 1) -> Vocab:
+    """`vocab` followed by the tokens of `counts` it lacks (seen at least `min_freq`
+    times, most frequent first). Every token of `vocab` keeps its id, so weights
+    trained with it still fit their rows."""
+    new = build_vocab(
+        Counter({t: n for t, n in counts.items() if t not in vocab}),
+        min_freq=min_freq,
+        specials=False,
+    )
+    return Vocab([*vocab.itos, *new.itos], specials=vocab.specials)
+
+
 def vocab_stats(vocab: Vocab, counts: Counter[str], *, top: int = 10) -> VocabStats:
     """Coverage of `counts` by `vocab` (OOV rate: share of tokens -> <unk>)."""
     total = sum(counts.values())

@@ -165,14 +165,29 @@ def save_lm(path: Path, *, reverse: bool = False) -> dict:
 
 def test_init_from_copies_the_language_model(tmp_path: Path) -> None:
     lm_state = save_lm(tmp_path / "lm.pt")
-    cfg = sentiment_cfg(tmp_path, init_from=str(tmp_path / "lm.pt"))
+    cfg = sentiment_cfg(tmp_path, init_from=str(tmp_path / "lm.pt"), extend_vocab=True)
     outcome = train_sentiment(cfg)
     saved = load_checkpoint(outcome.path, task="sentiment")
     state = saved["state_dict"]
-    assert saved["vocab"]["tokens"][-1] == "unseen"  # the LM's vocabulary
+    lm_vocab = [*SPECIALS, "good", "film", "the", "unseen"]
+    tokens = saved["vocab"]["tokens"]
+    # The LM's vocabulary, then the training words it lacks (ids of LM words kept).
+    assert tokens[: len(lm_vocab)] == lm_vocab
+    assert set(tokens[len(lm_vocab) :]) == set(WORDS) - set(lm_vocab)
+    assert saved["data"]["init_from"]["added"] == len(tokens) - len(lm_vocab)
     assert saved["config"]["model"]["cell"] == "gru"
     assert saved["config"]["model"]["hidden_size"] == 10
-    for name in ("embedding.weight", "rnn.weight_ih_l0", "rnn.weight_hh_l0"):
+    emb, lm_emb = (
+        state["encoder.embedding.weight"],
+        lm_state["encoder.embedding.weight"],
+    )
+    torch.testing.assert_close(emb[: len(lm_vocab)], lm_emb)
+    # Added words start at the mean of the LM's word vectors.
+    mean = lm_emb[len(SPECIALS) :].mean(dim=0)
+    torch.testing.assert_close(
+        emb[len(lm_vocab) :], mean.expand(len(tokens) - len(lm_vocab), -1)
+    )
+    for name in ("rnn.weight_ih_l0", "rnn.weight_hh_l0"):
         torch.testing.assert_close(
             state[f"encoder.{name}"], lm_state[f"encoder.{name}"]
         )
@@ -196,6 +211,14 @@ def test_a_classifier_started_from_a_backward_lm_reads_backwards(
     assert model.encode(["Good the FILM"]) == [
         [stoi["film"], stoi["the"], stoi["good"]]
     ]
+
+
+def test_init_from_keeps_the_lm_vocabulary_by_default(tmp_path: Path) -> None:
+    save_lm(tmp_path / "lm.pt")
+    cfg = sentiment_cfg(tmp_path, init_from=str(tmp_path / "lm.pt"))
+    saved = load_checkpoint(train_sentiment(cfg).path, task="sentiment")
+    assert saved["vocab"]["tokens"] == [*SPECIALS, "good", "film", "the", "unseen"]
+    assert saved["data"]["init_from"]["added"] == 0
 
 
 def test_init_from_refuses_a_classifier_checkpoint(tmp_path: Path) -> None:

@@ -516,3 +516,21 @@ def test_a_backward_lm_through_the_cli(runner: CliRunner, model_dir: Path):
     assert len(samples) == 3
     # A backward LM writes what comes before the prompt: each sample ends with it.
     assert all(s.endswith("the dog .") and len(s.split()) > 3 for s in samples)
+
+
+def test_init_from_through_the_cli(runner: CliRunner, model_dir: Path, tmp_path: Path):
+    corpus = model_dir / "corpus.txt"
+    result = invoke(
+        runner, "train-lm", corpus, "--init-from", tmp_path / "nope.pt", *TINY, "-q"
+    )
+    assert_error(result, "nope.pt")
+    out = tmp_path / "tuned.pt"
+    result = invoke(
+        runner, "train-lm", corpus, "--init-from", model_dir / "m.pt", "--epochs", "1",
+        *TINY, "-q", "-o", out,
+    )  # fmt: skip
+    assert_ok(result)
+    tuned = load_checkpoint(out)
+    assert tuned["config"]["init_from"] == str(model_dir / "m.pt")
+    assert tuned["vocab"] == load_checkpoint(model_dir / "m.pt")["vocab"]
+    assert tuned["config"]["tokenizer"]["level"] == "char"  # the LM's, not the flag's

@@ -262,6 +262,11 @@ def test_dry_run_checks_inputs_and_prints_config(tmp_path: Path) -> None:
     assert "pooling: mean" in result.stdout
     assert "bidirectional: true" in result.stdout
     assert not (tmp_path / "models").exists()
+    assert "extend_vocab: false" in result.stdout
+    result = invoke(
+        "train-sentiment", train, "--valid", train, "--extend-vocab", "--dry-run"
+    )
+    assert "extend_vocab: true" in result.stdout
 
 
 def test_bad_choice_is_a_config_error(tmp_path: Path) -> None:

@@ -527,3 +527,41 @@ def test_a_backward_lm_writes_what_comes_before_the_prompt(overfit_config: MakeC
     # It scores the training sentences far above the same words in another order.
     right, wrong = task.score(lm, [OVERFIT[1], "park the to ran dog a ."]).sentences
     assert right.logprob > wrong.logprob + 5
+
+
+# --- fine-tuning an LM on new text (--init-from) -------------------------------------
+def test_init_from_keeps_the_lm_and_fine_tunes_it_on_new_text(
+    trained: Path, lm_config: MakeConfig, write_lines, tmp_path: Path
+):
+    base = task.load_lm(trained)
+    new_text = write_lines(
+        tmp_path / "new.txt", ["my cat ran to the mat .", "a dog sat ."] * 12
+    )
+    # lr 0: the weights stay as loaded, whatever the flags said about sizes.
+    cfg = lm_config(train_path=str(new_text), init_from=str(trained), lr=0.0)
+    frozen = task.load_lm(task.train_lm(cfg).path)
+    assert frozen.cfg.model == base.cfg.model  # not lm_config's emb 8 / hidden 16
+    assert frozen.vocab == base.vocab and frozen.cfg.init_from == str(trained)
+    for name, tensor in base.network.state_dict().items():
+        torch.testing.assert_close(frozen.network.state_dict()[name], tensor)
+    # Trained, it fits the new text better than the model it started from.
+    cfg = lm_config(
+        train_path=str(new_text), init_from=str(trained), lr=1e-2, epochs=3,
+        out=str(tmp_path / "tuned.pt"),
+    )  # fmt: skip
+    tuned = task.load_lm(task.train_lm(cfg).path)
+    before = task.evaluate_lm(base, new_text)["loss"]
+    assert task.evaluate_lm(tuned, new_text)["loss"] < before - 0.5
+
+
+def test_init_from_needs_a_language_model(
+    trained: Path, lm_config: MakeConfig, tmp_path: Path
+):
+    with pytest.raises(CheckpointError, match="not found|No such|does not exist"):
+        task.train_lm(lm_config(init_from=str(tmp_path / "missing.pt")))
+    data = load_checkpoint(trained)
+    for key in ("format", "format_version", "seqcli_version", "created", "digest"):
+        data.pop(key)
+    other = save_checkpoint(tmp_path / "s.pt", {**data, "task": "sentiment"})
+    with pytest.raises(CheckpointError, match="sentiment checkpoint"):
+        task.train_lm(lm_config(init_from=str(other)))

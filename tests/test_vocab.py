@@ -22,6 +22,7 @@ from seqcli.vocab import (
     UNK_ID,
     Vocab,
     build_vocab,
+    extend_vocab,
     read_vocab_file,
     vocab_stats,
     write_vocab_file,
@@ -197,3 +198,12 @@ def test_decode_of_encode_keeps_known_and_unks_the_rest(tokens: list[str]):
     vocab = build_vocab(COUNTS)
     expected = [t if t in KNOWN else UNK for t in tokens]
     assert vocab.decode(vocab.encode(tokens)) == expected
+
+
+def test_extend_vocab_keeps_every_id_and_appends_new_tokens_by_frequency():
+    base = build_vocab(Counter({"the": 5, "cat": 2}))
+    counts = Counter({"the": 9, "owl": 1, "fox": 3, "dog": 3, "cat": 1})
+    extended = extend_vocab(base, counts)
+    assert extended.itos[: len(base)] == base.itos
+    assert extended.itos[len(base) :] == ["dog", "fox", "owl"]  # ties by token
+    assert extend_vocab(base, counts, min_freq=2).itos[len(base) :] == ["dog", "fox"]

@@ -44,9 +44,7 @@ def info(
     """
     from seqcli.checkpoint import find_latest, load_checkpoint
 
-    path = (
-        model or checkpoint or find_latest(("lm", "sentiment", "ner", "translation"))
-    )
+    path = model or checkpoint or find_latest(("lm", "sentiment", "ner", "translation"))
     data = load_checkpoint(path)
     summary = _summary(path, data)
     if as_json:

@@ -91,6 +91,14 @@ def train_lm(
             "--lowercase/--keep-case", help="Lowercase text before tokenizing."
         ),
     ] = None,
+    init_from: Annotated[
+        Path | None,
+        typer.Option(
+            help="Fine-tune this seqcli LM on CORPUS (its vocabulary, tokenizer "
+            "and sizes are kept).",
+            dir_okay=False,
+        ),
+    ] = None,
     reverse: Annotated[
         bool | None,
         typer.Option(
@@ -126,6 +134,7 @@ def train_lm(
         "tokenizer.sp_vocab_size": sp_vocab_size,
         "tokenizer.lowercase": lowercase,
         "tokenizer.reverse": reverse,
+        "init_from": init_from and str(init_from),
         "model.cell": cell,
         "model.emb_size": emb_size,
         "model.hidden_size": hidden_size,

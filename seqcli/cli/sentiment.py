@@ -121,6 +121,14 @@ def train_sentiment(
             dir_okay=False,
         ),
     ] = None,
+    extend_vocab: Annotated[
+        bool | None,
+        typer.Option(
+            "--extend-vocab/--lm-vocab",
+            help="--init-from: add the training words the LM lacks, or keep "
+            "its vocabulary alone (default).",
+        ),
+    ] = None,
     embeddings: Annotated[
         Path | None,
         typer.Option(
@@ -179,6 +187,7 @@ def train_sentiment(
         "class_weights": class_weights,
         "select_metric": select,
         "init_from": init_from and str(init_from),
+        "extend_vocab": extend_vocab,
         "embeddings": embeddings and str(embeddings),
         "freeze_embeddings": freeze_embeddings,
         "bucket": bucket,

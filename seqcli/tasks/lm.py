@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -230,11 +230,15 @@ def train_lm(
             tokenizer are reused so that ids keep their meaning.
     """
     device = prepare(cfg.train)
-    if resume is not None:
+    start = resume
+    if resume is None and cfg.init_from:
+        start = load_checkpoint(cfg.init_from, task=TASK, command="--init-from")
+        cfg = _network_of(cfg, start["config"])
+    if start is not None:
         data = prepare_data(
             cfg,
-            tokenizer=tokenizer_from_dict(resume["tokenizer"]),
-            vocab=Vocab.from_list(resume["vocab"]["tokens"]),
+            tokenizer=tokenizer_from_dict(start["tokenizer"]),
+            vocab=Vocab.from_list(start["vocab"]["tokens"]),
         )
     else:
         data = prepare_data(cfg)
@@ -249,8 +253,11 @@ def train_lm(
             f"{s['valid_oov_rate']:.2%}; {count_parameters(network):,} parameters on "
             f"{device}"
         )
-    if resume is not None:
-        load_weights(network, resume["state_dict"], source="resume snapshot")
+    if start is not None:
+        source = "resume snapshot" if resume is not None else str(cfg.init_from)
+        load_weights(network, start["state_dict"], source=source)
+        if resume is None and reporter is not None:
+            reporter.on_message(f"starting from {source}: its weights and vocabulary")
     char = cfg.tokenizer.level == "char"
     train_rows = lm_rows(data.train, cfg.train.batch_size)
 
@@ -286,6 +293,20 @@ def train_lm(
         update_metrics(files.out, TASK, {"test": metrics["test"]})
     return TrainOutcome(
         files.out, metrics, result.stopped_by, result.progress.epoch - 1
+    )
+
+
+def _network_of(cfg: LMConfig, stored: dict[str, Any]) -> LMConfig:
+    """`cfg` with the network and tokenizer settings of a stored LM config, so that
+    the stored weights, vocabulary and tokenizer fit (fine-tuning with --init-from)."""
+    base = from_dict(LMConfig, stored, source="--init-from config")
+    return replace(
+        cfg,
+        model=base.model,
+        tokenizer=base.tokenizer,
+        softmax=base.softmax,
+        adaptive_cutoffs=base.adaptive_cutoffs,
+        tie_weights=base.tie_weights,
     )
 
 

@@ -41,7 +41,7 @@ from seqcli.tokenizers import (
     tokenizer_from_dict,
 )
 from seqcli.training import Objective, Reporter, SilentReporter, fit
-from seqcli.vocab import Vocab, build_vocab
+from seqcli.vocab import SPECIALS, Vocab, build_vocab, extend_vocab
 
 TASK = "sentiment"
 PREDICT_BATCH = 256  # inference holds no gradients: larger batches are cheap
@@ -151,8 +151,12 @@ def prepare_data(
     tokenizer: Tokenizer | None = None,
     vocab: Vocab | None = None,
     labels: Vocab | None = None,
+    extend: bool = False,
 ) -> SentimentData:
-    """Read and encode every split; build tokenizer, vocab and labels unless given."""
+    """Read and encode every split; build tokenizer, vocab and labels unless given.
+
+    With `extend`, the training words missing from the given vocab are added.
+    """
     if not cfg.valid_path:
         raise ConfigError("a validation file is needed: pass --valid FILE")
     train = read_split(cfg, cfg.train_path)
@@ -162,11 +166,15 @@ def prepare_data(
     if cfg.clean:
         texts = [clean_web_text(t) for t in texts]
     tokenizer = tokenizer or build_tokenizer(cfg.tokenizer, texts)
-    if vocab is None:
+    if vocab is None or extend:
         counts = Counter(tok for t in texts for tok in tokenizer.tokenize(t))
-        vocab = build_vocab(
-            counts, min_freq=cfg.tokenizer.min_freq, max_size=cfg.tokenizer.max_size
-        )
+        min_freq = cfg.tokenizer.min_freq
+        if vocab is None:
+            vocab = build_vocab(
+                counts, min_freq=min_freq, max_size=cfg.tokenizer.max_size
+            )
+        else:  # an LM's vocabulary, and the training words it lacks
+            vocab = extend_vocab(vocab, counts, min_freq=min_freq)
     labels = labels or build_labels(train, cfg.train_path)
 
     paths = {"train": cfg.train_path, "valid": cfg.valid_path, "test": cfg.test_path}
@@ -227,14 +235,24 @@ def transfer_config(cfg: SentimentConfig, lm: dict[str, Any]) -> SentimentConfig
 
 
 def copy_lm_weights(network: Classifier, lm: dict[str, Any]) -> list[str]:
-    """Copy the LM's embedding and recurrent weights into the classifier's encoder."""
+    """Copy the LM's embedding and recurrent weights into the classifier's encoder.
+
+    The classifier's vocabulary starts with the LM's; rows of the words added after
+    it start at the mean of the LM's word vectors (as in ULMFiT), a neutral point
+    from which training moves them.
+    """
     prefix = "encoder."
     source = {
         k.removeprefix(prefix): v
         for k, v in lm["state_dict"].items()
         if k.startswith(prefix)
     }
-    return copy_matching(network.encoder, source)
+    emb = source.pop("embedding.weight")  # (lm_vocab, emb)
+    own = network.encoder.embedding.weight  # (vocab, emb), vocab >= lm_vocab
+    with torch.no_grad():
+        own[: emb.size(0)] = emb
+        own[emb.size(0) :] = emb[len(SPECIALS) :].mean(dim=0)
+    return ["embedding.weight", *copy_matching(network.encoder, source)]
 
 
 def load_embeddings(network: Classifier, vocab: Vocab, path: str) -> dict[str, Any]:
@@ -322,7 +340,7 @@ def train_sentiment(
     reporter = reporter or SilentReporter()
     device = prepare(cfg.train)
     cfg, lm, given = _starting_point(cfg, resume)
-    data = prepare_data(cfg, **given)
+    data = prepare_data(cfg, **given, extend=lm is not None and cfg.extend_vocab)
     weights = None
     if cfg.class_weights == "auto":
         weights = auto_class_weights(data.train.labels, len(data.labels))
@@ -429,9 +447,12 @@ def _initialise(
     done: dict[str, Any] = {}
     if lm is not None:
         copied = copy_lm_weights(network, lm)
-        done["init_from"] = {"path": cfg.init_from, "copied": copied}
+        lm_words = len(lm["vocab"]["tokens"])
+        added = len(vocab) - lm_words
+        done["init_from"] = {"path": cfg.init_from, "copied": copied, "added": added}
         reporter.on_message(
-            f"copied {len(copied)} tensors from {cfg.init_from}: {', '.join(copied)}"
+            f"copied {len(copied)} tensors from {cfg.init_from}: {', '.join(copied)}; "
+            f"{added} training words added to its {lm_words}-word vocabulary"
         )
     if cfg.embeddings:
         done["embeddings"] = load_embeddings(network, vocab, cfg.embeddings)
