@@ -50,7 +50,7 @@ class TrainConfig:
     min_lr: float = 1e-5
     early_stop: int = 3  # evaluations without improvement before stopping; 0 = never
     max_time: float | None = None  # minutes
-    eval_every: int = 0  # steps between mid-epoch evaluations; 0 = once per epoch
+    eval_every: int = 0  # steps between evaluations (and the last); 0 = each epoch
     save_every: float = 2.0  # minutes between resume snapshots (.last.pt)
     seed: int = 1
     device: str = "auto"  # auto | cpu | cuda | cuda:N | mps

@@ -333,7 +333,12 @@ def _train_epoch(
             save("last", run.train_state(), {})
             run.last_save = time.monotonic()
     verdict = None
-    if not cfg.eval_every or p.global_step % cfg.eval_every:
+    # With eval_every, evaluations fall on its multiples alone, and on the run's
+    # last step: one more at each epoch's end, a few steps after the previous
+    # one, would count as an evaluation without gain and hasten lr decay and
+    # early stopping.
+    last_epoch = p.epoch >= cfg.epochs
+    if not cfg.eval_every or (last_epoch and p.global_step % cfg.eval_every):
         verdict = _evaluate(run, evaluate, objective, save, reporter, log_path)
     p.epoch += 1
     p.step_in_epoch = 0

@@ -131,6 +131,19 @@ def test_every_cell_overfits_a_tiny_corpus(overfit_config: MakeConfig, cell: str
     assert load_checkpoint(outcome.path, task="lm")["config"]["model"]["cell"] == cell
 
 
+def test_eval_every_evaluates_on_its_multiples_and_after_the_last_step(
+    lm_config: MakeConfig,
+):
+    rec = Recorder()
+    task.train_lm(lm_config(epochs=3, eval_every=4), reporter=rec)
+    total = len(rec.steps)
+    per_epoch = total // 3
+    assert per_epoch % 4 != 0  # else the epoch ends would coincide anyway
+    steps = [int(r["step"]) for r in rec.evals]
+    # No extra evaluation at the end of epochs 1 and 2, one after the last step.
+    assert steps == [*range(4, total, 4), total]
+
+
 @pytest.mark.parametrize("softmax", ["full", "adaptive"])
 def test_full_and_adaptive_softmax_train(overfit_config: MakeConfig, softmax: str):
     rec = Recorder()
