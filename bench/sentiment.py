@@ -23,6 +23,11 @@ minutes); the language models train a fixed number of epochs, capped at 3M. The
 last line printed is one JSON object holding every figure.
 
     .venv/bin/python bench/sentiment.py [--budget 15] [--threads 0] [--members 5]
+        [--only sst2|imdb] [--keep DIR]
+
+`--keep DIR` keeps every model in DIR, and a later run with the same DIR reuses
+the LMs it finds there (classifiers are always trained anew): a quicker way to try
+classifier recipes. Its LM figures are then the stored ones.
 
 SEQCLI_CORPORA overrides the corpora folder (default: ../shared/corpora).
 """
@@ -116,7 +121,7 @@ def train_lm(name: str, overrides: dict[str, Any]) -> tuple[str, dict[str, Any]]
     from seqcli.tasks.lm import train_lm as train
 
     cfg = load_config(LMConfig, None, overrides)
-    log(f"{name}: training LM (max {cfg.train.max_time} min)")
+    log(f"{name}: training LM (max {cfg.train.max_time or 0:g} min)")
     start = time.monotonic()
     outcome = train(cfg)
     result = {
@@ -131,15 +136,40 @@ def train_lm(name: str, overrides: dict[str, Any]) -> tuple[str, dict[str, Any]]
     return str(outcome.path), result
 
 
+def kept_lm(name: str, path: Path) -> tuple[str, dict[str, Any]]:
+    """An LM that an earlier run left in --keep: its stored figures, no training."""
+    from seqcli.checkpoint import load_checkpoint
+
+    data = load_checkpoint(path, task="lm")
+    result = {
+        "valid_ppl": round(data["metrics"]["valid"]["ppl"], 1),
+        "kept_from_an_earlier_run": True,
+        "reverse": data["config"]["tokenizer"]["reverse"],
+        "model": {k: data["config"]["model"][k] for k in LM_MODEL},
+    }
+    log(f"{name}: {path} kept from an earlier run: {json.dumps(result)}")
+    return str(path), result
+
+
 def train_lms(jobs: dict[str, dict[str, Any]]) -> dict[str, tuple[str, dict]]:
-    """Train several LMs side by side, one process (and one thread) each."""
+    """Train several LMs side by side, one process (and one thread) each; an LM
+    already in its place (a --keep folder) is reused."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
+    done = {
+        name: kept_lm(name, Path(job["out"]))
+        for name, job in jobs.items()
+        if Path(job["out"]).exists()
+    }
     context = multiprocessing.get_context("spawn")  # no torch state is inherited
     with ProcessPoolExecutor(max_workers=2, mp_context=context) as pool:
-        futures = {name: pool.submit(train_lm, name, jobs[name]) for name in jobs}
-        return {name: future.result() for name, future in futures.items()}
+        futures = {
+            name: pool.submit(train_lm, name, job)
+            for name, job in jobs.items()
+            if name not in done
+        }
+        return {**done, **{name: f.result() for name, f in futures.items()}}
 
 
 def common(budget: float, threads: int, out: Path, name: str) -> dict[str, Any]:
@@ -401,6 +431,11 @@ def main() -> None:
         "--members", type=int, default=5, help="SST-2 classifiers per LM direction"
     )
     parser.add_argument("--only", choices=("sst2", "imdb"), help="one data set")
+    parser.add_argument(
+        "--keep",
+        type=Path,
+        help="write the models here and keep them; LMs found here are reused",
+    )
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
     figures: dict[str, Any] = {
@@ -411,7 +446,7 @@ def main() -> None:
         "threads": args.threads,
     }
     with tempfile.TemporaryDirectory(prefix="seqcli-bench-") as tmp:
-        out = Path(tmp) / "models"
+        out = args.keep or Path(tmp) / "models"
         files = split_imdb(Path(tmp))
         lms = train_lms(lm_jobs(args, out, files["lm_text"]))
         figures["lm"] = {name: result for name, (_, result) in lms.items()}
