@@ -125,12 +125,10 @@ def train_lm(name: str, overrides: dict[str, Any]) -> tuple[str, dict[str, Any]]
     start = time.monotonic()
     outcome = train(cfg)
     result = {
-        "valid_ppl": round(outcome.metrics["valid"]["ppl"], 1),
+        **lm_figures(outcome.path),
         "train_minutes": round((time.monotonic() - start) / 60, 2),
         "epochs": outcome.epochs,
         "stopped_by": outcome.stopped_by,
-        "reverse": cfg.tokenizer.reverse,
-        "model": {k: getattr(cfg.model, k) for k in LM_MODEL},
     }
     log(f"{name}: {json.dumps(result)}")
     return str(outcome.path), result
@@ -138,17 +136,21 @@ def train_lm(name: str, overrides: dict[str, Any]) -> tuple[str, dict[str, Any]]
 
 def kept_lm(name: str, path: Path) -> tuple[str, dict[str, Any]]:
     """An LM that an earlier run left in --keep: its stored figures, no training."""
+    result = {**lm_figures(path), "kept_from_an_earlier_run": True}
+    log(f"{name}: {path} kept from an earlier run: {json.dumps(result)}")
+    return str(path), result
+
+
+def lm_figures(path: Path) -> dict[str, Any]:
+    """Validation perplexity, direction and sizes, as the checkpoint stores them."""
     from seqcli.checkpoint import load_checkpoint
 
     data = load_checkpoint(path, task="lm")
-    result = {
+    return {
         "valid_ppl": round(data["metrics"]["valid"]["ppl"], 1),
-        "kept_from_an_earlier_run": True,
         "reverse": data["config"]["tokenizer"]["reverse"],
         "model": {k: data["config"]["model"][k] for k in LM_MODEL},
     }
-    log(f"{name}: {path} kept from an earlier run: {json.dumps(result)}")
-    return str(path), result
 
 
 def train_lms(jobs: dict[str, dict[str, Any]]) -> dict[str, tuple[str, dict]]:

@@ -17,7 +17,7 @@ import torch
 
 from seqcli.batching import Batch, bucket_order, pad_batch
 from seqcli.checkpoint import load_checkpoint, load_weights
-from seqcli.config import SentimentConfig, from_dict, to_dict
+from seqcli.config import LMConfig, SentimentConfig, from_dict, to_dict
 from seqcli.errors import ConfigError, DataFormatError
 from seqcli.metrics.classification import (
     ClassificationReport,
@@ -217,19 +217,20 @@ def auto_class_weights(labels: Sequence[int], num_classes: int) -> list[float]:
 
 # --- starting points: a language model, word vectors ------------------------------
 def transfer_config(cfg: SentimentConfig, lm: dict[str, Any]) -> SentimentConfig:
-    """The config with the LM's tokenizer and layer sizes, so its weights fit."""
-    lm_model, lm_tok = lm["config"]["model"], lm["config"]["tokenizer"]
-    model = replace(
-        cfg.model,
-        **{k: lm_model[k] for k in ("cell", "emb_size", "hidden_size", "num_layers")},
-    )
-    # A classifier started from a backward LM reads its texts backwards too.
-    # (Checkpoints written before `reverse` existed hold forward LMs.)
+    """The config with the LM's tokenizer and layer sizes, so its weights fit.
+
+    A classifier started from a backward LM reads its texts backwards too. The
+    stored config is read as `from_dict` reads any, so settings added since the LM
+    was saved take their defaults.
+    """
+    base = from_dict(LMConfig, lm["config"], source="--init-from config")
+    sizes = ("cell", "emb_size", "hidden_size", "num_layers")
+    model = replace(cfg.model, **{k: getattr(base.model, k) for k in sizes})
     tokenizer = replace(
         cfg.tokenizer,
-        level=lm_tok["level"],
-        lowercase=lm_tok["lowercase"],
-        reverse=lm_tok.get("reverse", False),
+        level=base.tokenizer.level,
+        lowercase=base.tokenizer.lowercase,
+        reverse=base.tokenizer.reverse,
     )
     return replace(cfg, model=model, tokenizer=tokenizer)
 
