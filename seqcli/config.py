@@ -117,7 +117,7 @@ class SentimentConfig:
     header: str = "auto"  # auto | yes | no
     clean: bool = False  # web text: strip HTML, split punctuation and clitics (PTB)
     max_tokens: int = 0  # keep the first N tokens of each text; 0 = all
-    pooling: str = "max"  # last | max | mean | attention
+    pooling: str = "max"  # last | max | mean | attention | concat
     class_weights: str = "none"  # none | auto (inverse class frequency)
     select_metric: str = "accuracy"  # accuracy | macro_f1
     init_from: str | None = None  # a seqcli language-model checkpoint
@@ -281,7 +281,7 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "softmax": ("auto", "full", "adaptive"),
     "data_format": ("auto", "tsv", "csv", "jsonl"),
     "header": ("auto", "yes", "no"),
-    "pooling": ("last", "max", "mean", "attention"),
+    "pooling": ("last", "max", "mean", "attention", "concat"),
     "class_weights": ("none", "auto"),
     "select_metric": ("accuracy", "macro_f1"),
 }

@@ -111,7 +111,10 @@ def train_sentiment(
     dropout: Annotated[float | None, typer.Option(help=_d("model.dropout"))] = None,
     pooling: Annotated[
         str | None,
-        typer.Option(help=f"last, max, mean or attention. {_d('pooling')}"),
+        typer.Option(
+            help=f"last, max, mean, attention or concat (the first three side by "
+            f"side). {_d('pooling')}"
+        ),
     ] = None,
     init_from: Annotated[
         Path | None,

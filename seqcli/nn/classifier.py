@@ -7,6 +7,8 @@ Many-to-one: a whole sentence or document gets one label. Pooling turns the
     max        element-wise maximum over real positions (Collobert et al., 2011)
     mean       average over real positions
     attention  a learnt weighted average (Yang et al., 2016)
+    concat     last, max and mean side by side (ULMFiT's "concat pooling",
+               Howard and Ruder, 2018): three views of the text for the cost of one
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from seqcli.batching import Batch
 from seqcli.config import RecurrentConfig
 from seqcli.nn.recurrent import RecurrentEncoder
 
-POOLINGS = ("last", "max", "mean", "attention")
+POOLINGS = ("last", "max", "mean", "attention", "concat")
 
 
 class Classifier(nn.Module):
@@ -49,6 +51,8 @@ class Classifier(nn.Module):
             self.attention = nn.Sequential(
                 nn.Linear(hidden, hidden), nn.Tanh(), nn.Linear(hidden, 1, bias=False)
             )
+        if pooling == "concat":
+            hidden *= 3
         self.dropout = nn.Dropout(cfg.dropout)
         self.output = nn.Linear(hidden, num_classes)
         # Not persistent: only the loss needs the weights, so a checkpoint's state
@@ -78,16 +82,27 @@ class Classifier(nn.Module):
     def pool(self, outputs: Tensor, mask: Tensor) -> Tensor:
         """(batch, time, hidden) outputs and (batch, time) mask -> (batch, hidden)."""
         real = mask.unsqueeze(-1)  # (batch, time, 1)
+        if self.pooling == "concat":
+            views = [self._last(outputs, mask), self._max(outputs, real)]
+            return torch.cat([*views, self._mean(outputs, real)], dim=-1)
         if self.pooling == "max":
-            return outputs.masked_fill(~real, float("-inf")).max(dim=1).values
+            return self._max(outputs, real)
         if self.pooling == "mean":
-            total = (outputs * real).sum(dim=1)  # (batch, hidden)
-            return total / real.sum(dim=1).clamp(min=1)
+            return self._mean(outputs, real)
         if self.pooling == "attention":
             scores = self.attention(outputs).squeeze(-1)  # (batch, time)
             weights = scores.masked_fill(~mask, float("-inf")).softmax(dim=1)
             return (weights.unsqueeze(-1) * outputs).sum(dim=1)  # (batch, hidden)
         return self._last(outputs, mask)
+
+    @staticmethod
+    def _max(outputs: Tensor, real: Tensor) -> Tensor:
+        return outputs.masked_fill(~real, float("-inf")).max(dim=1).values
+
+    @staticmethod
+    def _mean(outputs: Tensor, real: Tensor) -> Tensor:
+        total = (outputs * real).sum(dim=1)  # (batch, hidden)
+        return total / real.sum(dim=1).clamp(min=1)
 
     def _last(self, outputs: Tensor, mask: Tensor) -> Tensor:
         """The state after reading the whole text in each direction.
