@@ -132,3 +132,46 @@ ModelsOpt = Annotated[
         dir_okay=False,
     ),
 ]
+
+
+# --- network and optimiser options of the training commands ----------------------
+class NetworkOpts:
+    """The tokenizer, network and optimiser options every `train-*` command has, as
+    aliases whose help shows the defaults of the task's own config (`cls`)."""
+
+    def __init__(self, cls: type) -> None:
+        from seqcli.config import default_of
+
+        def d(key: str) -> str:
+            return f"(default: {default_of(cls, key)})"
+
+        self.level = Annotated[
+            str | None,
+            typer.Option(help=f"word, char or subword. {d('tokenizer.level')}"),
+        ]
+        self.lowercase = Annotated[
+            bool | None,
+            typer.Option(
+                "--lowercase/--keep-case", help="Lowercase text before tokenizing."
+            ),
+        ]
+        self.max_vocab = Annotated[
+            int | None, typer.Option(help="Vocabulary size cap (0 = none).")
+        ]
+        self.cell = Annotated[
+            str | None, typer.Option(help=f"rnn, gru or lstm. {d('model.cell')}")
+        ]
+        self.emb_size = Annotated[int | None, typer.Option(help=d("model.emb_size"))]
+        self.hidden_size = Annotated[
+            int | None, typer.Option(help=d("model.hidden_size"))
+        ]
+        self.num_layers = Annotated[
+            int | None, typer.Option(help=d("model.num_layers"))
+        ]
+        self.dropout = Annotated[float | None, typer.Option(help=d("model.dropout"))]
+        self.batch_size = Annotated[
+            int | None, typer.Option(help=d("train.batch_size"))
+        ]
+        self.lr = Annotated[
+            float | None, typer.Option(help=f"Learning rate. {d('train.lr')}")
+        ]

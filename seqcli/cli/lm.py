@@ -17,6 +17,7 @@ from seqcli.cli._shared import (
     EpochsOpt,
     MaxTimeOpt,
     ModelOpt,
+    NetworkOpts,
     OutOpt,
     QuietOpt,
     ResumeOpt,
@@ -29,6 +30,9 @@ from seqcli.config import LMConfig, default_of
 
 def _d(key: str) -> str:
     return f"(default: {default_of(LMConfig, key)})"
+
+
+_net = NetworkOpts(LMConfig)
 
 
 @handle_errors
@@ -48,25 +52,17 @@ def train_lm(
         Path | None,
         typer.Option(help="Test text, scored with the best model.", dir_okay=False),
     ] = None,
-    level: Annotated[
-        str | None, typer.Option(help=f"word, char or subword. {_d('tokenizer.level')}")
-    ] = None,
-    cell: Annotated[
-        str | None, typer.Option(help=f"rnn, gru or lstm. {_d('model.cell')}")
-    ] = None,
-    emb_size: Annotated[int | None, typer.Option(help=_d("model.emb_size"))] = None,
-    hidden_size: Annotated[
-        int | None, typer.Option(help=_d("model.hidden_size"))
-    ] = None,
-    num_layers: Annotated[int | None, typer.Option(help=_d("model.num_layers"))] = None,
-    dropout: Annotated[float | None, typer.Option(help=_d("model.dropout"))] = None,
+    level: _net.level = None,
+    cell: _net.cell = None,
+    emb_size: _net.emb_size = None,
+    hidden_size: _net.hidden_size = None,
+    num_layers: _net.num_layers = None,
+    dropout: _net.dropout = None,
     bptt: Annotated[
         int | None, typer.Option(help=f"Tokens per truncated-BPTT window. {_d('bptt')}")
     ] = None,
-    batch_size: Annotated[int | None, typer.Option(help=_d("train.batch_size"))] = None,
-    lr: Annotated[
-        float | None, typer.Option(help=f"Learning rate. {_d('train.lr')}")
-    ] = None,
+    batch_size: _net.batch_size = None,
+    lr: _net.lr = None,
     optimizer: Annotated[
         str | None, typer.Option(help=f"adam or sgd. {_d('train.optimizer')}")
     ] = None,
@@ -78,19 +74,12 @@ def train_lm(
         typer.Option(help="auto, full or adaptive (auto: adaptive above 10k types)."),
     ] = None,
     min_freq: Annotated[int | None, typer.Option(help=_d("tokenizer.min_freq"))] = None,
-    max_vocab: Annotated[
-        int | None, typer.Option(help="Vocabulary size cap (0 = none).")
-    ] = None,
+    max_vocab: _net.max_vocab = None,
     sp_vocab_size: Annotated[
         int | None,
         typer.Option(help=f"Subword pieces. {_d('tokenizer.sp_vocab_size')}"),
     ] = None,
-    lowercase: Annotated[
-        bool | None,
-        typer.Option(
-            "--lowercase/--keep-case", help="Lowercase text before tokenizing."
-        ),
-    ] = None,
+    lowercase: _net.lowercase = None,
     init_from: Annotated[
         Path | None,
         typer.Option(

@@ -20,6 +20,7 @@ from seqcli.cli._shared import (
     EpochsOpt,
     MaxTimeOpt,
     ModelsOpt,
+    NetworkOpts,
     OutOpt,
     QuietOpt,
     ResumeOpt,
@@ -32,6 +33,9 @@ from seqcli.config import SentimentConfig, default_of
 
 def _d(key: str) -> str:
     return f"(default: {default_of(SentimentConfig, key)})"
+
+
+_net = NetworkOpts(SentimentConfig)
 
 
 @handle_errors
@@ -71,13 +75,8 @@ def train_sentiment(
     header: Annotated[
         str | None, typer.Option(help=f"yes, no or auto. {_d('header')}")
     ] = None,
-    level: Annotated[
-        str | None, typer.Option(help=f"word, char or subword. {_d('tokenizer.level')}")
-    ] = None,
-    lowercase: Annotated[
-        bool | None,
-        typer.Option("--lowercase/--keep-case", help="Lowercase text first."),
-    ] = None,
+    level: _net.level = None,
+    lowercase: _net.lowercase = None,
     clean: Annotated[
         bool | None,
         typer.Option(
@@ -90,17 +89,11 @@ def train_sentiment(
         int | None,
         typer.Option(help="Keep the first N tokens of each text (0 = all)."),
     ] = None,
-    max_vocab: Annotated[
-        int | None, typer.Option(help="Vocabulary size cap (0 = none).")
-    ] = None,
-    cell: Annotated[
-        str | None, typer.Option(help=f"rnn, gru or lstm. {_d('model.cell')}")
-    ] = None,
-    emb_size: Annotated[int | None, typer.Option(help=_d("model.emb_size"))] = None,
-    hidden_size: Annotated[
-        int | None, typer.Option(help=_d("model.hidden_size"))
-    ] = None,
-    num_layers: Annotated[int | None, typer.Option(help=_d("model.num_layers"))] = None,
+    max_vocab: _net.max_vocab = None,
+    cell: _net.cell = None,
+    emb_size: _net.emb_size = None,
+    hidden_size: _net.hidden_size = None,
+    num_layers: _net.num_layers = None,
     bidirectional: Annotated[
         bool | None,
         typer.Option(
@@ -108,7 +101,7 @@ def train_sentiment(
             help="Read both ways (default: yes); one way costs about half.",
         ),
     ] = None,
-    dropout: Annotated[float | None, typer.Option(help=_d("model.dropout"))] = None,
+    dropout: _net.dropout = None,
     pooling: Annotated[
         str | None,
         typer.Option(
@@ -157,10 +150,8 @@ def train_sentiment(
         bool | None,
         typer.Option("--bucket/--no-bucket", help="Batch texts of similar length."),
     ] = None,
-    batch_size: Annotated[int | None, typer.Option(help=_d("train.batch_size"))] = None,
-    lr: Annotated[
-        float | None, typer.Option(help=f"Learning rate. {_d('train.lr')}")
-    ] = None,
+    batch_size: _net.batch_size = None,
+    lr: _net.lr = None,
     config: ConfigOpt = None,
     out: OutOpt = None,
     epochs: EpochsOpt = None,
