@@ -119,23 +119,3 @@ class Classifier(nn.Module):
         forward = outputs[rows, last, :half]  # (batch, hidden / 2)
         backward = outputs[:, 0, half:]  # (batch, hidden / 2)
         return torch.cat([forward, backward], dim=-1)
-
-
-def copy_matching(target: nn.Module, source: dict[str, Tensor]) -> list[str]:
-    """Copy the tensors of `source` whose name and shape match into `target`.
-
-    Returns the names copied. Used to start a classifier's encoder from a language
-    model's: the forward direction of a bidirectional layer 0 matches the LM's
-    layer 0, while ``*_reverse`` tensors (and the input weights of upper layers of a
-    bidirectional stack, whose input is twice as wide) have no counterpart.
-    """
-    own = target.state_dict()
-    copied = [
-        name
-        for name, tensor in source.items()
-        if name in own and own[name].shape == tensor.shape
-    ]
-    with torch.no_grad():
-        for name in copied:
-            own[name].copy_(source[name])
-    return copied

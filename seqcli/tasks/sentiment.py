@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,15 +17,15 @@ import torch
 
 from seqcli.batching import Batch, bucket_order, pad_batch
 from seqcli.checkpoint import load_checkpoint, load_weights
-from seqcli.config import LMConfig, SentimentConfig, from_dict, to_dict
+from seqcli.config import SentimentConfig, from_dict, to_dict
 from seqcli.errors import ConfigError, DataFormatError
 from seqcli.metrics.classification import (
     ClassificationReport,
     classification_report,
 )
-from seqcli.nn.classifier import Classifier, copy_matching
+from seqcli.nn.classifier import Classifier
 from seqcli.nn.recurrent import count_parameters
-from seqcli.readers import LabeledText, read_table, read_word_vectors
+from seqcli.readers import LabeledText, read_table
 from seqcli.runs import (
     TrainOutcome,
     default_out,
@@ -34,6 +34,7 @@ from seqcli.runs import (
     run_files,
     update_metrics,
 )
+from seqcli.tasks.transfer import start_encoder, transfer_config
 from seqcli.tokenizers import (
     Tokenizer,
     build_tokenizer,
@@ -41,7 +42,7 @@ from seqcli.tokenizers import (
     tokenizer_from_dict,
 )
 from seqcli.training import Objective, Reporter, SilentReporter, fit
-from seqcli.vocab import SPECIALS, Vocab, build_vocab, extend_vocab
+from seqcli.vocab import Vocab, build_vocab, extend_vocab
 
 TASK = "sentiment"
 PREDICT_BATCH = 256  # inference holds no gradients: larger batches are cheap
@@ -215,66 +216,6 @@ def auto_class_weights(labels: Sequence[int], num_classes: int) -> list[float]:
     return [len(labels) / (num_classes * max(counts[c], 1)) for c in range(num_classes)]
 
 
-# --- starting points: a language model, word vectors ------------------------------
-def transfer_config(cfg: SentimentConfig, lm: dict[str, Any]) -> SentimentConfig:
-    """The config with the LM's tokenizer and layer sizes, so its weights fit.
-
-    A classifier started from a backward LM reads its texts backwards too. The
-    stored config is read as `from_dict` reads any, so settings added since the LM
-    was saved take their defaults.
-    """
-    base = from_dict(LMConfig, lm["config"], source="--init-from config")
-    sizes = ("cell", "emb_size", "hidden_size", "num_layers")
-    model = replace(cfg.model, **{k: getattr(base.model, k) for k in sizes})
-    tokenizer = replace(
-        cfg.tokenizer,
-        level=base.tokenizer.level,
-        lowercase=base.tokenizer.lowercase,
-        reverse=base.tokenizer.reverse,
-    )
-    return replace(cfg, model=model, tokenizer=tokenizer)
-
-
-def copy_lm_weights(network: Classifier, lm: dict[str, Any]) -> list[str]:
-    """Copy the LM's embedding and recurrent weights into the classifier's encoder.
-
-    The classifier's vocabulary starts with the LM's; rows of the words added after
-    it start at the mean of the LM's word vectors (as in ULMFiT), a neutral point
-    from which training moves them.
-    """
-    prefix = "encoder."
-    source = {
-        k.removeprefix(prefix): v
-        for k, v in lm["state_dict"].items()
-        if k.startswith(prefix)
-    }
-    emb = source.pop("embedding.weight")  # (lm_vocab, emb)
-    own = network.encoder.embedding.weight  # (vocab, emb), vocab >= lm_vocab
-    with torch.no_grad():
-        own[: emb.size(0)] = emb
-        own[emb.size(0) :] = emb[len(SPECIALS) :].mean(dim=0)
-    return ["embedding.weight", *copy_matching(network.encoder, source)]
-
-
-def load_embeddings(network: Classifier, vocab: Vocab, path: str) -> dict[str, Any]:
-    """Set the embedding rows of vocabulary words found in a word-vector file."""
-    found = read_word_vectors(path, set(vocab.itos))
-    weight = network.encoder.embedding.weight
-    if found.dim != weight.size(1):
-        raise ConfigError(
-            f"{path}: vectors have {found.dim} dimensions but the embedding has "
-            f"{weight.size(1)}; pass --emb-size {found.dim}"
-        )
-    hits = 0
-    with torch.no_grad():
-        for i, tok in enumerate(vocab.itos):
-            vector = found.vectors.get(tok)
-            if vector is not None and i != 0:  # <pad> stays zero
-                weight[i] = torch.tensor(vector)
-                hits += 1
-    return {"path": path, "found": hits, "vocab_size": len(vocab)}
-
-
 # --- training ----------------------------------------------------------------------
 def build_network(
     cfg: SentimentConfig,
@@ -350,7 +291,7 @@ def train_sentiment(
     if resume is not None:
         load_weights(network, resume["state_dict"], source="resume snapshot")
     else:
-        summary.update(_initialise(network, cfg, data.vocab, lm, reporter))
+        summary.update(start_encoder(network.encoder, cfg, data.vocab, lm, reporter))
     if cfg.freeze_embeddings:
         network.encoder.embedding.weight.requires_grad_(False)
     network.to(device)
@@ -435,34 +376,6 @@ def _stored_vocabs(snapshot: dict[str, Any]) -> dict[str, Any]:
         "vocab": Vocab.from_list(snapshot["vocab"]["tokens"]),
         "labels": Vocab.from_list(snapshot["vocab"]["labels"], specials=False),
     }
-
-
-def _initialise(
-    network: Classifier,
-    cfg: SentimentConfig,
-    vocab: Vocab,
-    lm: dict[str, Any] | None,
-    reporter: Reporter,
-) -> dict[str, Any]:
-    """Apply --init-from and --embeddings; return what was done, for the record."""
-    done: dict[str, Any] = {}
-    if lm is not None:
-        copied = copy_lm_weights(network, lm)
-        lm_words = len(lm["vocab"]["tokens"])
-        added = len(vocab) - lm_words
-        done["init_from"] = {"path": cfg.init_from, "copied": copied, "added": added}
-        reporter.on_message(
-            f"copied {len(copied)} tensors from {cfg.init_from}: {', '.join(copied)}; "
-            f"{added} training words added to its {lm_words}-word vocabulary"
-        )
-    if cfg.embeddings:
-        done["embeddings"] = load_embeddings(network, vocab, cfg.embeddings)
-        found = done["embeddings"]["found"]
-        reporter.on_message(
-            f"{cfg.embeddings}: vectors for {found} of {len(vocab)} vocabulary "
-            f"words ({found / len(vocab):.1%})"
-        )
-    return done
 
 
 # --- using a trained model -----------------------------------------------------------
