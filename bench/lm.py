@@ -171,7 +171,8 @@ def worker_reference_wikitext(budget: float) -> dict:
 
 def worker_seqcli_shakespeare(budget: float) -> dict:
     from seqcli.config import LMConfig
-    from seqcli.tasks.lm import load_lm, sample, train_lm
+    from seqcli.tasks.lm import train_lm
+    from seqcli.tasks.lm_inference import load_lm, sample
 
     ts = corpora() / "lm" / "tinyshakespeare"
     out = ROOT / "bench" / "results" / "shakespeare-seqcli.pt"

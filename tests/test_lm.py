@@ -29,6 +29,7 @@ from seqcli.decoding import sample as sample_ids
 from seqcli.errors import CheckpointError, ConfigError, DataFormatError
 from seqcli.runs import find_resume, run_files
 from seqcli.tasks import lm as task
+from seqcli.tasks import lm_inference as use
 from seqcli.tokenizers import CharTokenizer
 from seqcli.training import StepInfo
 from seqcli.vocab import BOS, BOS_ID, EOS_ID, SPECIALS, UNK, UNK_ID, Vocab
@@ -107,8 +108,8 @@ def trained(write_lines, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def lm(trained: Path) -> task.LoadedLM:
-    return task.load_lm(trained)
+def lm(trained: Path) -> use.LoadedLM:
+    return use.load_lm(trained)
 
 
 def mean(values: list[float]) -> float:
@@ -150,7 +151,7 @@ def test_full_and_adaptive_softmax_train(overfit_config: MakeConfig, softmax: st
     cfg = overfit_config(epochs=8, softmax=softmax, adaptive_cutoffs=[8])
     outcome = task.train_lm(cfg, reporter=rec)
     assert mean([s.loss for s in rec.steps if s.epoch == 8]) < 0.5 * rec.steps[0].loss
-    lm = task.load_lm(outcome.path)
+    lm = use.load_lm(outcome.path)
     assert len(lm.vocab) > 8
     assert (lm.network.adaptive is not None) == (softmax == "adaptive")
     # Both output layers give a proper distribution over the whole vocabulary.
@@ -171,7 +172,7 @@ def test_char_level_trains_and_reports_bits_per_char(lm_config: MakeConfig):
     outcome = task.train_lm(lm_config(level="char"))
     valid = outcome.metrics["valid"]
     assert valid["bpc"] == pytest.approx(valid["loss"] / math.log(2))
-    lm = task.load_lm(outcome.path)
+    lm = use.load_lm(outcome.path)
     assert lm.tokenizer.kind == "char"
     assert " " in lm.vocab
 
@@ -179,7 +180,7 @@ def test_char_level_trains_and_reports_bits_per_char(lm_config: MakeConfig):
 def test_subword_level_stores_its_sentencepiece_model(lm_config: MakeConfig):
     cfg = lm_config(level="subword")
     cfg = replace(cfg, tokenizer=replace(cfg.tokenizer, sp_vocab_size=40))
-    lm = task.load_lm(task.train_lm(cfg).path)
+    lm = use.load_lm(task.train_lm(cfg).path)
     assert lm.tokenizer.kind == "subword"
     text = "the owl likes the fox ."
     assert lm.tokenizer.detokenize(lm.tokenizer.tokenize(text)) == text
@@ -224,15 +225,15 @@ def test_training_is_reproducible(lm_config: MakeConfig, tmp_path: Path):
 # --- checkpoints ----------------------------------------------------------------------
 @pytest.mark.parametrize("softmax", ["full", "adaptive"])
 def test_checkpoint_round_trip_gives_identical_log_probs(
-    lm: task.LoadedLM, tmp_path: Path, softmax: str
+    lm: use.LoadedLM, tmp_path: Path, softmax: str
 ):
     # A fresh, randomly initialised network: what the file must reproduce exactly.
     torch.manual_seed(3)
     cfg = replace(lm.cfg, softmax=softmax, adaptive_cutoffs=[8])
     network = task.build_network(cfg, len(lm.vocab)).eval()
-    before = task.LoadedLM(network, lm.vocab, lm.tokenizer, cfg)
+    before = use.LoadedLM(network, lm.vocab, lm.tokenizer, cfg)
     texts = ["the cat sat on the mat .", "a fox ran to the zebra ."]
-    expected = task.score(before, texts)
+    expected = use.score(before, texts)
     path = save_checkpoint(
         tmp_path / "m.pt",
         {
@@ -244,25 +245,25 @@ def test_checkpoint_round_trip_gives_identical_log_probs(
             "metrics": {},
         },
     )
-    after = task.load_lm(path)
-    assert [s.logprob for s in task.score(after, texts).sentences] == [
+    after = use.load_lm(path)
+    assert [s.logprob for s in use.score(after, texts).sentences] == [
         s.logprob for s in expected.sentences
     ]
     prev = torch.tensor([EOS_ID, 4, 5])
     assert torch.equal(after.network.step(prev, None)[0], network.step(prev, None)[0])
 
 
-def test_load_lm_refuses_other_tasks(lm: task.LoadedLM, trained: Path, tmp_path):
+def test_load_lm_refuses_other_tasks(lm: use.LoadedLM, trained: Path, tmp_path):
     data = load_checkpoint(trained)
     for key in ("format", "format_version", "seqcli_version", "created", "digest"):
         data.pop(key)
     path = save_checkpoint(tmp_path / "s.pt", {**data, "task": "sentiment"})
     with pytest.raises(CheckpointError, match="sentiment checkpoint"):
-        task.load_lm(path, command="`seqcli sample`")
+        use.load_lm(path, command="`seqcli sample`")
 
 
 # --- decoding and scoring -------------------------------------------------------------
-def test_top_k_one_sampling_equals_greedy(lm: task.LoadedLM):
+def test_top_k_one_sampling_equals_greedy(lm: use.LoadedLM):
     net = lm.network
     prefix = torch.tensor([[EOS_ID, lm.vocab.id_of("the")]] * 3)
     state = net.start(prefix[:, :-1])
@@ -274,42 +275,42 @@ def test_top_k_one_sampling_equals_greedy(lm: task.LoadedLM):
         )
         assert got == expected
     # Through the task API: temperature 0 is greedy; top-k 1 at any temperature too.
-    greedy_texts = task.sample(lm, num=2, temperature=0.0, max_length=15)
-    sampled = task.sample(lm, num=2, top_k=1, temperature=1.5, max_length=15, seed=7)
+    greedy_texts = use.sample(lm, num=2, temperature=0.0, max_length=15)
+    sampled = use.sample(lm, num=2, top_k=1, temperature=1.5, max_length=15, seed=7)
     assert sampled == greedy_texts
 
 
-def test_sampling_with_a_seed_is_reproducible(lm: task.LoadedLM):
-    first = task.sample(lm, num=3, max_length=12, seed=5, temperature=1.5)
-    assert first == task.sample(lm, num=3, max_length=12, seed=5, temperature=1.5)
+def test_sampling_with_a_seed_is_reproducible(lm: use.LoadedLM):
+    first = use.sample(lm, num=3, max_length=12, seed=5, temperature=1.5)
+    assert first == use.sample(lm, num=3, max_length=12, seed=5, temperature=1.5)
     assert len(first) == 3
 
 
 @pytest.mark.parametrize("prompt", ["the cat", "a zebra", "my"])
-def test_samples_start_with_the_prompt(lm: task.LoadedLM, prompt: str):
-    for text in task.sample(lm, num=3, prompt=prompt, max_length=10, seed=1):
+def test_samples_start_with_the_prompt(lm: use.LoadedLM, prompt: str):
+    for text in use.sample(lm, num=3, prompt=prompt, max_length=10, seed=1):
         assert text.startswith(prompt)
 
 
-def test_streamed_text_matches_the_first_sample(lm: task.LoadedLM):
+def test_streamed_text_matches_the_first_sample(lm: use.LoadedLM):
     pieces: list[str] = []
-    texts = task.sample(
+    texts = use.sample(
         lm, num=2, prompt="a dog", max_length=12, seed=2, on_text=pieces.append
     )
     assert "".join(pieces) == texts[0]
 
 
-def test_no_unk_never_emits_unk(lm: task.LoadedLM):
+def test_no_unk_never_emits_unk(lm: use.LoadedLM):
     with torch.no_grad():
         lm.network.decoder.bias[UNK_ID] += 100.0  # <unk> is now by far the likeliest
-    with_unk = task.sample(lm, num=2, max_length=8, seed=0)
+    with_unk = use.sample(lm, num=2, max_length=8, seed=0)
     assert all(text.split() == [UNK] * 8 for text in with_unk)
     for seed in range(3):
-        for text in task.sample(lm, num=4, max_length=8, seed=seed, allow_unk=False):
+        for text in use.sample(lm, num=4, max_length=8, seed=seed, allow_unk=False):
             assert UNK not in text.split()
 
 
-def untrained_char_lm(favourite: int) -> task.LoadedLM:
+def untrained_char_lm(favourite: int) -> use.LoadedLM:
     """An untrained char LM over "a", "b", " " that strongly prefers one id."""
     torch.manual_seed(0)
     vocab = Vocab([*SPECIALS, "a", "b", " "])
@@ -320,12 +321,12 @@ def untrained_char_lm(favourite: int) -> task.LoadedLM:
     network = task.build_network(cfg, len(vocab)).eval()
     with torch.no_grad():
         network.decoder.bias[favourite] += 100.0
-    return task.LoadedLM(network, vocab, CharTokenizer(), cfg)
+    return use.LoadedLM(network, vocab, CharTokenizer(), cfg)
 
 
 def test_bos_is_never_sampled():
     lm = untrained_char_lm(BOS_ID)  # never a target in training, yet likeliest here
-    texts = task.sample(
+    texts = use.sample(
         lm, num=3, max_length=12, seed=0, stop_at_eos=False, allow_unk=False
     )
     for text in texts:
@@ -336,22 +337,22 @@ def test_bos_is_never_sampled():
 def test_char_level_eos_ends_a_sample_or_breaks_a_line():
     lm = untrained_char_lm(EOS_ID)
     pieces: list[str] = []
-    stopped = task.sample(lm, num=2, prompt="ab", on_text=pieces.append)
+    stopped = use.sample(lm, num=2, prompt="ab", on_text=pieces.append)
     assert stopped == ["ab", "ab"]  # the end marker is not part of the text
     assert "".join(pieces) == "ab"
     pieces.clear()
-    running = task.sample(
+    running = use.sample(
         lm, prompt="ab", max_length=3, stop_at_eos=False, on_text=pieces.append
     )
     assert running == ["ab\n\n\n"]
     assert "".join(pieces) == running[0]
 
 
-def test_score_is_the_sum_of_token_log_probs(lm: task.LoadedLM):
+def test_score_is_the_sum_of_token_log_probs(lm: use.LoadedLM):
     text = "the cat ran to a zebra ."  # "zebra" is unknown
-    result = task.score(lm, [text])
+    result = use.score(lm, [text])
     sentence = result.sentences[0]
-    pairs = task.token_log_probs(lm, text)
+    pairs = use.token_log_probs(lm, text)
     assert [tok for tok, _ in pairs] == [*text.split(), "<eos>"]
     assert sentence.tokens == len(pairs)
     assert sentence.unk == 1
@@ -361,7 +362,7 @@ def test_score_is_the_sum_of_token_log_probs(lm: task.LoadedLM):
     assert sentence.ppl == pytest.approx(math.exp(-sentence.logprob / len(pairs)))
 
 
-def test_score_equals_stepping_the_network_by_hand(lm: task.LoadedLM):
+def test_score_equals_stepping_the_network_by_hand(lm: use.LoadedLM):
     text = "a dog sees the owl ."
     targets = [*lm.vocab.encode(text.split()), EOS_ID]
     state, prev, total = (
@@ -374,38 +375,38 @@ def test_score_equals_stepping_the_network_by_hand(lm: task.LoadedLM):
             log_probs, state = lm.network.step(torch.tensor([prev]), state)
             total += float(log_probs[0, target])
             prev = target
-    assert task.score(lm, [text]).sentences[0].logprob == pytest.approx(total, abs=1e-4)
+    assert use.score(lm, [text]).sentences[0].logprob == pytest.approx(total, abs=1e-4)
 
 
-def test_scoring_in_a_batch_equals_scoring_alone(lm: task.LoadedLM):
+def test_scoring_in_a_batch_equals_scoring_alone(lm: use.LoadedLM):
     texts = ["the cat sat on the mat .", "my owl", "", "a dog ran to the park ."]
-    together = task.score(lm, texts)
-    alone = [task.score(lm, [t]).sentences[0].logprob for t in texts]
+    together = use.score(lm, texts)
+    alone = [use.score(lm, [t]).sentences[0].logprob for t in texts]
     assert [s.logprob for s in together.sentences] == pytest.approx(alone, abs=1e-4)
     assert together.logprob == pytest.approx(sum(alone), abs=1e-3)
     assert together.chars == sum(len(t) + 1 for t in texts)
     # The model learnt its corpus: a training sentence beats a shuffled one.
-    trained_text, shuffled = task.score(
+    trained_text, shuffled = use.score(
         lm, [OVERFIT[0], "mat the . on sat cat the"]
     ).sentences
     assert trained_text.logprob > shuffled.logprob
 
 
 def test_evaluate_lm_matches_its_own_perplexity(
-    write_lines, lm: task.LoadedLM, tmp_path: Path
+    write_lines, lm: use.LoadedLM, tmp_path: Path
 ):
-    metrics = task.evaluate_lm(lm, write_lines(tmp_path / "e.txt", OVERFIT * 2))
+    metrics = use.evaluate_lm(lm, write_lines(tmp_path / "e.txt", OVERFIT * 2))
     assert metrics["ppl"] == pytest.approx(math.exp(metrics["loss"]))
     assert metrics["tokens"] == 2 * sum(len(s.split()) + 1 for s in OVERFIT)
     with pytest.raises(DataFormatError, match="too little"):
-        task.evaluate_lm(lm, write_lines(tmp_path / "short.txt", ["a"]))
+        use.evaluate_lm(lm, write_lines(tmp_path / "short.txt", ["a"]))
 
 
-def test_sample_rejects_bad_settings(lm: task.LoadedLM):
+def test_sample_rejects_bad_settings(lm: use.LoadedLM):
     with pytest.raises(ConfigError, match="temperature"):
-        task.sample(lm, temperature=-1.0)
+        use.sample(lm, temperature=-1.0)
     with pytest.raises(ConfigError, match="top-p"):
-        task.sample(lm, top_p=0.0)
+        use.sample(lm, top_p=0.0)
 
 
 # --- resuming -------------------------------------------------------------------------
@@ -512,7 +513,7 @@ def test_model_config_is_what_the_checkpoint_records(trained: Path):
 def test_line_ends_in_word_samples_become_newlines():
     from types import SimpleNamespace
 
-    from seqcli.tasks.lm import _detok
+    from seqcli.tasks.lm_inference import _detok
     from seqcli.tokenizers import CharTokenizer, WordTokenizer
 
     word = SimpleNamespace(tokenizer=WordTokenizer())
@@ -527,10 +528,10 @@ def test_a_backward_lm_writes_what_comes_before_the_prompt(overfit_config: MakeC
     # first epoch leaves this tiny run at the minimum lr before it has learnt.
     cfg = overfit_config(epochs=40, plateau_patience=3)
     cfg = replace(cfg, tokenizer=replace(cfg.tokenizer, reverse=True))
-    lm = task.load_lm(task.train_lm(cfg).path)
+    lm = use.load_lm(task.train_lm(cfg).path)
     assert lm.tokenizer.reverse
     streamed: list[str] = []
-    texts = task.sample(
+    texts = use.sample(
         lm, num=2, prompt="the mat .", temperature=0.0, max_length=12,
         on_text=streamed.append,
     )  # fmt: skip
@@ -538,7 +539,7 @@ def test_a_backward_lm_writes_what_comes_before_the_prompt(overfit_config: MakeC
     assert texts == ["the cat sat on the mat ."] * 2
     assert streamed == [texts[0]]  # given whole, not streamed from its end
     # It scores the training sentences far above the same words in another order.
-    right, wrong = task.score(lm, [OVERFIT[1], "park the to ran dog a ."]).sentences
+    right, wrong = use.score(lm, [OVERFIT[1], "park the to ran dog a ."]).sentences
     assert right.logprob > wrong.logprob + 5
 
 
@@ -546,13 +547,13 @@ def test_a_backward_lm_writes_what_comes_before_the_prompt(overfit_config: MakeC
 def test_init_from_keeps_the_lm_and_fine_tunes_it_on_new_text(
     trained: Path, lm_config: MakeConfig, write_lines, tmp_path: Path
 ):
-    base = task.load_lm(trained)
+    base = use.load_lm(trained)
     new_text = write_lines(
         tmp_path / "new.txt", ["my cat ran to the mat .", "a dog sat ."] * 12
     )
     # lr 0: the weights stay as loaded, whatever the flags said about sizes.
     cfg = lm_config(train_path=str(new_text), init_from=str(trained), lr=0.0)
-    frozen = task.load_lm(task.train_lm(cfg).path)
+    frozen = use.load_lm(task.train_lm(cfg).path)
     assert frozen.cfg.model == base.cfg.model  # not lm_config's emb 8 / hidden 16
     assert frozen.vocab == base.vocab and frozen.cfg.init_from == str(trained)
     for name, tensor in base.network.state_dict().items():
@@ -562,9 +563,9 @@ def test_init_from_keeps_the_lm_and_fine_tunes_it_on_new_text(
         train_path=str(new_text), init_from=str(trained), lr=1e-2, epochs=3,
         out=str(tmp_path / "tuned.pt"),
     )  # fmt: skip
-    tuned = task.load_lm(task.train_lm(cfg).path)
-    before = task.evaluate_lm(base, new_text)["loss"]
-    assert task.evaluate_lm(tuned, new_text)["loss"] < before - 0.5
+    tuned = use.load_lm(task.train_lm(cfg).path)
+    before = use.evaluate_lm(base, new_text)["loss"]
+    assert use.evaluate_lm(tuned, new_text)["loss"] < before - 0.5
 
 
 def test_init_from_needs_a_language_model(

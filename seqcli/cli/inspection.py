@@ -135,7 +135,7 @@ def evaluate(
             f"{path}: only classifiers form ensembles; give one -m for a {task} model"
         )
     if task == "lm":
-        from seqcli.tasks.lm import evaluate_lm, load_lm
+        from seqcli.tasks.lm_inference import evaluate_lm, load_lm
 
         metrics = evaluate_lm(
             load_lm(path, device=dev, command="`seqcli evaluate`"), data

@@ -162,7 +162,7 @@ def train_lm(
 
 def _load(model: Path | None, device: str | None, command: str):  # noqa: ANN202
     from seqcli.checkpoint import find_latest
-    from seqcli.tasks.lm import load_lm
+    from seqcli.tasks.lm_inference import load_lm
     from seqcli.training import resolve_device
 
     if model is None:
@@ -212,7 +212,7 @@ def sample(
     Example: seqcli sample --temperature 0.8 --prompt "The king" -n 3
     """
     lm = _load(model, device, "`seqcli sample`")
-    from seqcli.tasks.lm import sample as draw
+    from seqcli.tasks.lm_inference import sample as draw
 
     stop = stop_at_eos if stop_at_eos is not None else lm.tokenizer.kind != "char"
     separator = "\n\n" if lm.tokenizer.kind == "char" and not stop else "\n"
@@ -257,8 +257,8 @@ def score(
     Example: echo "the cat sat" | seqcli score -
     """
     from seqcli.readers import read_text
-    from seqcli.tasks.lm import score as score_texts
-    from seqcli.tasks.lm import token_log_probs
+    from seqcli.tasks.lm_inference import score as score_texts
+    from seqcli.tasks.lm_inference import token_log_probs
 
     lm = _load(model, device, "`seqcli score`")
     texts = [line.text for line in read_text(file)]
