@@ -89,7 +89,7 @@ def train_one(name: str, overrides: dict[str, Any]) -> tuple[Any, float]:
 def test_models(paths: list[Path], test_path: str) -> dict[str, Any]:
     """Classify the test texts once with one model or an ensemble of them."""
     from seqcli.readers import read_table
-    from seqcli.tasks.sentiment import classify, load_classifier
+    from seqcli.tasks.sentiment_inference import classify, load_classifier
 
     records = list(read_table(test_path))
     models = [load_classifier(path) for path in paths]

@@ -19,7 +19,8 @@ from seqcli.config import (
 )
 from seqcli.nn.classifier import POOLINGS, Classifier
 from seqcli.nn.lm import LanguageModel
-from seqcli.tasks.sentiment import load_classifier, train_sentiment
+from seqcli.tasks.sentiment import train_sentiment
+from seqcli.tasks.sentiment_inference import load_classifier
 from seqcli.tokenizers import make_tokenizer
 from seqcli.vocab import SPECIALS
 

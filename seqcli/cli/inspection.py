@@ -143,7 +143,10 @@ def evaluate(
         _render({"metrics": metrics}, as_json)
         return
     if task == "sentiment":
-        from seqcli.tasks.sentiment import evaluate_classifier, load_classifier
+        from seqcli.tasks.sentiment_inference import (
+            evaluate_classifier,
+            load_classifier,
+        )
 
         loaded = [
             load_classifier(p, device=dev, command="`seqcli evaluate`") for p in paths

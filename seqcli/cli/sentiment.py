@@ -244,8 +244,8 @@ def classify(
     """
     from seqcli.checkpoint import find_latest
     from seqcli.readers import read_lines
-    from seqcli.tasks.sentiment import classify as run
-    from seqcli.tasks.sentiment import load_classifier
+    from seqcli.tasks.sentiment_inference import classify as run
+    from seqcli.tasks.sentiment_inference import load_classifier
     from seqcli.training import resolve_device
 
     if not model:

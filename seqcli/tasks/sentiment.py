@@ -1,4 +1,4 @@
-"""Text classification: `train_sentiment`, `load_classifier`, `classify`, evaluation.
+"""Text classification: data, `train_sentiment`, `predict`, `load_network`.
 
 A table (TSV, CSV, JSON Lines) gives one text and one label per record. Each text
 is tokenised and encoded, batched with texts of similar length, and read by a
@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -65,25 +64,6 @@ class SentimentData:
     valid: Examples
     test: Examples | None
     summary: dict[str, Any]
-
-
-@dataclass
-class LoadedClassifier:
-    network: Classifier
-    vocab: Vocab
-    labels: Vocab
-    tokenizer: Tokenizer
-    cfg: SentimentConfig
-
-    def encode(self, texts: Iterable[str]) -> list[list[int]]:
-        return encode_texts(self.tokenizer, self.vocab, texts, self.cfg)
-
-
-@dataclass
-class Predictions:
-    labels: list[str]  # one per input text, in input order
-    probs: list[list[float]]  # P(class) per text, classes in `classes` order
-    classes: list[str]
 
 
 # --- data ------------------------------------------------------------------------
@@ -320,7 +300,8 @@ def train_sentiment(
     )
     metrics = {"valid": result.best_metrics}
     if data.test is not None and files.out.exists():
-        best = load_classifier(files.out, device=str(device)).network
+        stored = load_checkpoint(files.out, task=TASK)
+        best = load_network(stored, source=str(files.out)).to(device).eval()
         metrics["test"] = _summary_metrics(score(best, data.test, data.labels))
         update_metrics(files.out, TASK, {"test": metrics["test"]})
     return TrainOutcome(
@@ -337,7 +318,7 @@ def _starting_point(
     tokenizer, vocabulary and layer sizes; otherwise everything is built anew.
     """
     if resume is not None:
-        return cfg, None, _stored_vocabs(resume)
+        return cfg, None, stored_vocabs(resume)
     if not cfg.init_from:
         return cfg, None, {}
     lm = load_checkpoint(cfg.init_from, task="lm", command="--init-from")
@@ -370,7 +351,7 @@ def _batch_factory(
     return batches
 
 
-def _stored_vocabs(snapshot: dict[str, Any]) -> dict[str, Any]:
+def stored_vocabs(snapshot: dict[str, Any]) -> dict[str, Any]:
     return {
         "tokenizer": tokenizer_from_dict(snapshot["tokenizer"]),
         "vocab": Vocab.from_list(snapshot["vocab"]["tokens"]),
@@ -378,90 +359,11 @@ def _stored_vocabs(snapshot: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-# --- using a trained model -----------------------------------------------------------
-def load_classifier(
-    path: str | Path, *, device: str = "cpu", command: str = "this command"
-) -> LoadedClassifier:
-    """A trained classifier with everything needed to read raw text."""
-    data = load_checkpoint(path, task=TASK, command=command)
+# --- loading a trained model ----------------------------------------------------
+def load_network(data: dict[str, Any], *, source: str = "checkpoint") -> Classifier:
+    """The classifier of a loaded checkpoint, its weights in place."""
     cfg = from_dict(SentimentConfig, data["config"])
-    vocabs = _stored_vocabs(data)
+    vocabs = stored_vocabs(data)
     network = build_network(cfg, len(vocabs["vocab"]), len(vocabs["labels"]))
-    load_weights(network, data["state_dict"], source=str(path))
-    return LoadedClassifier(
-        network.to(device).eval(),
-        vocabs["vocab"],
-        vocabs["labels"],
-        vocabs["tokenizer"],
-        cfg,
-    )
-
-
-def classify(
-    model: LoadedClassifier | Sequence[LoadedClassifier],
-    texts: Sequence[str],
-    *,
-    batch_size: int = PREDICT_BATCH,
-) -> Predictions:
-    """The label (and class probabilities) of each text, in input order.
-
-    Several models form an ensemble: each reads the texts with its own tokenizer
-    and vocabulary, and their class probabilities are averaged.
-    """
-    members = _members(model)
-    probs = _mean_probs(members, texts, batch_size)  # (texts, classes)
-    classes = members[0].labels.itos
-    return Predictions(
-        [classes[i] for i in probs.argmax(dim=-1).tolist()],
-        probs.tolist(),
-        members[0].labels.to_list(),
-    )
-
-
-def evaluate_classifier(
-    model: LoadedClassifier | Sequence[LoadedClassifier], path: str | Path
-) -> ClassificationReport:
-    """Accuracy, macro-F1, per-class scores and confusion matrix on a labelled file.
-
-    The file is read with the columns the (first) model was trained with.
-    """
-    members = _members(model)
-    records = read_split(members[0].cfg, str(path))
-    gold = label_ids(records, members[0].labels, str(path))
-    probs = _mean_probs(members, [r.text for r in records], PREDICT_BATCH)
-    return classification_report(
-        gold, probs.argmax(dim=-1).tolist(), members[0].labels.itos
-    )
-
-
-def _members(
-    model: LoadedClassifier | Sequence[LoadedClassifier],
-) -> list[LoadedClassifier]:
-    """One model, or an ensemble whose members share one label set."""
-    members = [model] if isinstance(model, LoadedClassifier) else list(model)
-    if not members:
-        raise ConfigError("no classifier given")
-    first = set(members[0].labels.itos)
-    for i, other in enumerate(members[1:], start=2):
-        if set(other.labels.itos) != first:
-            raise ConfigError(
-                f"ensemble model {i} has labels {sorted(other.labels.itos)}, the "
-                f"first has {sorted(first)}: members must share one label set"
-            )
-    return members
-
-
-def _mean_probs(
-    members: Sequence[LoadedClassifier], texts: Sequence[str], batch_size: int
-) -> torch.Tensor:
-    """(texts, classes) probabilities averaged over members, in the first member's
-    class order (members may order the same labels differently)."""
-    order = members[0].labels.itos
-    total = torch.zeros(len(texts), len(order))
-    if not texts:
-        return total
-    for member in members:
-        _, probs = predict(member.network, member.encode(texts), batch_size=batch_size)
-        columns = [member.labels.stoi[label] for label in order]
-        total += torch.tensor(probs).reshape(len(texts), -1)[:, columns]
-    return total / len(members)
+    load_weights(network, data["state_dict"], source=source)
+    return network

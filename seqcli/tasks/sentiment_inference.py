@@ -1,0 +1,137 @@
+"""Using a trained classifier: `load_classifier`, `classify`, `evaluate_classifier`.
+
+Several classifiers form an ensemble: each reads the texts with its own tokenizer
+and vocabulary, and their class probabilities are averaged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from seqcli.checkpoint import load_checkpoint
+from seqcli.config import SentimentConfig, from_dict
+from seqcli.errors import ConfigError
+from seqcli.metrics.classification import ClassificationReport, classification_report
+from seqcli.nn.classifier import Classifier
+from seqcli.tasks.sentiment import (
+    PREDICT_BATCH,
+    TASK,
+    encode_texts,
+    label_ids,
+    load_network,
+    predict,
+    read_split,
+    stored_vocabs,
+)
+from seqcli.tokenizers import Tokenizer
+from seqcli.vocab import Vocab
+
+
+@dataclass
+class LoadedClassifier:
+    network: Classifier
+    vocab: Vocab
+    labels: Vocab
+    tokenizer: Tokenizer
+    cfg: SentimentConfig
+
+    def encode(self, texts: Iterable[str]) -> list[list[int]]:
+        return encode_texts(self.tokenizer, self.vocab, texts, self.cfg)
+
+
+@dataclass
+class Predictions:
+    labels: list[str]  # one per input text, in input order
+    probs: list[list[float]]  # P(class) per text, classes in `classes` order
+    classes: list[str]
+
+
+def load_classifier(
+    path: str | Path, *, device: str = "cpu", command: str = "this command"
+) -> LoadedClassifier:
+    """A trained classifier with everything needed to read raw text."""
+    data = load_checkpoint(path, task=TASK, command=command)
+    cfg = from_dict(SentimentConfig, data["config"])
+    vocabs = stored_vocabs(data)
+    network = load_network(data, source=str(path))
+    return LoadedClassifier(
+        network.to(device).eval(),
+        vocabs["vocab"],
+        vocabs["labels"],
+        vocabs["tokenizer"],
+        cfg,
+    )
+
+
+def classify(
+    model: LoadedClassifier | Sequence[LoadedClassifier],
+    texts: Sequence[str],
+    *,
+    batch_size: int = PREDICT_BATCH,
+) -> Predictions:
+    """The label (and class probabilities) of each text, in input order.
+
+    Several models form an ensemble: each reads the texts with its own tokenizer
+    and vocabulary, and their class probabilities are averaged.
+    """
+    members = _members(model)
+    probs = _mean_probs(members, texts, batch_size)  # (texts, classes)
+    classes = members[0].labels.itos
+    return Predictions(
+        [classes[i] for i in probs.argmax(dim=-1).tolist()],
+        probs.tolist(),
+        members[0].labels.to_list(),
+    )
+
+
+def evaluate_classifier(
+    model: LoadedClassifier | Sequence[LoadedClassifier], path: str | Path
+) -> ClassificationReport:
+    """Accuracy, macro-F1, per-class scores and confusion matrix on a labelled file.
+
+    The file is read with the columns the (first) model was trained with.
+    """
+    members = _members(model)
+    records = read_split(members[0].cfg, str(path))
+    gold = label_ids(records, members[0].labels, str(path))
+    probs = _mean_probs(members, [r.text for r in records], PREDICT_BATCH)
+    return classification_report(
+        gold, probs.argmax(dim=-1).tolist(), members[0].labels.itos
+    )
+
+
+def _members(
+    model: LoadedClassifier | Sequence[LoadedClassifier],
+) -> list[LoadedClassifier]:
+    """One model, or an ensemble whose members share one label set."""
+    members = [model] if isinstance(model, LoadedClassifier) else list(model)
+    if not members:
+        raise ConfigError("no classifier given")
+    first = set(members[0].labels.itos)
+    for i, other in enumerate(members[1:], start=2):
+        if set(other.labels.itos) != first:
+            raise ConfigError(
+                f"ensemble model {i} has labels {sorted(other.labels.itos)}, the "
+                f"first has {sorted(first)}: members must share one label set"
+            )
+    return members
+
+
+def _mean_probs(
+    members: Sequence[LoadedClassifier], texts: Sequence[str], batch_size: int
+) -> torch.Tensor:
+    """(texts, classes) probabilities averaged over members, in the first member's
+    class order (members may order the same labels differently)."""
+    order = members[0].labels.itos
+    total = torch.zeros(len(texts), len(order))
+    if not texts:
+        return total
+    for member in members:
+        _, probs = predict(member.network, member.encode(texts), batch_size=batch_size)
+        columns = [member.labels.stoi[label] for label in order]
+        total += torch.tensor(probs).reshape(len(texts), -1)[:, columns]
+    return total / len(members)
