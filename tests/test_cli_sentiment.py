@@ -314,3 +314,17 @@ def test_missing_files_are_one_line_errors(
     result = invoke("train-sentiment", *args, "-o", tmp_path / "m.pt", *TINY)
     assert_error(result, message)
     assert not (tmp_path / "m.pt").exists()
+
+
+def test_shared_network_flags_show_each_task_defaults() -> None:
+    # One definition (cli/_shared.NetworkOpts) serves both commands; each help text
+    # must still show its own task's defaults.
+    help_texts = {}
+    for command in ("train-lm", "train-sentiment"):
+        result = CliRunner().invoke(app, [command, "--help"], env={"COLUMNS": "200"})
+        assert_ok(result)
+        help_texts[command] = " ".join(result.stdout.split())
+    assert "--emb-size INTEGER (default: 200)" in help_texts["train-lm"]
+    assert "--emb-size INTEGER (default: 100)" in help_texts["train-sentiment"]
+    assert "Learning rate. (default: 0.002)" in help_texts["train-lm"]
+    assert "Learning rate. (default: 0.001)" in help_texts["train-sentiment"]
