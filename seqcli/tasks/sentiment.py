@@ -361,9 +361,13 @@ def stored_vocabs(snapshot: dict[str, Any]) -> dict[str, Any]:
 
 # --- loading a trained model ----------------------------------------------------
 def load_network(data: dict[str, Any], *, source: str = "checkpoint") -> Classifier:
-    """The classifier of a loaded checkpoint, its weights in place."""
+    """The classifier of a loaded checkpoint, its weights in place.
+
+    Only the sizes of the stored vocabularies are needed here, so neither they nor
+    the tokenizer are rebuilt (`load_classifier` builds them once, for reading text).
+    """
     cfg = from_dict(SentimentConfig, data["config"])
-    vocabs = stored_vocabs(data)
-    network = build_network(cfg, len(vocabs["vocab"]), len(vocabs["labels"]))
+    stored = data["vocab"]
+    network = build_network(cfg, len(stored["tokens"]), len(stored["labels"]))
     load_weights(network, data["state_dict"], source=source)
     return network
