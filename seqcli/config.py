@@ -108,8 +108,9 @@ class SentimentConfig:
     """A sentence/document classifier: `seqcli train-sentiment`."""
 
     train_path: str = ""
-    valid_path: str | None = None  # required; checked when training starts
+    valid_path: str | None = None
     test_path: str | None = None
+    valid_fraction: float = 0.1  # held out of train (per label) when no valid file
     out: str | None = None
     data_format: str = "auto"  # auto (by extension) | tsv | csv | jsonl
     text_column: str = "auto"  # a name, a 1-based position, or auto
@@ -318,6 +319,21 @@ def _valid_device(value: str) -> bool:
     if value in ("auto", "cpu", "cuda", "mps"):
         return True
     return value.startswith("cuda:") and value[5:].isdigit()
+
+
+def config_changes(
+    old: dict[str, Any], new: dict[str, Any], prefix: str = ""
+) -> list[tuple[str, Any, Any]]:
+    """(dotted key, old value, new value) of every setting that differs between two
+    configs as nested plain data (`to_dict`), e.g. a snapshot's and a resumed run's."""
+    changes: list[tuple[str, Any, Any]] = []
+    for key in [*old, *(k for k in new if k not in old)]:
+        a, b = old.get(key), new.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            changes += config_changes(a, b, f"{prefix}{key}.")
+        elif a != b:
+            changes.append((f"{prefix}{key}", a, b))
+    return changes
 
 
 def default_of(cls: type, dotted: str) -> Any:

@@ -110,54 +110,25 @@ def train_lm(
 
     Example: seqcli train-lm corpora/fables.txt --level char --max-time 5
     """
-    overrides = {
-        "train_path": corpus,
-        "valid_path": valid and str(valid),
-        "test_path": test and str(test),
-        "out": out and str(out),
-        "bptt": bptt,
-        "softmax": softmax,
-        "tokenizer.level": level,
-        "tokenizer.min_freq": min_freq,
-        "tokenizer.max_size": max_vocab,
-        "tokenizer.sp_vocab_size": sp_vocab_size,
-        "tokenizer.lowercase": lowercase,
-        "tokenizer.reverse": reverse,
-        "init_from": init_from and str(init_from),
-        "model.cell": cell,
-        "model.emb_size": emb_size,
-        "model.hidden_size": hidden_size,
-        "model.num_layers": num_layers,
-        "model.dropout": dropout,
-        "train.batch_size": batch_size,
-        "train.lr": lr,
-        "train.optimizer": optimizer,
-        "train.clip": clip,
-        "train.epochs": epochs,
-        "train.max_time": max_time,
-        "train.seed": seed,
-        "train.device": device,
-    }
-    cfg, snapshot = _training.resolve(
-        LMConfig, "lm", config=config, overrides=overrides, resume=resume
-    )
+    flags = dict(locals())  # the shared flags are read from here by name
     from seqcli.tasks import lm as task
 
-    if dry_run:
-        _training.print_config(cfg)
-        data = task.prepare_data(cfg)
-        err_console.print(f"inputs ok: {data.summary}")
-        return
-    rep = _training.reporter(quiet)
-    try:
-        outcome = task.train_lm(cfg, resume=snapshot, reporter=rep)
-    finally:
-        rep.close()
-    _training.report_outcome(
-        outcome.path, outcome.metrics, outcome.stopped_by, quiet=quiet
+    own = {
+        "train_path": corpus,
+        "valid_path": valid,
+        "test_path": test,
+        "bptt": bptt,
+        "softmax": softmax,
+        "tokenizer.min_freq": min_freq,
+        "tokenizer.sp_vocab_size": sp_vocab_size,
+        "tokenizer.reverse": reverse,
+        "init_from": init_from,
+        "train.optimizer": optimizer,
+        "train.clip": clip,
+    }
+    _training.run(
+        LMConfig, task.TASK, flags, own, setup=task.setup, train=task.train_lm
     )
-    if outcome.stopped_by == "interrupted":
-        raise typer.Exit(130)
 
 
 def _load(model: Path | None, device: str | None, command: str):  # noqa: ANN202
