@@ -57,6 +57,11 @@ class TrainConfig:
     num_threads: int = 0  # torch CPU threads; 0 = the cores not busy (see runs.py)
 
 
+# A language model's softmax "auto" turns adaptive above this many vocabulary
+# entries: below it a full softmax costs little and predicts slightly better.
+ADAPTIVE_SOFTMAX_ABOVE = 10_000
+
+
 @dataclass
 class TokenizerConfig:
     """How text becomes tokens and tokens become ids."""
@@ -67,7 +72,7 @@ class TokenizerConfig:
     min_freq: int = 1
     max_size: int = 0  # 0 = no limit
     sp_model_type: str = "bpe"  # bpe | unigram (subword level)
-    sp_vocab_size: int = 4000
+    sp_vocab_size: int = 4000  # the one default: train-lm and `tokenize train`
     sp_character_coverage: float = 1.0
 
 
@@ -90,6 +95,25 @@ class LMConfig:
     tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
     model: RecurrentConfig = field(default_factory=RecurrentConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+
+
+@dataclass
+class SampleConfig:
+    """Drawing text from a language model: `seqcli sample`, `lm_inference.sample`."""
+
+    num: int = 1
+    max_length: int = 100  # tokens generated at most
+    temperature: float = 1.0  # 0 = greedy
+    top_k: int = 0  # 0 = all tokens
+    top_p: float = 1.0
+
+
+@dataclass
+class ClassifyConfig:
+    """Labelling texts with a trained classifier: `seqcli classify`."""
+
+    # Inference holds no gradients: batches much larger than training's are cheap.
+    batch_size: int = 256
 
 
 def _sentiment_model() -> RecurrentConfig:

@@ -25,7 +25,8 @@ from seqcli.cli._shared import (
     err_console,
     handle_errors,
 )
-from seqcli.config import LMConfig, default_of
+from seqcli.config import ADAPTIVE_SOFTMAX_ABOVE, LMConfig, SampleConfig, default_of
+from seqcli.vocab import EOS, UNK
 
 
 def _d(key: str) -> str:
@@ -33,6 +34,7 @@ def _d(key: str) -> str:
 
 
 _net = NetworkOpts(LMConfig)
+_SAMPLE = SampleConfig()  # the defaults of `sample`, shown by --help
 
 
 @handle_errors
@@ -71,7 +73,10 @@ def train_lm(
     ] = None,
     softmax: Annotated[
         str | None,
-        typer.Option(help="auto, full or adaptive (auto: adaptive above 10k types)."),
+        typer.Option(
+            help=f"auto, full or adaptive (auto: adaptive above "
+            f"{ADAPTIVE_SOFTMAX_ABOVE:,} entries). {_d('softmax')}"
+        ),
     ] = None,
     min_freq: Annotated[int | None, typer.Option(help=_d("tokenizer.min_freq"))] = None,
     max_vocab: _net.max_vocab = None,
@@ -147,17 +152,17 @@ def sample(
     model: ModelOpt = None,
     num: Annotated[
         int, typer.Option("--num", "-n", help="Samples to draw, as one batch.", min=1)
-    ] = 1,
+    ] = _SAMPLE.num,
     prompt: Annotated[str, typer.Option(help="Text the samples continue.")] = "",
     max_length: Annotated[
         int, typer.Option(help="Tokens to generate at most.", min=1)
-    ] = 100,
+    ] = _SAMPLE.max_length,
     temperature: Annotated[
         float, typer.Option(help="Below 1: safer; above 1: wilder; 0: greedy.", min=0.0)
-    ] = 1.0,
+    ] = _SAMPLE.temperature,
     top_k: Annotated[
         int, typer.Option(help="Sample from the k likeliest tokens (0 = all).", min=0)
-    ] = 0,
+    ] = _SAMPLE.top_k,
     top_p: Annotated[
         float,
         typer.Option(
@@ -165,14 +170,16 @@ def sample(
             min=0.0,
             max=1.0,
         ),
-    ] = 1.0,
-    no_unk: Annotated[bool, typer.Option("--no-unk", help="Never emit <unk>.")] = False,
+    ] = _SAMPLE.top_p,
+    no_unk: Annotated[
+        bool, typer.Option("--no-unk", help=f"Never emit {UNK}.")
+    ] = False,
     stop_at_eos: Annotated[
         bool | None,
         typer.Option(
             "--stop-at-eos/--no-stop-at-eos",
-            help="End a sample at <eos> (default: yes, except at char "
-            "level where <eos> is a newline).",
+            help=f"End a sample at {EOS} (default: yes, except at char "
+            f"level where {EOS} is a newline).",
         ),
     ] = None,
     seed: SeedOpt = None,

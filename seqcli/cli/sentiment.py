@@ -27,7 +27,7 @@ from seqcli.cli._shared import (
     err_console,
     handle_errors,
 )
-from seqcli.config import SentimentConfig, default_of
+from seqcli.config import ClassifyConfig, SentimentConfig, default_of
 
 
 def _d(key: str) -> str:
@@ -214,7 +214,9 @@ def classify(
     as_json: Annotated[
         bool, typer.Option("--json", help="One JSON object per line.")
     ] = False,
-    batch_size: Annotated[int, typer.Option(help="Texts per batch.", min=1)] = 256,
+    batch_size: Annotated[
+        int, typer.Option(help="Texts per batch.", min=1)
+    ] = ClassifyConfig.batch_size,
     device: DeviceOpt = None,
 ) -> None:
     """Label texts with a trained classifier: one label per input line on stdout.

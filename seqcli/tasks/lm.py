@@ -17,7 +17,7 @@ import torch
 
 from seqcli.batching import Batch, lm_rows, lm_window_count, lm_windows
 from seqcli.checkpoint import load_checkpoint, load_weights
-from seqcli.config import LMConfig, from_dict
+from seqcli.config import ADAPTIVE_SOFTMAX_ABOVE, LMConfig, from_dict
 from seqcli.errors import ConfigError, DataFormatError
 from seqcli.nn.lm import LanguageModel, default_cutoffs
 from seqcli.readers import TextLine, read_text
@@ -156,8 +156,7 @@ def encode_stream(vocab: Vocab, token_lines: Iterable[list[str]]) -> torch.Tenso
 def build_network(cfg: LMConfig, vocab_size: int) -> LanguageModel:
     softmax = cfg.softmax
     if softmax == "auto":
-        # Below ~10k types a full softmax costs little and predicts slightly better.
-        softmax = "adaptive" if vocab_size > 10_000 else "full"
+        softmax = "adaptive" if vocab_size > ADAPTIVE_SOFTMAX_ABOVE else "full"
     if softmax == "adaptive" and vocab_size < 4:
         raise ConfigError(
             "adaptive softmax needs a larger vocabulary; use --softmax full"

@@ -17,7 +17,7 @@ import torch
 
 from seqcli.batching import Batch, bucket_order, pad_batch
 from seqcli.checkpoint import load_checkpoint, load_weights
-from seqcli.config import SentimentConfig, from_dict
+from seqcli.config import ClassifyConfig, SentimentConfig, from_dict
 from seqcli.errors import DataFormatError
 from seqcli.metrics.classification import (
     ClassificationReport,
@@ -37,7 +37,7 @@ from seqcli.training import Objective, Reporter, SilentReporter
 from seqcli.vocab import UNK_ID, Vocab, build_vocab, extend_vocab
 
 TASK = "sentiment"
-PREDICT_BATCH = 256  # inference holds no gradients: larger batches are cheap
+PREDICT_BATCH = ClassifyConfig().batch_size
 
 
 @dataclass
