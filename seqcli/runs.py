@@ -26,14 +26,20 @@ checkpoint on the test set, the outcome) happens here, the same for every task::
             summary=data.summary,
             describe=f"{len(data.train):,} training sentences",
             load_network=load_network,
-            test_metrics=data.test and (lambda best: span_f1(best, data.test)),
+            test_metrics=None if data.test is None else (
+                lambda best: span_f1(best, data.test)
+            ),
         )
 
     def train_ner(cfg, *, resume=None, reporter=None) -> TrainOutcome:
         return train_task(setup, cfg, resume=resume, reporter=reporter)
 
+`setup` must not write files (the dry run calls it too) and must not load a
+resumed run's weights (`train_task` does, after `setup`); it reuses the snapshot's
+vocabularies and skips what only a fresh run does (--init-from, word vectors).
 `check_task(setup, cfg)` runs the same preparation and stops before training: it
 is what `--dry-run` does, so a dry run checks everything a real run checks first.
+On the CLI side, `seqcli.cli._training.run` is the matching one path.
 """
 
 from __future__ import annotations

@@ -211,3 +211,17 @@ def test_adaptive_softmax_threshold_is_one_constant() -> None:
     assert build_network(cfg, ADAPTIVE_SOFTMAX_ABOVE + 1).adaptive is not None
     result = CliRunner().invoke(app, ["train-lm", "--help"], env={"COLUMNS": "200"})
     assert f"adaptive above {ADAPTIVE_SOFTMAX_ABOVE:,} entries" in result.stdout
+
+
+def test_config_changes_name_each_differing_setting_in_field_order() -> None:
+    from seqcli.config import config_changes
+
+    old = to_dict(LMConfig(train_path="a.txt"))
+    new = to_dict(LMConfig(train_path="b.txt", model=RecurrentConfig(dropout=0.5)))
+    new["train"]["epochs"] = 30
+    assert config_changes(old, new) == [
+        ("train_path", "a.txt", "b.txt"),
+        ("model.dropout", 0.2, 0.5),
+        ("train.epochs", 20, 30),
+    ]
+    assert config_changes(old, old) == []
