@@ -64,19 +64,18 @@ _CONTINUING = ("train.epochs", "train.max_time")
 
 def warn_changes(stored: dict[str, Any], resolved: dict[str, Any]) -> None:
     """One stderr line per setting a resumed run changes from its snapshot's."""
+    from rich.markup import escape  # values such as [1, 2] are not markup
+
     for key, old, new in config_changes(stored, resolved):
         if key == "out":
             continue  # the snapshot's own path, filled in by resolve
+        was, now = escape(repr(old)), escape(repr(new))
         if key in _CONTINUING:
-            err_console.print(
-                f"[dim]continuing with {key} {new!r} (was {old!r})[/]", soft_wrap=True
-            )
+            line = f"[dim]continuing with {key} {now} (was {was})[/]"
         else:
-            err_console.print(
-                f"[yellow]warning:[/] --resume: {key} differs from the snapshot's: "
-                f"{old!r} -> {new!r}",
-                soft_wrap=True,
-            )
+            line = f"[yellow]warning:[/] --resume: {key} differs from the snapshot's: "
+            line += f"{was} -> {now}"
+        err_console.print(line, soft_wrap=True)
 
 
 def run(
