@@ -57,6 +57,11 @@ class TrainConfig:
     num_threads: int = 0  # torch CPU threads; 0 = the cores not busy (see runs.py)
 
 
+# A language model's softmax "auto" turns adaptive above this many vocabulary
+# entries: below it a full softmax costs little and predicts slightly better.
+ADAPTIVE_SOFTMAX_ABOVE = 10_000
+
+
 @dataclass
 class TokenizerConfig:
     """How text becomes tokens and tokens become ids."""
@@ -67,7 +72,7 @@ class TokenizerConfig:
     min_freq: int = 1
     max_size: int = 0  # 0 = no limit
     sp_model_type: str = "bpe"  # bpe | unigram (subword level)
-    sp_vocab_size: int = 4000
+    sp_vocab_size: int = 4000  # the one default: train-lm and `tokenize train`
     sp_character_coverage: float = 1.0
 
 
@@ -92,6 +97,25 @@ class LMConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
 
 
+@dataclass
+class SampleConfig:
+    """Drawing text from a language model: `seqcli sample`, `lm_inference.sample`."""
+
+    num: int = 1
+    max_length: int = 100  # tokens generated at most
+    temperature: float = 1.0  # 0 = greedy
+    top_k: int = 0  # 0 = all tokens
+    top_p: float = 1.0
+
+
+@dataclass
+class ClassifyConfig:
+    """Labelling texts with a trained classifier: `seqcli classify`."""
+
+    # Inference holds no gradients: batches much larger than training's are cheap.
+    batch_size: int = 256
+
+
 def _sentiment_model() -> RecurrentConfig:
     # Reading a whole sentence before deciding: both directions help.
     return RecurrentConfig(
@@ -108,8 +132,9 @@ class SentimentConfig:
     """A sentence/document classifier: `seqcli train-sentiment`."""
 
     train_path: str = ""
-    valid_path: str | None = None  # required; checked when training starts
+    valid_path: str | None = None
     test_path: str | None = None
+    valid_fraction: float = 0.1  # held out of train (per label) when no valid file
     out: str | None = None
     data_format: str = "auto"  # auto (by extension) | tsv | csv | jsonl
     text_column: str = "auto"  # a name, a 1-based position, or auto
@@ -318,6 +343,21 @@ def _valid_device(value: str) -> bool:
     if value in ("auto", "cpu", "cuda", "mps"):
         return True
     return value.startswith("cuda:") and value[5:].isdigit()
+
+
+def config_changes(
+    old: dict[str, Any], new: dict[str, Any], prefix: str = ""
+) -> list[tuple[str, Any, Any]]:
+    """(dotted key, old value, new value) of every setting that differs between two
+    configs as nested plain data (`to_dict`), e.g. a snapshot's and a resumed run's."""
+    changes: list[tuple[str, Any, Any]] = []
+    for key in [*old, *(k for k in new if k not in old)]:
+        a, b = old.get(key), new.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            changes += config_changes(a, b, f"{prefix}{key}.")
+        elif a != b:
+            changes.append((f"{prefix}{key}", a, b))
+    return changes
 
 
 def default_of(cls: type, dotted: str) -> Any:

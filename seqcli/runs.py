@@ -1,11 +1,45 @@
-"""Plumbing shared by every `train_*` task: output paths, devices, resuming, saving.
+"""What every `train_*` task shares: one path from a config to `fit` to a checkpoint.
 
-Each task builds its data and network; this module turns them into a training run
+Each task builds its data and network; `train_task` turns them into a training run
 with the usual files beside each other::
 
     models/lm-char-20261122-101500.pt            best weights (what inference uses)
     models/lm-char-20261122-101500.last.pt       resume snapshot (weights + optimizer)
     models/lm-char-20261122-101500.metrics.jsonl one JSON record per evaluation
+
+A new task plugs in with one `setup` function that reads its data, builds its
+network and says how to batch, evaluate and test it; everything else (device,
+seeding, output files, resuming, the checkpoint payload, `fit`, re-scoring the best
+checkpoint on the test set, the outcome) happens here, the same for every task::
+
+    def setup(cfg: NerConfig, device, *, resume=None, reporter=None) -> TaskRun:
+        data = prepare_data(cfg, **(stored_vocabs(resume) if resume else {}))
+        network = build_network(cfg, data).to(device)
+        return TaskRun(
+            task="ner", cfg=cfg, network=network,
+            batches=batch_factory(data.train, cfg),
+            steps_per_epoch=len(data.train) // cfg.train.batch_size,
+            evaluate=lambda net: span_f1(net, data.valid),
+            objective=Objective("f1", higher_is_better=True),
+            vocab={"tokens": data.vocab.to_list(), "labels": data.tags.to_list()},
+            tokenizer=data.tokenizer.to_dict(),
+            summary=data.summary,
+            describe=f"{len(data.train):,} training sentences",
+            load_network=load_network,
+            test_metrics=None if data.test is None else (
+                lambda best: span_f1(best, data.test)
+            ),
+        )
+
+    def train_ner(cfg, *, resume=None, reporter=None) -> TrainOutcome:
+        return train_task(setup, cfg, resume=resume, reporter=reporter)
+
+`setup` must not write files (the dry run calls it too) and must not load a
+resumed run's weights (`train_task` does, after `setup`); it reuses the snapshot's
+vocabularies and skips what only a fresh run does (--init-from, word vectors).
+`check_task(setup, cfg)` runs the same preparation and stops before training: it
+is what `--dry-run` does, so a dry run checks everything a real run checks first.
+On the CLI side, `seqcli.cli._training.run` is the matching one path.
 """
 
 from __future__ import annotations
@@ -25,12 +59,24 @@ from seqcli.checkpoint import (
     LAST_SUFFIX,
     last_path,
     load_checkpoint,
+    load_weights,
     peek_task,
     save_checkpoint,
 )
-from seqcli.config import TrainConfig
+from seqcli.config import TrainConfig, to_dict
 from seqcli.errors import CheckpointError
-from seqcli.training import resolve_device, seed_everything, setup_distributed
+from seqcli.nn.recurrent import count_parameters
+from seqcli.training import (
+    BatchFactory,
+    Evaluate,
+    Objective,
+    Reporter,
+    SilentReporter,
+    fit,
+    resolve_device,
+    seed_everything,
+    setup_distributed,
+)
 
 
 @dataclass(frozen=True)
@@ -156,3 +202,116 @@ def update_metrics(path: Path, task: str, extra: dict[str, dict[str, float]]) ->
     for key in ("format", "format_version", "seqcli_version", "created", "digest"):
         data.pop(key, None)
     save_checkpoint(path, data)
+
+
+# --- the one path from a prepared task to a trained checkpoint --------------------
+@dataclass
+class TaskRun:
+    """What a task's `setup` hands to `train_task`: its own data, network, metrics.
+
+    Attributes:
+        task: the checkpoint's task name ("lm", "sentiment", ...).
+        cfg: the task's resolved config as it will be stored (after --init-from
+            changes); needs `out`, `train` (a TrainConfig) and `tokenizer.level`.
+        network: built, on its device, with any starting weights but a resumed
+            run's (`train_task` loads those).
+        batches, steps_per_epoch, evaluate, objective: passed to `fit` as they are.
+        vocab, tokenizer: the checkpoint's `vocab` and `tokenizer` entries.
+        summary: what the run trains on (the checkpoint's `data`; --dry-run shows it).
+        describe: one line about the data for the start message; the parameter
+            count and device are added to it.
+        load_network: builds the network of a loaded checkpoint, weights in place
+            (`load_network(data, source=...)`), to re-score the best one.
+        test_metrics: the test-set metrics of the best network, or None (no test).
+    """
+
+    task: str
+    cfg: Any
+    network: nn.Module
+    batches: BatchFactory
+    steps_per_epoch: int | None
+    evaluate: Evaluate
+    objective: Objective
+    vocab: dict[str, Any]
+    tokenizer: dict[str, Any]
+    summary: dict[str, Any]
+    describe: str
+    load_network: Callable[..., nn.Module]
+    test_metrics: Callable[[nn.Module], dict[str, float]] | None = None
+
+
+# setup(cfg, device, resume=snapshot or None, reporter=...) -> TaskRun
+Setup = Callable[..., TaskRun]
+
+
+def check_task(
+    setup: Setup, cfg: Any, *, resume: dict[str, Any] | None = None
+) -> TaskRun:
+    """Everything a run does before training (device, start weights, data, network),
+    and nothing after: what --dry-run checks. Writes no file."""
+    device = prepare(cfg.train)
+    return setup(cfg, device, resume=resume, reporter=SilentReporter())
+
+
+def train_task(
+    setup: Setup,
+    cfg: Any,
+    *,
+    resume: dict[str, Any] | None = None,
+    reporter: Reporter | None = None,
+) -> TrainOutcome:
+    """Prepare the task with `setup`, train it with `fit`, and test the best model.
+
+    Args:
+        setup: the task's ``setup(cfg, device, *, resume, reporter) -> TaskRun``.
+        cfg: the resolved config.
+        resume: a loaded resume snapshot (see `find_resume`); its weights and
+            training state are restored here, its vocabularies by `setup`.
+    """
+    reporter = reporter or SilentReporter()
+    device = prepare(cfg.train)
+    run = setup(cfg, device, resume=resume, reporter=reporter)
+    parameters = count_parameters(run.network)
+    reporter.on_message(f"{run.describe}; {parameters:,} parameters on {device}")
+    if resume is not None:
+        load_weights_of(run.network, resume)
+    files = run_files(run.cfg.out or default_out(run.task, run.cfg.tokenizer.level))
+    files.out.parent.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "task": run.task,
+        "config": to_dict(run.cfg),
+        "vocab": run.vocab,
+        "tokenizer": run.tokenizer,
+        "data": {**run.summary, "parameters": parameters},
+    }
+    result = fit(
+        run.network,
+        batches=run.batches,
+        steps_per_epoch=run.steps_per_epoch,
+        evaluate=run.evaluate,
+        objective=run.objective,
+        cfg=run.cfg.train,
+        save=make_saver(files, run.network, lambda: payload),
+        resume=None if resume is None else resume["train_state"],
+        reporter=reporter,
+        log_path=files.log,
+    )
+    metrics = {"valid": result.best_metrics}
+    if run.test_metrics is not None and files.out.exists():
+        metrics["test"] = _test_best(run, files.out, device)
+        update_metrics(files.out, run.task, {"test": metrics["test"]})
+    epochs = result.progress.epoch - 1
+    return TrainOutcome(files.out, metrics, result.stopped_by, epochs)
+
+
+def load_weights_of(network: nn.Module, snapshot: dict[str, Any]) -> None:
+    """A resume snapshot's weights into the freshly built network."""
+    load_weights(network, snapshot["state_dict"], source="resume snapshot")
+
+
+def _test_best(run: TaskRun, path: Path, device: torch.device) -> dict[str, float]:
+    """The test metrics of the best checkpoint as saved (not the last weights)."""
+    assert run.test_metrics is not None
+    stored = load_checkpoint(path, task=run.task)
+    best = run.load_network(stored, source=str(path)).to(device).eval()
+    return run.test_metrics(best)

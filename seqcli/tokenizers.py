@@ -12,14 +12,13 @@ from __future__ import annotations
 import io
 import re
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
+from seqcli.config import TokenizerConfig
 from seqcli.errors import ConfigError, DataFormatError
 
-if TYPE_CHECKING:
-    from seqcli.config import TokenizerConfig
-
 LEVELS = ("word", "char", "subword")
+_DEFAULTS = TokenizerConfig()  # SentencePiece's defaults are the config's
 
 
 class Tokenizer(Protocol):
@@ -178,9 +177,9 @@ def tokenizer_from_dict(data: dict[str, Any]) -> Tokenizer:
 def train_sentencepiece(
     lines: Iterable[str],
     *,
-    vocab_size: int = 4000,
-    model_type: str = "bpe",
-    character_coverage: float = 1.0,
+    vocab_size: int = _DEFAULTS.sp_vocab_size,
+    model_type: str = _DEFAULTS.sp_model_type,
+    character_coverage: float = _DEFAULTS.sp_character_coverage,
     lowercase: bool = False,
     max_sentences: int = 1_000_000,
 ) -> bytes:

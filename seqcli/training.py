@@ -65,7 +65,9 @@ class StepInfo:
 @dataclass
 class FitResult:
     progress: Progress
-    stopped_by: str  # epochs | early_stop | max_time | interrupted | min_lr
+    # epochs | early_stop | min_lr (the lr has decayed to its floor and the metric
+    # still does not improve) | max_time | interrupted
+    stopped_by: str
     best_metrics: dict[str, float]
 
 
@@ -396,6 +398,7 @@ def _evaluate(
     else:
         p.bad_evals += 1
         record["best"] = 0.0
+        at_floor = _lr_at_floor(run)
         if cfg.plateau_patience is not None and p.bad_evals > cfg.plateau_patience:
             run.set_lr(max(run.lr * cfg.lr_decay, cfg.min_lr))
     if run.rank == 0:
@@ -405,4 +408,13 @@ def _evaluate(
                 fh.write(json.dumps(record) + "\n")
     if cfg.early_stop and p.bad_evals >= cfg.early_stop:
         return "early_stop"
+    if cfg.early_stop and record["best"] == 0.0 and at_floor:
+        return "min_lr"
     return None
+
+
+def _lr_at_floor(run: _Run) -> bool:
+    """The lr has decayed from above `min_lr` down to it: no smaller steps are left
+    to try, so another evaluation without gain ends the run (unless early stopping
+    is off)."""
+    return run.lr <= run.cfg.min_lr < run.cfg.lr

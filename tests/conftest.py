@@ -1,4 +1,5 @@
-"""Shared fixtures: a tiny generated corpus, a tiny language-model config, a runner.
+"""Shared fixtures: a tiny generated corpus, a tiny language-model config, a runner;
+and the helpers every CLI test uses (``from conftest import assert_error``).
 
 Everything here is small enough that a test using it runs in well under a second
 on a 2-core CPU. Fixtures write only to ``tmp_path``.
@@ -7,12 +8,12 @@ on a 2-core CPU. Fixtures write only to ``tmp_path``.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from seqcli.config import LMConfig, RecurrentConfig, TokenizerConfig, TrainConfig
 
@@ -101,3 +102,37 @@ def lm_config(corpus_file: Path, tmp_path: Path) -> Callable[..., LMConfig]:
 @pytest.fixture
 def runner() -> CliRunner:
     return CliRunner()
+
+
+@pytest.fixture(scope="module")
+def one_thread() -> Iterator[None]:
+    """Tiny networks run fastest on one thread; more only add waiting on a busy CPU
+    (the CLI has no thread flag). Use it per module:
+    ``pytestmark = pytest.mark.usefixtures("one_thread")``."""
+    import torch  # here, not at the top: collecting tests must not need torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def assert_ok(result: Result) -> None:
+    """Exit code 0; on failure, show the output and the exception."""
+    assert result.exit_code == 0, result.output + repr(result.exception)
+
+
+def assert_error(result: Result, *fragments: str) -> str:
+    """Exit code 2, one `error:` line on stderr holding every fragment, no traceback.
+
+    Returns that line.
+    """
+    assert result.exit_code == 2, result.output + repr(result.exception)
+    assert isinstance(result.exception, SystemExit | type(None))
+    assert "Traceback" not in result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: ")
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+    return lines[0]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,6 +23,8 @@ from seqcli.tasks.sentiment_inference import load_classifier
 from seqcli.tokenizers import make_tokenizer
 from seqcli.vocab import SPECIALS
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 # Label = the sentiment word; its position varies so that pooling must find it.
 SENTENCES = [
     ("good the film", 1),
@@ -37,15 +38,6 @@ SENTENCES = [
 ]
 WORDS = sorted({w for s, _ in SENTENCES for w in s.split()})
 VOCAB = [*SPECIALS, *WORDS]
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread() -> Iterator[None]:
-    """Tiny networks run fastest on one thread; more only add waiting on a busy CPU."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def tiny(cell: str = "lstm", *, bidirectional: bool = True) -> RecurrentConfig:
@@ -261,3 +253,18 @@ def test_embeddings_of_the_wrong_size_are_refused(tmp_path: Path) -> None:
     path.write_text("good 1 2 3\n", encoding="utf-8")
     with pytest.raises(ConfigError, match="pass --emb-size 3"):
         train_sentiment(sentiment_cfg(tmp_path, embeddings=str(path)))
+
+
+def test_hold_out_is_stratified_seeded_and_keeps_file_order() -> None:
+    from seqcli.readers import LabeledText
+    from seqcli.tasks.sentiment import hold_out
+
+    labels = ["a"] * 27 + ["b"] * 3 + ["c"]  # b is rare; c has one example only
+    records = [LabeledText(i + 1, f"text {i}", lab) for i, lab in enumerate(labels)]
+    train, valid = hold_out(records, 0.1, seed=1)
+    assert sorted(r.label for r in valid) == ["a", "a", "a", "b"]
+    assert {r.label for r in train} == {"a", "b", "c"}  # every label still trained
+    assert len(train) + len(valid) == len(records)
+    assert [r.lineno for r in valid] == sorted(r.lineno for r in valid)
+    assert hold_out(records, 0.1, seed=1) == (train, valid)
+    assert hold_out(records, 0.1, seed=2)[1] != valid

@@ -15,10 +15,13 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
+from conftest import assert_error, assert_ok
 from typer.testing import CliRunner, Result
 
 from seqcli.checkpoint import load_checkpoint, save_checkpoint
 from seqcli.cli import app
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 TINY = [
     "--emb-size",
@@ -42,37 +45,11 @@ def invoke(runner: CliRunner, *args: str, input: str | None = None) -> Result:
     return runner.invoke(app, [str(a) for a in args], input=input)
 
 
-def assert_ok(result: Result) -> None:
-    assert result.exit_code == 0, result.output + repr(result.exception)
-
-
-def assert_error(result: Result, *fragments: str) -> str:
-    """Exit code 2, one `error:` line on stderr naming `fragments`, no traceback."""
-    assert result.exit_code == 2, result.output + repr(result.exception)
-    assert isinstance(result.exception, SystemExit | type(None))
-    assert "Traceback" not in result.output
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("error: ")
-    for fragment in fragments:
-        assert fragment in lines[0]
-    return lines[0]
-
-
 def _rewrite(model: Path, dest: Path, **changes) -> Path:
     data = load_checkpoint(model)
     for key in ("format", "format_version", "seqcli_version", "created", "digest"):
         data.pop(key)
     return save_checkpoint(dest, {**data, **changes})
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """The CLI has no thread flag; tiny networks run faster on one thread."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

@@ -9,29 +9,22 @@ from __future__ import annotations
 import json
 import random
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import torch
+from conftest import assert_error, assert_ok
 from typer.testing import CliRunner, Result
 
+from seqcli.checkpoint import load_checkpoint
 from seqcli.cli import app
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 TINY = ["--emb-size", "8", "--hidden-size", "16", "--dropout", "0"]
 TINY += ["--lr", "0.05", "--batch-size", "8", "--device", "cpu", "-q"]
 POSITIVE = ("good", "great", "fine")
 NEGATIVE = ("bad", "awful", "poor")
 FILLER = ("the", "film", "plot", "was", "a")
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread() -> Iterator[None]:
-    """Tiny networks run fastest on one thread; more only add waiting on a busy CPU."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def make_rows(n: int, seed: int) -> list[tuple[str, str]]:
@@ -57,21 +50,6 @@ def write_tsv(
 
 def invoke(*args: object, input: str | None = None) -> Result:
     return CliRunner().invoke(app, [str(a) for a in args], input=input)
-
-
-def assert_ok(result: Result) -> None:
-    assert result.exit_code == 0, result.output + repr(result.exception)
-
-
-def assert_error(result: Result, *fragments: str) -> str:
-    """Exit code 2 and one `error:` line on stderr holding every fragment."""
-    assert result.exit_code == 2, result.output + repr(result.exception)
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("error: ")
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
-    return lines[0]
 
 
 @pytest.fixture(scope="module")
@@ -253,7 +231,10 @@ def test_bad_input_is_one_line_naming_file_and_line(
     assert_error(result, f"{files[split]}{where}", message)
 
 
-def test_dry_run_checks_inputs_and_prints_config(tmp_path: Path) -> None:
+def test_dry_run_checks_inputs_and_prints_config(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # where a real run would create models/
     train = write_tsv(tmp_path / "train.tsv", make_rows(8, 1))
     result = invoke(
         "train-sentiment", train, "--valid", train, "--pooling", "mean", "--dry-run"
@@ -286,9 +267,73 @@ def test_resume_continues_a_run(tmp_path: Path) -> None:
                      "--epochs", "2", "--resume", *TINY)  # fmt: skip
     assert_ok(resumed)
     assert "resuming" in resumed.stderr
+    assert "warning" not in resumed.stderr  # the same settings: nothing to warn of
     info = invoke("info", out, "--json")
     assert_ok(info)
     assert json.loads(info.stdout)["task"] == "sentiment"
+    # The resumed run trained epoch 2 alone, from the step where epoch 1 ended.
+    log = out.with_name("m.metrics.jsonl").read_text(encoding="utf-8")
+    records = [json.loads(line) for line in log.splitlines()]
+    assert [r["epoch"] for r in records] == [1, 2]
+    steps_per_epoch = -(-16 // 8)
+    assert [r["step"] for r in records] == [steps_per_epoch, 2 * steps_per_epoch]
+    snapshot = load_checkpoint(out.with_name("m.last.pt"))
+    assert snapshot["train_state"]["progress"]["epoch"] == 3
+
+
+def test_resume_warns_of_each_changed_setting(tmp_path: Path) -> None:
+    first = write_tsv(tmp_path / "first.tsv", make_rows(16, 1))
+    other = write_tsv(tmp_path / "other.tsv", make_rows(16, 2))
+    out = tmp_path / "m.pt"
+    assert_ok(invoke("train-sentiment", first, "--valid", first, "-o", out,
+                     "--epochs", "1", *TINY))  # fmt: skip
+    resumed = invoke("train-sentiment", other, "--valid", first, "-o", out, "--epochs",
+                     "2", "--resume", *TINY, "--dropout", "0.1")  # fmt: skip
+    assert_ok(resumed)
+    lines = resumed.stderr.splitlines()
+    assert (
+        f"warning: --resume: train_path differs from the snapshot's: "
+        f"'{first}' -> '{other}'"
+    ) in lines
+    assert (
+        "warning: --resume: model.dropout differs from the snapshot's: 0.0 -> 0.1"
+        in (lines)
+    )
+    assert "continuing with train.epochs 2 (was 1)" in lines
+    assert sum(line.startswith("warning:") for line in lines) == 2
+
+
+def test_without_valid_a_stratified_tenth_is_held_out(tmp_path: Path) -> None:
+    rows = make_rows(40, 1)  # 20 neg, 20 pos
+    train = write_tsv(tmp_path / "train.tsv", rows)
+    out = tmp_path / "m.pt"
+    args = [a for a in TINY if a != "-q"]
+    result = invoke("train-sentiment", train, "-o", out, "--epochs", "1", *args)
+    assert_ok(result)
+    said = " ".join(result.stderr.split())
+    assert "no --valid file: holding out 4 training examples (10%" in said
+    # The data summary, as train-lm prints one.
+    assert "36 train, 4 valid examples; labels neg 18, pos 18; vocabulary" in said
+    assert "validation OOV rate 0.00%" in said
+    data = load_checkpoint(out)["data"]
+    assert data["valid"]["labels"] == {"neg": 2, "pos": 2}
+    assert data["train"]["examples"] == 36
+
+
+def test_dry_run_refuses_an_init_from_of_the_wrong_task(
+    trained: dict[str, Path], tmp_path: Path, write_lines
+) -> None:
+    # --dry-run goes through the preparation of a real run: --init-from is loaded
+    # and checked, as training would.
+    model = trained["model"]
+    result = invoke(
+        "train-sentiment", trained["train"], "--valid", trained["valid"],
+        "--init-from", model, "--dry-run",
+    )  # fmt: skip
+    assert_error(result, str(model), "this is a sentiment checkpoint")
+    corpus = write_lines(tmp_path / "c.txt", ["the cat sat ."] * 20)
+    result = invoke("train-lm", corpus, "--init-from", model, "--dry-run")
+    assert_error(result, str(model), "this is a sentiment checkpoint")
 
 
 @pytest.mark.parametrize(
@@ -328,3 +373,12 @@ def test_shared_network_flags_show_each_task_defaults() -> None:
     assert "--emb-size INTEGER (default: 100)" in help_texts["train-sentiment"]
     assert "Learning rate. (default: 0.002)" in help_texts["train-lm"]
     assert "Learning rate. (default: 0.001)" in help_texts["train-sentiment"]
+
+
+def test_out_help_names_the_default_checkpoint_as_the_code_does() -> None:
+    from seqcli.runs import default_out
+
+    result = CliRunner().invoke(app, ["train-lm", "--help"], env={"COLUMNS": "200"})
+    assert_ok(result)
+    assert "models/<task>-<level>-<time>.pt" in result.stdout
+    assert default_out("lm", "word").name.startswith("lm-word-")

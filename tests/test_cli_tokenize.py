@@ -6,6 +6,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from conftest import assert_error, assert_ok
 from typer.testing import CliRunner, Result
 
 from seqcli.cli import app
@@ -13,20 +14,6 @@ from seqcli.cli import app
 
 def invoke(runner: CliRunner, *args: object, input: str | None = None) -> Result:
     return runner.invoke(app, ["tokenize", *map(str, args)], input=input)
-
-
-def assert_ok(result: Result) -> None:
-    assert result.exit_code == 0, result.output + repr(result.exception)
-
-
-def assert_error(result: Result, *fragments: str) -> None:
-    assert result.exit_code == 2, result.output + repr(result.exception)
-    assert "Traceback" not in result.output
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("error: ")
-    for fragment in fragments:
-        assert fragment in lines[0]
 
 
 @pytest.fixture

@@ -157,3 +157,71 @@ def test_missing_and_non_utf8_yaml(tmp_path: Path):
     path.write_bytes("bptt: 5 # caf\u00e9\n".encode("latin-1"))
     with pytest.raises(ConfigError, match="UTF-8"):
         load_config(LMConfig, path)
+
+
+# --- every default written once, in config.py ---------------------------------------
+def _defaults(func) -> dict[str, object]:
+    import inspect
+
+    return {
+        name: p.default
+        for name, p in inspect.signature(func).parameters.items()
+        if p.default is not inspect.Parameter.empty
+    }
+
+
+def test_sentencepiece_defaults_are_the_configs() -> None:
+    from seqcli.cli.tokenization import train as cli_train
+    from seqcli.config import TokenizerConfig
+    from seqcli.tokenizers import train_sentencepiece
+
+    tok = TokenizerConfig()
+    for func in (cli_train, train_sentencepiece):
+        got = _defaults(func)
+        assert got["vocab_size"] == tok.sp_vocab_size
+        assert got["model_type"] == tok.sp_model_type
+        assert got["character_coverage"] == tok.sp_character_coverage
+
+
+def test_sampling_and_classify_defaults_are_the_configs() -> None:
+    from seqcli.cli.lm import sample as cli_sample
+    from seqcli.cli.sentiment import classify as cli_classify
+    from seqcli.config import ClassifyConfig, SampleConfig
+    from seqcli.tasks.lm_inference import sample
+    from seqcli.tasks.sentiment_inference import classify
+
+    wanted = to_dict(SampleConfig())
+    for func in (cli_sample, sample):
+        got = _defaults(func)
+        assert {key: got[key] for key in wanted} == wanted
+    batch = ClassifyConfig().batch_size
+    assert _defaults(cli_classify)["batch_size"] == batch
+    assert _defaults(classify)["batch_size"] == batch
+
+
+def test_adaptive_softmax_threshold_is_one_constant() -> None:
+    from typer.testing import CliRunner
+
+    from seqcli.cli import app
+    from seqcli.config import ADAPTIVE_SOFTMAX_ABOVE
+    from seqcli.tasks.lm import build_network
+
+    cfg = LMConfig(model=RecurrentConfig(emb_size=4, hidden_size=4, num_layers=1))
+    assert build_network(cfg, ADAPTIVE_SOFTMAX_ABOVE).adaptive is None
+    assert build_network(cfg, ADAPTIVE_SOFTMAX_ABOVE + 1).adaptive is not None
+    result = CliRunner().invoke(app, ["train-lm", "--help"], env={"COLUMNS": "200"})
+    assert f"adaptive above {ADAPTIVE_SOFTMAX_ABOVE:,} entries" in result.stdout
+
+
+def test_config_changes_name_each_differing_setting_in_field_order() -> None:
+    from seqcli.config import config_changes
+
+    old = to_dict(LMConfig(train_path="a.txt"))
+    new = to_dict(LMConfig(train_path="b.txt", model=RecurrentConfig(dropout=0.5)))
+    new["train"]["epochs"] = 30
+    assert config_changes(old, new) == [
+        ("train_path", "a.txt", "b.txt"),
+        ("model.dropout", 0.2, 0.5),
+        ("train.epochs", 20, 30),
+    ]
+    assert config_changes(old, old) == []

@@ -81,7 +81,7 @@ OutOpt = Annotated[
     typer.Option(
         "--out",
         "-o",
-        help="Checkpoint to write (default: models/<task>-<time>.pt).",
+        help="Checkpoint to write (default: models/<task>-<level>-<time>.pt).",
         dir_okay=False,  # else training would fail at its first save
     ),
 ]
@@ -112,6 +112,12 @@ QuietOpt = Annotated[
     bool, typer.Option("--quiet", "-q", help="No progress bar or tables.")
 ]
 
+
+def plain(value: Any) -> Any:
+    """A flag's value as a config holds it: a path becomes its string."""
+    return str(value) if isinstance(value, Path) else value
+
+
 # --- options shared by the inference commands -----------------------------------
 ModelOpt = Annotated[
     Path | None,
@@ -135,9 +141,37 @@ ModelsOpt = Annotated[
 
 
 # --- network and optimiser options of the training commands ----------------------
+# The config key of each flag every `train-*` command shares, by parameter name:
+# a command names its parameters so, and `NetworkOpts.overrides` maps them.
+SHARED_KEYS: dict[str, str] = {
+    "out": "out",
+    "epochs": "train.epochs",
+    "max_time": "train.max_time",
+    "seed": "train.seed",
+    "device": "train.device",
+    "level": "tokenizer.level",
+    "lowercase": "tokenizer.lowercase",
+    "max_vocab": "tokenizer.max_size",
+    "cell": "model.cell",
+    "emb_size": "model.emb_size",
+    "hidden_size": "model.hidden_size",
+    "num_layers": "model.num_layers",
+    "dropout": "model.dropout",
+    "batch_size": "train.batch_size",
+    "lr": "train.lr",
+}
+
+
 class NetworkOpts:
     """The tokenizer, network and optimiser options every `train-*` command has, as
     aliases whose help shows the defaults of the task's own config (`cls`)."""
+
+    @staticmethod
+    def overrides(flags: dict[str, Any]) -> dict[str, Any]:
+        """The config overrides of the shared flags among a command's parameters
+        (``locals()`` of its body): dotted config keys, paths as strings."""
+        shared = SHARED_KEYS.items()
+        return {key: plain(flags[name]) for name, key in shared if name in flags}
 
     def __init__(self, cls: type) -> None:
         from seqcli.config import default_of

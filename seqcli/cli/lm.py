@@ -25,7 +25,8 @@ from seqcli.cli._shared import (
     err_console,
     handle_errors,
 )
-from seqcli.config import LMConfig, default_of
+from seqcli.config import ADAPTIVE_SOFTMAX_ABOVE, LMConfig, SampleConfig, default_of
+from seqcli.vocab import EOS, UNK
 
 
 def _d(key: str) -> str:
@@ -33,6 +34,7 @@ def _d(key: str) -> str:
 
 
 _net = NetworkOpts(LMConfig)
+_SAMPLE = SampleConfig()  # the defaults of `sample`, shown by --help
 
 
 @handle_errors
@@ -71,7 +73,10 @@ def train_lm(
     ] = None,
     softmax: Annotated[
         str | None,
-        typer.Option(help="auto, full or adaptive (auto: adaptive above 10k types)."),
+        typer.Option(
+            help=f"auto, full or adaptive (auto: adaptive above "
+            f"{ADAPTIVE_SOFTMAX_ABOVE:,} entries). {_d('softmax')}"
+        ),
     ] = None,
     min_freq: Annotated[int | None, typer.Option(help=_d("tokenizer.min_freq"))] = None,
     max_vocab: _net.max_vocab = None,
@@ -110,54 +115,25 @@ def train_lm(
 
     Example: seqcli train-lm corpora/fables.txt --level char --max-time 5
     """
-    overrides = {
-        "train_path": corpus,
-        "valid_path": valid and str(valid),
-        "test_path": test and str(test),
-        "out": out and str(out),
-        "bptt": bptt,
-        "softmax": softmax,
-        "tokenizer.level": level,
-        "tokenizer.min_freq": min_freq,
-        "tokenizer.max_size": max_vocab,
-        "tokenizer.sp_vocab_size": sp_vocab_size,
-        "tokenizer.lowercase": lowercase,
-        "tokenizer.reverse": reverse,
-        "init_from": init_from and str(init_from),
-        "model.cell": cell,
-        "model.emb_size": emb_size,
-        "model.hidden_size": hidden_size,
-        "model.num_layers": num_layers,
-        "model.dropout": dropout,
-        "train.batch_size": batch_size,
-        "train.lr": lr,
-        "train.optimizer": optimizer,
-        "train.clip": clip,
-        "train.epochs": epochs,
-        "train.max_time": max_time,
-        "train.seed": seed,
-        "train.device": device,
-    }
-    cfg, snapshot = _training.resolve(
-        LMConfig, "lm", config=config, overrides=overrides, resume=resume
-    )
+    flags = dict(locals())  # the shared flags are read from here by name
     from seqcli.tasks import lm as task
 
-    if dry_run:
-        _training.print_config(cfg)
-        data = task.prepare_data(cfg)
-        err_console.print(f"inputs ok: {data.summary}")
-        return
-    rep = _training.reporter(quiet)
-    try:
-        outcome = task.train_lm(cfg, resume=snapshot, reporter=rep)
-    finally:
-        rep.close()
-    _training.report_outcome(
-        outcome.path, outcome.metrics, outcome.stopped_by, quiet=quiet
+    own = {
+        "train_path": corpus,
+        "valid_path": valid,
+        "test_path": test,
+        "bptt": bptt,
+        "softmax": softmax,
+        "tokenizer.min_freq": min_freq,
+        "tokenizer.sp_vocab_size": sp_vocab_size,
+        "tokenizer.reverse": reverse,
+        "init_from": init_from,
+        "train.optimizer": optimizer,
+        "train.clip": clip,
+    }
+    _training.run(
+        LMConfig, task.TASK, flags, own, setup=task.setup, train=task.train_lm
     )
-    if outcome.stopped_by == "interrupted":
-        raise typer.Exit(130)
 
 
 def _load(model: Path | None, device: str | None, command: str):  # noqa: ANN202
@@ -176,17 +152,17 @@ def sample(
     model: ModelOpt = None,
     num: Annotated[
         int, typer.Option("--num", "-n", help="Samples to draw, as one batch.", min=1)
-    ] = 1,
+    ] = _SAMPLE.num,
     prompt: Annotated[str, typer.Option(help="Text the samples continue.")] = "",
     max_length: Annotated[
         int, typer.Option(help="Tokens to generate at most.", min=1)
-    ] = 100,
+    ] = _SAMPLE.max_length,
     temperature: Annotated[
         float, typer.Option(help="Below 1: safer; above 1: wilder; 0: greedy.", min=0.0)
-    ] = 1.0,
+    ] = _SAMPLE.temperature,
     top_k: Annotated[
         int, typer.Option(help="Sample from the k likeliest tokens (0 = all).", min=0)
-    ] = 0,
+    ] = _SAMPLE.top_k,
     top_p: Annotated[
         float,
         typer.Option(
@@ -194,14 +170,16 @@ def sample(
             min=0.0,
             max=1.0,
         ),
-    ] = 1.0,
-    no_unk: Annotated[bool, typer.Option("--no-unk", help="Never emit <unk>.")] = False,
+    ] = _SAMPLE.top_p,
+    no_unk: Annotated[
+        bool, typer.Option("--no-unk", help=f"Never emit {UNK}.")
+    ] = False,
     stop_at_eos: Annotated[
         bool | None,
         typer.Option(
             "--stop-at-eos/--no-stop-at-eos",
-            help="End a sample at <eos> (default: yes, except at char "
-            "level where <eos> is a newline).",
+            help=f"End a sample at {EOS} (default: yes, except at char "
+            f"level where {EOS} is a newline).",
         ),
     ] = None,
     seed: SeedOpt = None,

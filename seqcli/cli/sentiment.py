@@ -12,7 +12,6 @@ from typing import Annotated
 import typer
 
 from seqcli.cli import _training
-from seqcli.cli._progress import RichReporter
 from seqcli.cli._shared import (
     ConfigOpt,
     DeviceOpt,
@@ -28,7 +27,7 @@ from seqcli.cli._shared import (
     err_console,
     handle_errors,
 )
-from seqcli.config import SentimentConfig, default_of
+from seqcli.config import ClassifyConfig, SentimentConfig, default_of
 
 
 def _d(key: str) -> str:
@@ -47,12 +46,14 @@ def train_sentiment(
         ),
     ],
     valid: Annotated[
-        Path,
+        Path | None,
         typer.Option(
-            help="Labelled validation data (picks the best epoch).",
+            help="Labelled validation data (picks the best epoch; default: "
+            f"{default_of(SentimentConfig, 'valid_fraction'):.0%} of TRAIN, "
+            "stratified by label).",
             dir_okay=False,
         ),
-    ],
+    ] = None,
     test: Annotated[
         Path | None,
         typer.Option(
@@ -166,11 +167,13 @@ def train_sentiment(
 
     Example: seqcli train-sentiment train.tsv --valid valid.tsv --test test.tsv
     """
-    overrides = {
+    flags = dict(locals())  # the shared flags are read from here by name
+    from seqcli.tasks import sentiment as task
+
+    own = {
         "train_path": train,
-        "valid_path": str(valid),
-        "test_path": test and str(test),
-        "out": out and str(out),
+        "valid_path": valid,
+        "test_path": test,
         "data_format": data_format,
         "text_column": text_column,
         "label_column": label_column,
@@ -180,46 +183,22 @@ def train_sentiment(
         "pooling": pooling,
         "class_weights": class_weights,
         "select_metric": select,
-        "init_from": init_from and str(init_from),
+        "init_from": init_from,
         "extend_vocab": extend_vocab,
-        "embeddings": embeddings and str(embeddings),
+        "embeddings": embeddings,
         "freeze_embeddings": freeze_embeddings,
         "bucket": bucket,
-        "tokenizer.level": level,
-        "tokenizer.lowercase": lowercase,
-        "tokenizer.max_size": max_vocab,
-        "model.cell": cell,
-        "model.emb_size": emb_size,
-        "model.hidden_size": hidden_size,
-        "model.num_layers": num_layers,
         "model.bidirectional": bidirectional,
-        "model.dropout": dropout,
-        "train.batch_size": batch_size,
-        "train.lr": lr,
-        "train.epochs": epochs,
-        "train.max_time": max_time,
-        "train.seed": seed,
-        "train.device": device,
     }
-    cfg, snapshot = _training.resolve(
-        SentimentConfig, "sentiment", config=config, overrides=overrides, resume=resume
+    _training.run(
+        SentimentConfig,
+        task.TASK,
+        flags,
+        own,
+        setup=task.setup,
+        train=task.train_sentiment,
+        nll=False,
     )
-    from seqcli.tasks import sentiment as task
-
-    if dry_run:
-        _training.print_config(cfg)
-        err_console.print(f"inputs ok: {task.prepare_data(cfg).summary}")
-        return
-    rep = RichReporter(quiet=quiet, nll=False)
-    try:
-        outcome = task.train_sentiment(cfg, resume=snapshot, reporter=rep)
-    finally:
-        rep.close()
-    _training.report_outcome(
-        outcome.path, outcome.metrics, outcome.stopped_by, quiet=quiet
-    )
-    if outcome.stopped_by == "interrupted":
-        raise typer.Exit(130)
 
 
 @handle_errors
@@ -235,7 +214,9 @@ def classify(
     as_json: Annotated[
         bool, typer.Option("--json", help="One JSON object per line.")
     ] = False,
-    batch_size: Annotated[int, typer.Option(help="Texts per batch.", min=1)] = 256,
+    batch_size: Annotated[
+        int, typer.Option(help="Texts per batch.", min=1)
+    ] = ClassifyConfig.batch_size,
     device: DeviceOpt = None,
 ) -> None:
     """Label texts with a trained classifier: one label per input line on stdout.

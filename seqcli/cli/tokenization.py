@@ -13,6 +13,7 @@ import typer
 from rich.table import Table
 
 from seqcli.cli._shared import err_console, handle_errors, out_console
+from seqcli.config import TokenizerConfig
 from seqcli.errors import ConfigError
 from seqcli.readers import read_lines, read_text
 from seqcli.tokenizers import (
@@ -23,6 +24,8 @@ from seqcli.tokenizers import (
     train_sentencepiece,
 )
 from seqcli.vocab import (
+    EOS,
+    SPECIALS,
     Vocab,
     build_vocab,
     read_vocab_file,
@@ -38,6 +41,7 @@ app = typer.Typer(
 # Character tokens are printed space-separated, so a real space is shown as "▁"
 # (as SentencePiece does); `decode` turns it back.
 SPACE = "\u2581"
+_TOKENIZER = TokenizerConfig()  # the SentencePiece defaults, shared with train-lm
 
 Input = Annotated[
     str,
@@ -83,15 +87,19 @@ def train(
     out: Annotated[
         Path, typer.Option("--out", "-o", help="Model file to write.")
     ] = Path("spm.model"),
-    vocab_size: Annotated[int, typer.Option(help="Pieces in the model.", min=2)] = 8000,
-    model_type: Annotated[str, typer.Option(help="bpe or unigram.")] = "bpe",
+    vocab_size: Annotated[
+        int, typer.Option(help="Pieces in the model.", min=2)
+    ] = _TOKENIZER.sp_vocab_size,
+    model_type: Annotated[
+        str, typer.Option(help="bpe or unigram.")
+    ] = _TOKENIZER.sp_model_type,
     character_coverage: Annotated[
         float,
         typer.Option(
             help="Share of characters to cover "
             "(1.0 for small alphabets, ~0.9995 for CJK)."
         ),
-    ] = 1.0,
+    ] = _TOKENIZER.sp_character_coverage,
     lowercase: LowerOpt = False,
 ) -> None:
     """Train a SentencePiece (BPE or unigram) model on a corpus.
@@ -129,7 +137,7 @@ def encode(
         ),
     ] = None,
     eos: Annotated[
-        bool, typer.Option("--eos", help="Close each line with <eos>.")
+        bool, typer.Option("--eos", help=f"Close each line with {EOS}.")
     ] = False,
     clean: Annotated[
         bool,
@@ -151,7 +159,7 @@ def encode(
         if table is not None:
             print(" ".join(map(str, table.encode(tokens, add_eos=eos))))
         else:
-            print(" ".join(_show(tokenizer, tokens) + (["<eos>"] if eos else [])))
+            print(" ".join(_show(tokenizer, tokens) + ([EOS] if eos else [])))
 
 
 def _vocab_for_ids(ids: bool, vocab: Path | None) -> Vocab | None:
@@ -197,7 +205,7 @@ def decode(
                 ) from None
         elif tokenizer.kind == "char":
             parts = [p.replace(SPACE, " ") for p in parts]
-        parts = [p for p in parts if p != "<eos>"]
+        parts = [p for p in parts if p != EOS]
         print(tokenizer.detokenize(parts))
 
 
@@ -240,7 +248,7 @@ def vocab(
     built = build_vocab(counts, min_freq=min_freq, max_size=max_size)
     stats = vocab_stats(built, counts, top=top)
     summary = Table(title="vocabulary", show_header=False, title_justify="left")
-    summary.add_row("entries (with 4 specials)", f"{stats.size:,}")
+    summary.add_row(f"entries (with {len(SPECIALS)} specials)", f"{stats.size:,}")
     summary.add_row("token types in text", f"{stats.types:,}")
     summary.add_row("running tokens", f"{stats.tokens:,}")
     summary.add_row("coverage of running tokens", f"{stats.coverage:.2%}")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -17,26 +17,17 @@ import torch
 
 from seqcli.batching import Batch, lm_rows, lm_window_count, lm_windows
 from seqcli.checkpoint import load_checkpoint, load_weights
-from seqcli.config import LMConfig, from_dict, to_dict
+from seqcli.config import ADAPTIVE_SOFTMAX_ABOVE, LMConfig, from_dict
 from seqcli.errors import ConfigError, DataFormatError
 from seqcli.nn.lm import LanguageModel, default_cutoffs
-from seqcli.nn.recurrent import count_parameters
 from seqcli.readers import TextLine, read_text
-from seqcli.runs import (
-    RunFiles,
-    TrainOutcome,
-    default_out,
-    make_saver,
-    prepare,
-    run_files,
-    update_metrics,
-)
+from seqcli.runs import TaskRun, TrainOutcome, train_task
 from seqcli.tokenizers import (
     Tokenizer,
     build_tokenizer,
     tokenizer_from_dict,
 )
-from seqcli.training import Objective, Reporter, fit
+from seqcli.training import Objective, Reporter
 from seqcli.vocab import (
     Vocab,
     VocabStats,
@@ -47,6 +38,7 @@ from seqcli.vocab import (
 TASK = "lm"
 EVAL_BATCH = 10
 LN2 = math.log(2)
+Metrics = dict[str, float]
 
 
 @dataclass
@@ -164,8 +156,7 @@ def encode_stream(vocab: Vocab, token_lines: Iterable[list[str]]) -> torch.Tenso
 def build_network(cfg: LMConfig, vocab_size: int) -> LanguageModel:
     softmax = cfg.softmax
     if softmax == "auto":
-        # Below ~10k types a full softmax costs little and predicts slightly better.
-        softmax = "adaptive" if vocab_size > 10_000 else "full"
+        softmax = "adaptive" if vocab_size > ADAPTIVE_SOFTMAX_ABOVE else "full"
     if softmax == "adaptive" and vocab_size < 4:
         raise ConfigError(
             "adaptive softmax needs a larger vocabulary; use --softmax full"
@@ -210,6 +201,71 @@ def stream_metrics(
     return metrics
 
 
+def setup(
+    cfg: LMConfig,
+    device: torch.device,
+    *,
+    resume: dict[str, Any] | None = None,
+    reporter: Reporter | None = None,
+) -> TaskRun:
+    """Data, network and metrics of a language model run (see `runs.train_task`).
+
+    A resumed run reuses its snapshot's vocabulary and tokenizer, so that ids keep
+    their meaning; --init-from also takes the LM's weights and sizes.
+    """
+    start = resume
+    if resume is None and cfg.init_from:
+        start = load_checkpoint(cfg.init_from, task=TASK, command="--init-from")
+        cfg = _network_of(cfg, start["config"])
+    given = {}
+    if start is not None:
+        given = {
+            "tokenizer": tokenizer_from_dict(start["tokenizer"]),
+            "vocab": Vocab.from_list(start["vocab"]["tokens"]),
+        }
+    data = prepare_data(cfg, **given)
+    network = build_network(cfg, len(data.vocab)).to(device)
+    if resume is None and start is not None:
+        load_weights(network, start["state_dict"], source=str(cfg.init_from))
+        if reporter is not None:
+            reporter.on_message(
+                f"starting from {cfg.init_from}: its weights and vocabulary"
+            )
+    return _task_run(cfg, data, network)
+
+
+def _task_run(cfg: LMConfig, data: LMData, network: LanguageModel) -> TaskRun:
+    char = cfg.tokenizer.level == "char"
+    train_rows = lm_rows(data.train, cfg.train.batch_size)
+
+    def batches(epoch: int, rank: int, world: int) -> Iterable[Batch]:
+        return lm_windows(train_rows[rank::world], cfg.bptt)
+
+    def metrics_of(stream: torch.Tensor) -> Callable[[torch.nn.Module], Metrics]:
+        return lambda net: stream_metrics(net, stream, bptt=cfg.bptt, char_level=char)
+
+    s = data.summary
+    return TaskRun(
+        task=TASK,
+        cfg=cfg,
+        network=network,
+        batches=batches,
+        steps_per_epoch=lm_window_count(train_rows, cfg.bptt),
+        evaluate=metrics_of(data.valid),
+        objective=Objective("loss"),
+        vocab={"tokens": data.vocab.to_list()},
+        tokenizer=data.tokenizer.to_dict(),
+        summary=s,
+        describe=(
+            f"{s['train']['tokens']:,} training tokens; vocabulary "
+            f"{len(data.vocab):,} entries covering {s['train_coverage']:.2%} of them; "
+            f"validation OOV rate {s['valid_oov_rate']:.2%}"
+        ),
+        load_network=load_network,
+        test_metrics=None if data.test is None else metrics_of(data.test),
+    )
+
+
 def train_lm(
     cfg: LMConfig,
     *,
@@ -223,71 +279,7 @@ def train_lm(
         resume: a loaded resume snapshot (see `runs.find_resume`); its vocabulary and
             tokenizer are reused so that ids keep their meaning.
     """
-    device = prepare(cfg.train)
-    start = resume
-    if resume is None and cfg.init_from:
-        start = load_checkpoint(cfg.init_from, task=TASK, command="--init-from")
-        cfg = _network_of(cfg, start["config"])
-    if start is not None:
-        data = prepare_data(
-            cfg,
-            tokenizer=tokenizer_from_dict(start["tokenizer"]),
-            vocab=Vocab.from_list(start["vocab"]["tokens"]),
-        )
-    else:
-        data = prepare_data(cfg)
-    files = run_files(cfg.out or default_out(TASK, cfg.tokenizer.level))
-    files.out.parent.mkdir(parents=True, exist_ok=True)
-    network = build_network(cfg, len(data.vocab)).to(device)
-    if reporter is not None:
-        s = data.summary
-        reporter.on_message(
-            f"{s['train']['tokens']:,} training tokens; vocabulary {len(data.vocab):,} "
-            f"entries covering {s['train_coverage']:.2%} of them; validation OOV rate "
-            f"{s['valid_oov_rate']:.2%}; {count_parameters(network):,} parameters on "
-            f"{device}"
-        )
-    if start is not None:
-        source = "resume snapshot" if resume is not None else str(cfg.init_from)
-        load_weights(network, start["state_dict"], source=source)
-        if resume is None and reporter is not None:
-            reporter.on_message(f"starting from {source}: its weights and vocabulary")
-    char = cfg.tokenizer.level == "char"
-    train_rows = lm_rows(data.train, cfg.train.batch_size)
-
-    def batches(epoch: int, rank: int, world: int) -> Iterable[Batch]:
-        return lm_windows(train_rows[rank::world], cfg.bptt)
-
-    def payload() -> dict[str, Any]:
-        return {
-            "task": TASK,
-            "config": to_dict(cfg),
-            "vocab": {"tokens": data.vocab.to_list()},
-            "tokenizer": data.tokenizer.to_dict(),
-            "data": {**data.summary, "parameters": count_parameters(network)},
-        }
-
-    result = fit(
-        network,
-        batches=batches,
-        steps_per_epoch=lm_window_count(train_rows, cfg.bptt),
-        evaluate=lambda net: stream_metrics(
-            net, data.valid, bptt=cfg.bptt, char_level=char
-        ),
-        objective=Objective("loss"),
-        cfg=cfg.train,
-        save=make_saver(files, network, payload),
-        resume=None if resume is None else resume["train_state"],
-        reporter=reporter,
-        log_path=files.log,
-    )
-    metrics = {"valid": result.best_metrics}
-    if data.test is not None and files.out.exists():
-        metrics["test"] = _test_metrics(files, data.test, cfg, device, char)
-        update_metrics(files.out, TASK, {"test": metrics["test"]})
-    return TrainOutcome(
-        files.out, metrics, result.stopped_by, result.progress.epoch - 1
-    )
+    return train_task(setup, cfg, resume=resume, reporter=reporter)
 
 
 def _network_of(cfg: LMConfig, stored: dict[str, Any]) -> LMConfig:
@@ -302,17 +294,6 @@ def _network_of(cfg: LMConfig, stored: dict[str, Any]) -> LMConfig:
         adaptive_cutoffs=base.adaptive_cutoffs,
         tie_weights=base.tie_weights,
     )
-
-
-def _test_metrics(
-    files: RunFiles,
-    stream: torch.Tensor,
-    cfg: LMConfig,
-    device: torch.device,
-    char: bool,
-) -> dict[str, float]:
-    network = load_network(load_checkpoint(files.out, task=TASK)).to(device).eval()
-    return stream_metrics(network, stream, bptt=cfg.bptt, char_level=char)
 
 
 # --- loading a trained model ----------------------------------------------------

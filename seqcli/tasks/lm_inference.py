@@ -11,7 +11,7 @@ import torch
 
 from seqcli.batching import pad_pairs
 from seqcli.checkpoint import load_checkpoint
-from seqcli.config import LMConfig, from_dict
+from seqcli.config import LMConfig, SampleConfig, from_dict
 from seqcli.decoding import sample as sample_ids
 from seqcli.errors import ConfigError, DataFormatError
 from seqcli.nn.lm import LanguageModel
@@ -25,7 +25,9 @@ from seqcli.tasks.lm import (
     tokenize_lines,
 )
 from seqcli.tokenizers import ReversedTokenizer, Tokenizer, tokenizer_from_dict
-from seqcli.vocab import BOS_ID, EOS_ID, PAD_ID, UNK_ID, Vocab
+from seqcli.vocab import BOS_ID, EOS, EOS_ID, PAD_ID, UNK_ID, Vocab
+
+_SAMPLE = SampleConfig()  # the defaults of `sample`
 
 
 @dataclass
@@ -54,12 +56,12 @@ def load_lm(
 def sample(
     lm: LoadedLM,
     *,
-    num: int = 1,
+    num: int = _SAMPLE.num,
     prompt: str = "",
-    max_length: int = 100,
-    temperature: float = 1.0,
-    top_k: int = 0,
-    top_p: float = 1.0,
+    max_length: int = _SAMPLE.max_length,
+    temperature: float = _SAMPLE.temperature,
+    top_k: int = _SAMPLE.top_k,
+    top_p: float = _SAMPLE.top_p,
     allow_unk: bool = True,
     stop_at_eos: bool = True,
     seed: int | None = None,
@@ -236,7 +238,7 @@ def token_log_probs(lm: LoadedLM, text: str) -> list[tuple[str, float]]:
     device = next(lm.network.parameters()).device
     with torch.no_grad():
         scores = lm.network.sequence_log_probs(batch.to(device))[0].tolist()
-    return list(zip([*tokens, "<eos>"], scores, strict=True))
+    return list(zip([*tokens, EOS], scores, strict=True))
 
 
 def evaluate_lm(lm: LoadedLM, path: str | Path) -> dict[str, float]:

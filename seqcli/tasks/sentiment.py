@@ -7,6 +7,7 @@ is tokenised and encoded, batched with texts of similar length, and read by a
 
 from __future__ import annotations
 
+import random
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -16,23 +17,15 @@ import torch
 
 from seqcli.batching import Batch, bucket_order, pad_batch
 from seqcli.checkpoint import load_checkpoint, load_weights
-from seqcli.config import SentimentConfig, from_dict, to_dict
-from seqcli.errors import ConfigError, DataFormatError
+from seqcli.config import ClassifyConfig, SentimentConfig, from_dict
+from seqcli.errors import DataFormatError
 from seqcli.metrics.classification import (
     ClassificationReport,
     classification_report,
 )
 from seqcli.nn.classifier import Classifier
-from seqcli.nn.recurrent import count_parameters
 from seqcli.readers import LabeledText, read_table
-from seqcli.runs import (
-    TrainOutcome,
-    default_out,
-    make_saver,
-    prepare,
-    run_files,
-    update_metrics,
-)
+from seqcli.runs import TaskRun, TrainOutcome, train_task
 from seqcli.tasks.transfer import start_encoder, transfer_config
 from seqcli.tokenizers import (
     Tokenizer,
@@ -40,11 +33,11 @@ from seqcli.tokenizers import (
     clean_web_text,
     tokenizer_from_dict,
 )
-from seqcli.training import Objective, Reporter, SilentReporter, fit
-from seqcli.vocab import Vocab, build_vocab, extend_vocab
+from seqcli.training import Objective, Reporter, SilentReporter
+from seqcli.vocab import UNK_ID, Vocab, build_vocab, extend_vocab
 
 TASK = "sentiment"
-PREDICT_BATCH = 256  # inference holds no gradients: larger batches are cheap
+PREDICT_BATCH = ClassifyConfig().batch_size
 
 
 @dataclass
@@ -138,10 +131,11 @@ def prepare_data(
 
     With `extend`, the training words missing from the given vocab are added.
     """
-    if not cfg.valid_path:
-        raise ConfigError("a validation file is needed: pass --valid FILE")
     train = read_split(cfg, cfg.train_path)
-    valid = read_split(cfg, cfg.valid_path)
+    if cfg.valid_path:
+        valid = read_split(cfg, cfg.valid_path)
+    else:
+        train, valid = hold_out(train, cfg.valid_fraction, seed=cfg.train.seed)
     test = read_split(cfg, cfg.test_path) if cfg.test_path else None
     texts = [r.text for r in train]
     if cfg.clean:
@@ -158,7 +152,9 @@ def prepare_data(
             vocab = extend_vocab(vocab, counts, min_freq=min_freq)
     labels = labels or build_labels(train, cfg.train_path)
 
-    paths = {"train": cfg.train_path, "valid": cfg.valid_path, "test": cfg.test_path}
+    held_out = f"{cfg.valid_fraction:.0%} of {cfg.train_path}, stratified"
+    valid_path = cfg.valid_path or held_out
+    paths = {"train": cfg.train_path, "valid": valid_path, "test": cfg.test_path}
     splits: dict[str, Examples] = {}
     for name, records in (("train", train), ("valid", valid), ("test", test)):
         if records is not None:
@@ -168,6 +164,8 @@ def prepare_data(
         name: _describe(paths[name], ex, labels) for name, ex in splits.items()
     }
     summary["vocab_size"] = len(vocab)
+    valid_ids = [i for ids in splits["valid"].ids for i in ids]
+    summary["valid_oov_rate"] = valid_ids.count(UNK_ID) / max(len(valid_ids), 1)
     return SentimentData(
         tokenizer,
         vocab,
@@ -177,6 +175,27 @@ def prepare_data(
         splits.get("test"),
         summary,
     )
+
+
+def hold_out(
+    records: list[LabeledText], fraction: float, *, seed: int
+) -> tuple[list[LabeledText], list[LabeledText]]:
+    """(train, valid): a seeded `fraction` of each label's records, at least one
+    of every label that has two or more, for validation; both keep file order."""
+    by_label: dict[str, list[int]] = {}
+    for i, record in enumerate(records):
+        by_label.setdefault(record.label, []).append(i)
+    rng = random.Random(seed)
+    chosen: set[int] = set()
+    for label in sorted(by_label):
+        rows = by_label[label]
+        if len(rows) < 2:
+            continue  # training needs its only example
+        n = min(len(rows) - 1, max(1, round(len(rows) * fraction)))
+        chosen.update(rng.sample(rows, n))
+    train = [r for i, r in enumerate(records) if i not in chosen]
+    valid = [r for i, r in enumerate(records) if i in chosen]
+    return train, valid
 
 
 def _describe(path: str | None, ex: Examples, labels: Vocab) -> dict[str, Any]:
@@ -246,6 +265,79 @@ def _summary_metrics(report: ClassificationReport) -> dict[str, float]:
     return {"accuracy": report.accuracy, "macro_f1": report.macro_f1}
 
 
+def setup(
+    cfg: SentimentConfig,
+    device: torch.device,
+    *,
+    resume: dict[str, Any] | None = None,
+    reporter: Reporter | None = None,
+) -> TaskRun:
+    """Data, network and metrics of a classifier run (see `runs.train_task`).
+
+    A resumed run reuses its snapshot's vocabularies and tokenizer (and applies
+    neither `init_from` nor `embeddings` again).
+    """
+    reporter = reporter or SilentReporter()
+    cfg, lm, given = _starting_point(cfg, resume)
+    data = prepare_data(cfg, **given, extend=lm is not None and cfg.extend_vocab)
+    if not cfg.valid_path:
+        reporter.on_message(
+            f"no --valid file: holding out {len(data.valid.ids):,} training examples "
+            f"({cfg.valid_fraction:.0%}, every label in proportion) for validation"
+        )
+    weights = None
+    if cfg.class_weights == "auto":
+        weights = auto_class_weights(data.train.labels, len(data.labels))
+    network = build_network(cfg, len(data.vocab), len(data.labels), weights)
+    summary = dict(data.summary)
+    if resume is None:
+        summary.update(start_encoder(network.encoder, cfg, data.vocab, lm, reporter))
+    if cfg.freeze_embeddings:
+        network.encoder.embedding.weight.requires_grad_(False)
+    return _task_run(cfg, data, network.to(device), summary)
+
+
+def _task_run(
+    cfg: SentimentConfig,
+    data: SentimentData,
+    network: Classifier,
+    summary: dict[str, Any],
+) -> TaskRun:
+    def metrics_of(ex: Examples) -> Callable[[Classifier], dict[str, float]]:
+        return lambda net: _summary_metrics(score(net, ex, data.labels))
+
+    return TaskRun(
+        task=TASK,
+        cfg=cfg,
+        network=network,
+        batches=_batch_factory(data.train, cfg),
+        steps_per_epoch=-(-len(data.train.ids) // cfg.train.batch_size),
+        evaluate=metrics_of(data.valid),
+        objective=Objective(cfg.select_metric, higher_is_better=True),
+        vocab={"tokens": data.vocab.to_list(), "labels": data.labels.to_list()},
+        tokenizer=data.tokenizer.to_dict(),
+        summary=summary,
+        describe=describe_data(data.summary),
+        load_network=load_network,
+        test_metrics=None if data.test is None else metrics_of(data.test),
+    )
+
+
+def describe_data(summary: dict[str, Any]) -> str:
+    """One line: examples per split, labels with their training counts, vocabulary
+    size and the validation OOV rate (what `train-lm` says of its corpus)."""
+    counts = ", ".join(
+        f"{summary[split]['examples']:,} {split}"
+        for split in ("train", "valid", "test")
+        if split in summary
+    )
+    labels = ", ".join(f"{k} {v:,}" for k, v in summary["train"]["labels"].items())
+    return (
+        f"{counts} examples; labels {labels}; vocabulary {summary['vocab_size']:,} "
+        f"entries; validation OOV rate {summary['valid_oov_rate']:.2%}"
+    )
+
+
 def train_sentiment(
     cfg: SentimentConfig,
     *,
@@ -259,54 +351,7 @@ def train_sentiment(
         resume: a loaded resume snapshot; its vocabulary, labels and tokenizer are
             reused (and `init_from`/`embeddings` are not applied again).
     """
-    reporter = reporter or SilentReporter()
-    device = prepare(cfg.train)
-    cfg, lm, given = _starting_point(cfg, resume)
-    data = prepare_data(cfg, **given, extend=lm is not None and cfg.extend_vocab)
-    weights = None
-    if cfg.class_weights == "auto":
-        weights = auto_class_weights(data.train.labels, len(data.labels))
-    network = build_network(cfg, len(data.vocab), len(data.labels), weights)
-    summary = dict(data.summary)
-    if resume is not None:
-        load_weights(network, resume["state_dict"], source="resume snapshot")
-    else:
-        summary.update(start_encoder(network.encoder, cfg, data.vocab, lm, reporter))
-    if cfg.freeze_embeddings:
-        network.encoder.embedding.weight.requires_grad_(False)
-    network.to(device)
-    files = run_files(cfg.out or default_out(TASK, cfg.tokenizer.level))
-
-    def payload() -> dict[str, Any]:
-        return {
-            "task": TASK,
-            "config": to_dict(cfg),
-            "vocab": {"tokens": data.vocab.to_list(), "labels": data.labels.to_list()},
-            "tokenizer": data.tokenizer.to_dict(),
-            "data": {**summary, "parameters": count_parameters(network)},
-        }
-
-    result = fit(
-        network,
-        batches=_batch_factory(data.train, cfg),
-        steps_per_epoch=-(-len(data.train.ids) // cfg.train.batch_size),
-        evaluate=lambda net: _summary_metrics(score(net, data.valid, data.labels)),
-        objective=Objective(cfg.select_metric, higher_is_better=True),
-        cfg=cfg.train,
-        save=make_saver(files, network, payload),
-        resume=None if resume is None else resume["train_state"],
-        reporter=reporter,
-        log_path=files.log,
-    )
-    metrics = {"valid": result.best_metrics}
-    if data.test is not None and files.out.exists():
-        stored = load_checkpoint(files.out, task=TASK)
-        best = load_network(stored, source=str(files.out)).to(device).eval()
-        metrics["test"] = _summary_metrics(score(best, data.test, data.labels))
-        update_metrics(files.out, TASK, {"test": metrics["test"]})
-    return TrainOutcome(
-        files.out, metrics, result.stopped_by, result.progress.epoch - 1
-    )
+    return train_task(setup, cfg, resume=resume, reporter=reporter)
 
 
 def _starting_point(

@@ -1,0 +1,233 @@
+"""`fit()`, the one training loop, on a tiny linear network and scripted metrics.
+
+The network learns y = sum(x) from fixed batches; `evaluate` returns a scripted
+sequence of validation losses, so that improvement, plateaus and early stopping
+happen at known evaluations. Each test takes milliseconds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import pytest
+import torch
+from torch import nn
+
+from seqcli.batching import Batch
+from seqcli.config import TrainConfig
+from seqcli.errors import SeqcliError
+from seqcli.training import FitResult, Objective, StepInfo, fit
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+STEPS = 5  # batches per epoch
+
+
+class Linear(nn.Module):
+    """y = w.x + b; `forward(batch)` is the mean squared error, as `fit` wants.
+
+    With `nan_at`, the loss of that forward call (1-based) is NaN: a divergence.
+    """
+
+    def __init__(self, nan_at: int | None = None) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.layer = nn.Linear(3, 1)
+        self.nan_at = nan_at
+        self.calls = 0
+
+    def forward(self, batch: Batch) -> torch.Tensor:
+        self.calls += 1
+        assert batch.targets is not None
+        predicted = self.layer(batch.ids.float()).squeeze(-1)  # (batch,)
+        loss = ((predicted - batch.targets.float()) ** 2).mean()
+        return loss * float("nan") if self.calls == self.nan_at else loss
+
+
+def batches(epoch: int, rank: int, world: int) -> Iterator[Batch]:
+    """The same batches for the same epoch, whenever asked (as `fit` requires)."""
+    generator = torch.Generator().manual_seed(epoch)
+    for _ in range(STEPS):
+        ids = torch.randint(0, 4, (4, 3), generator=generator)  # (batch, features)
+        yield Batch(ids=ids, targets=ids.sum(dim=1))
+
+
+def scripted(losses: Sequence[float]):  # noqa: ANN201
+    """An `evaluate` returning the given validation losses, one per call."""
+    values = iter(losses)
+    return lambda network: {"loss": next(values)}
+
+
+class Saves:
+    """`fit`'s save callback: each call's kind and train state, and the weights of
+    `network` at that moment (a copy, as a checkpoint would hold)."""
+
+    def __init__(self) -> None:
+        self.network: nn.Module | None = None
+        self.calls: list[tuple[str, dict[str, Any] | None, dict[str, Any]]] = []
+
+    def __call__(
+        self, kind: str, train_state: dict[str, Any] | None, metrics: dict[str, float]
+    ) -> None:
+        assert self.network is not None
+        weights = {k: v.clone() for k, v in self.network.state_dict().items()}
+        self.calls.append((kind, train_state, weights))
+
+    def last(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        """(train_state, weights) of the latest resume snapshot."""
+        _, state, weights = next(c for c in reversed(self.calls) if c[0] == "last")
+        assert state is not None
+        return state, weights
+
+
+class Losses:
+    """A reporter that keeps every step's loss; with `stop_at`, Ctrl-C at that step."""
+
+    def __init__(self, stop_at: int | None = None) -> None:
+        self.losses: list[float] = []
+        self.stop_at = stop_at
+
+    def on_epoch_start(self, epoch: int, steps: int | None, done: int) -> None:
+        pass
+
+    def on_step(self, info: StepInfo) -> None:
+        self.losses.append(info.loss)
+        if len(self.losses) == self.stop_at:
+            raise KeyboardInterrupt
+
+    def on_eval(self, record: dict[str, float]) -> None:
+        pass
+
+    def on_message(self, text: str) -> None:
+        pass
+
+
+def train(
+    network: Linear,
+    evaluate,  # noqa: ANN001
+    *,
+    saves: Saves | None = None,
+    reporter: Losses | None = None,
+    resume: dict[str, Any] | None = None,
+    **settings: Any,
+) -> FitResult:
+    settings = {"epochs": 6, "lr": 0.01, "clip": 0.0, "early_stop": 0, **settings}
+    saves = saves or Saves()
+    saves.network = network
+    return fit(
+        network,
+        batches=batches,
+        steps_per_epoch=STEPS,
+        evaluate=evaluate,
+        objective=Objective("loss"),
+        cfg=TrainConfig(save_every=60.0, device="cpu", **settings),
+        save=saves,
+        resume=resume,
+        reporter=reporter,
+    )
+
+
+def lrs(result: FitResult) -> list[float]:
+    return [record["lr"] for record in result.progress.history]
+
+
+def test_early_stopping_after_evaluations_without_improvement() -> None:
+    saves = Saves()
+    result = train(
+        Linear(),
+        scripted([1.0, 0.9, 0.95, 0.96, 0.5, 0.4]),
+        saves=saves,
+        early_stop=2,
+        plateau_patience=100,
+    )
+    assert result.stopped_by == "early_stop"
+    assert len(result.progress.history) == 4  # two evaluations without gain
+    assert result.progress.global_step == 4 * STEPS
+    assert result.best_metrics == {"loss": 0.9}
+    assert [kind for kind, _, _ in saves.calls].count("best") == 2
+
+
+def test_learning_rate_decays_on_a_plateau() -> None:
+    result = train(
+        Linear(),
+        scripted([1.0, 1.1, 0.9, 1.2, 1.3, 1.4]),
+        lr=0.1,
+        lr_decay=0.5,
+        plateau_patience=0,
+        min_lr=1e-6,
+    )
+    assert result.stopped_by == "epochs"
+    # Each record holds the lr its epoch trained with; every evaluation without gain
+    # halves it for the next.
+    assert lrs(result) == pytest.approx([0.1, 0.1, 0.05, 0.05, 0.025, 0.0125])
+
+
+def test_patience_waits_before_decaying() -> None:
+    result = train(
+        Linear(),
+        scripted([1.0, 1.1, 1.2, 1.3, 1.4, 1.5]),
+        lr=0.1,
+        lr_decay=0.5,
+        plateau_patience=1,
+        min_lr=1e-6,
+    )
+    assert lrs(result) == pytest.approx([0.1, 0.1, 0.1, 0.05, 0.025, 0.0125])
+
+
+def test_min_lr_stops_a_run_that_still_does_not_improve() -> None:
+    settings = {"lr": 0.1, "lr_decay": 0.5, "min_lr": 0.025, "plateau_patience": 0}
+    result = train(Linear(), scripted([1.0, 1.1, 1.2, 1.3, 1.4, 1.5]), early_stop=10,
+                   **settings)  # fmt: skip
+    assert result.stopped_by == "min_lr"
+    # 0.1 -> 0.05 -> 0.025 (the floor) -> one more evaluation without gain: stop.
+    assert lrs(result) == pytest.approx([0.1, 0.1, 0.05, 0.025])
+    # Early stopping off (0 = never stop early): the run goes on at the floor.
+    result = train(Linear(), scripted([1.0, 1.1, 1.2, 1.3, 1.4, 1.5]), **settings)
+    assert result.stopped_by == "epochs"
+    assert lrs(result)[-1] == pytest.approx(0.025)
+
+
+def test_max_time_stops_after_the_step_that_used_it_up() -> None:
+    result = train(Linear(), scripted([1.0]), max_time=1e-9)
+    assert result.stopped_by == "max_time"
+    assert result.progress.global_step == 1
+    assert len(result.progress.history) == 1  # evaluated once before stopping
+
+
+def test_divergence_stops_and_names_the_step() -> None:
+    saves = Saves()
+    with pytest.raises((FloatingPointError, SeqcliError), match=r"step 8\b"):
+        train(Linear(nan_at=8), scripted([1.0] * 6), saves=saves)
+    # The run stopped there: no further step, no evaluation of epoch 2.
+    assert [kind for kind, _, _ in saves.calls] == ["best", "last"]
+
+
+@pytest.mark.parametrize("stop_at", [7, STEPS])  # mid-epoch, and at an epoch's end
+def test_resumed_run_ends_where_an_uninterrupted_one_does(stop_at: int) -> None:
+    losses = [1.0, 0.9, 0.8]
+    settings = {"epochs": 3, "optimizer": "adam"}
+    straight_net, whole = Linear(), Losses()
+    straight = train(straight_net, scripted(losses), reporter=whole, **settings)
+    saves, cut = Saves(), Losses(stop_at=stop_at)
+    stopped = train(Linear(), scripted(losses), saves=saves, reporter=cut, **settings)
+    assert stopped.stopped_by == "interrupted"
+    state, weights = saves.last()
+    network, rest = Linear(), Losses()
+    network.load_state_dict(weights)
+    done = len(stopped.progress.history)
+    resumed = train(network, scripted(losses[done:]), reporter=rest, resume=state,
+                    **settings)  # fmt: skip
+    assert resumed.stopped_by == "epochs"
+    assert resumed.progress.global_step == straight.progress.global_step == 3 * STEPS
+    assert cut.losses[:stop_at] + rest.losses == whole.losses  # the same steps, once
+    assert _without_time(resumed) == _without_time(straight)
+    for name, value in straight_net.state_dict().items():
+        assert torch.equal(network.state_dict()[name], value), name
+
+
+def _without_time(result: FitResult) -> list[dict[str, float]]:
+    return [
+        {k: v for k, v in record.items() if k != "elapsed_s"}
+        for record in result.progress.history
+    ]
