@@ -35,16 +35,7 @@ class RecurrentEncoder(nn.Module):
         self.cfg = cfg
         self.embedding = nn.Embedding(vocab_size, cfg.emb_size, padding_idx=pad_id)
         self.dropout = nn.Dropout(cfg.dropout)
-        extra = {"nonlinearity": "tanh"} if cfg.cell == "rnn" else {}
-        self.rnn = _CELLS[cfg.cell](
-            cfg.emb_size,
-            cfg.hidden_size,
-            num_layers=cfg.num_layers,
-            batch_first=True,
-            dropout=cfg.dropout if cfg.num_layers > 1 else 0.0,
-            bidirectional=cfg.bidirectional,
-            **extra,
-        )
+        self.rnn = build_rnn(cfg, cfg.emb_size)
         self.output_size = cfg.hidden_size * (2 if cfg.bidirectional else 1)
         self._cells: dict[int, nn.RNNBase] = {}  # see _one_way
         nn.init.uniform_(self.embedding.weight, -0.1, 0.1)
@@ -143,6 +134,27 @@ class RecurrentEncoder(nn.Module):
 
 
 _WEIGHT_NAMES = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+
+
+def build_rnn(
+    cfg: RecurrentConfig, input_size: int, *, bidirectional: bool | None = None
+) -> nn.RNNBase:
+    """The RNN/GRU/LSTM stack of `cfg` (batch-first) reading `input_size` features.
+
+    Every recurrent layer of seqcli is built here: the encoder's stack, and the
+    decoders that read more than an embedding (a translation decoder reads its
+    previous attentional vector too).
+    """
+    extra = {"nonlinearity": "tanh"} if cfg.cell == "rnn" else {}
+    return _CELLS[cfg.cell](
+        input_size,
+        cfg.hidden_size,
+        num_layers=cfg.num_layers,
+        batch_first=True,
+        dropout=cfg.dropout if cfg.num_layers > 1 else 0.0,
+        bidirectional=cfg.bidirectional if bidirectional is None else bidirectional,
+        **extra,
+    )
 
 
 def _reversal_index(lengths: Tensor, time: int) -> Tensor:
