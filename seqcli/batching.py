@@ -33,6 +33,8 @@ class Batch:
     carry: bool = False
     index: Tensor | None = None  # (batch,) position of each row in the original order
     decoder_ids: Tensor | None = None  # (batch, time) <bos> + output, encoder-decoders
+    chars: Tensor | None = None  # (batch, time, chars) character ids of each token
+    casing: Tensor | None = None  # (batch, time) casing category of each token
 
     @property
     def num_tokens(self) -> int:
@@ -109,6 +111,35 @@ def pad_parallel(
         decoder_ids[row, : len(y) + 1] = torch.tensor([BOS_ID, *y], dtype=torch.long)
         targets[row, : len(y) + 1] = torch.tensor([*y, EOS_ID], dtype=torch.long)
     return replace(batch, decoder_ids=decoder_ids, targets=targets)
+
+
+def pad_tagged(
+    ids: Sequence[Sequence[int]],
+    chars: Sequence[Sequence[Sequence[int]]],
+    casing: Sequence[Sequence[int]],
+    tags: Sequence[Sequence[int]] | None = None,
+) -> Batch:
+    """Sentences for a tagger: word ids, each word's character ids, casing ids and
+    (in training) one tag per word; <pad> (0) everywhere past a row's end."""
+    batch = pad_batch(ids)
+    b, t = batch.ids.shape
+    width = max((len(w) for sentence in chars for w in sentence), default=1)
+    char_ids = torch.zeros(b, t, max(width, 1), dtype=torch.long)
+    for row, sentence in enumerate(chars):
+        for col, word in enumerate(sentence):
+            char_ids[row, col, : len(word)] = torch.as_tensor(word, dtype=torch.long)
+    batch = replace(
+        batch, chars=char_ids, casing=_pad_rows(casing, t), index=batch.index
+    )
+    return batch if tags is None else replace(batch, targets=_pad_rows(tags, t))
+
+
+def _pad_rows(rows: Sequence[Sequence[int]], width: int) -> Tensor:
+    out = torch.full((len(rows), width), PAD_ID, dtype=torch.long)
+    for r, row in enumerate(rows):
+        if row:
+            out[r, : len(row)] = torch.as_tensor(row, dtype=torch.long)
+    return out
 
 
 def bucket_order(
