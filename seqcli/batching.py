@@ -13,7 +13,7 @@ from dataclasses import dataclass, fields, replace
 import torch
 from torch import Tensor
 
-from seqcli.vocab import PAD_ID
+from seqcli.vocab import BOS_ID, EOS_ID, PAD_ID
 
 
 @dataclass
@@ -32,10 +32,16 @@ class Batch:
     mask: Tensor | None = None  # (batch, time) True at real tokens
     carry: bool = False
     index: Tensor | None = None  # (batch,) position of each row in the original order
+    decoder_ids: Tensor | None = None  # (batch, time) <bos> + output, encoder-decoders
+    chars: Tensor | None = None  # (batch, time, chars) character ids of each token
+    casing: Tensor | None = None  # (batch, time) casing category of each token
 
     @property
     def num_tokens(self) -> int:
-        """Real tokens in the batch, for tokens/s."""
+        """Real tokens in the batch, for tokens/s (target tokens for an
+        encoder-decoder, as translation toolkits count them)."""
+        if self.decoder_ids is not None and self.targets is not None:
+            return int((self.targets != PAD_ID).sum())
         if self.mask is not None:
             return int(self.mask.sum())
         return self.ids.numel()
@@ -84,6 +90,56 @@ def pad_pairs(
         if seq:
             targets[row, : len(seq)] = torch.as_tensor(seq, dtype=torch.long)
     return replace(batch, targets=targets)
+
+
+def pad_parallel(
+    sources: Sequence[Sequence[int]], outputs: Sequence[Sequence[int]]
+) -> Batch:
+    """Source and output id sequences of one batch, for an encoder-decoder.
+
+    The output is read twice, shifted: the decoder's input is `<bos>` y1 ... yn and
+    its targets are y1 ... yn `<eos>`::
+
+        decoder_ids:  <bos>  y1  y2  y3
+        targets:       y1    y2  y3  <eos>   <pad> after each row's end
+    """
+    batch = pad_batch(sources)
+    width = max(len(y) for y in outputs) + 1
+    decoder_ids = torch.full((len(outputs), width), PAD_ID, dtype=torch.long)
+    targets = torch.full((len(outputs), width), PAD_ID, dtype=torch.long)
+    for row, y in enumerate(outputs):
+        decoder_ids[row, : len(y) + 1] = torch.tensor([BOS_ID, *y], dtype=torch.long)
+        targets[row, : len(y) + 1] = torch.tensor([*y, EOS_ID], dtype=torch.long)
+    return replace(batch, decoder_ids=decoder_ids, targets=targets)
+
+
+def pad_tagged(
+    ids: Sequence[Sequence[int]],
+    chars: Sequence[Sequence[Sequence[int]]],
+    casing: Sequence[Sequence[int]],
+    tags: Sequence[Sequence[int]] | None = None,
+) -> Batch:
+    """Sentences for a tagger: word ids, each word's character ids, casing ids and
+    (in training) one tag per word; <pad> (0) everywhere past a row's end."""
+    batch = pad_batch(ids)
+    b, t = batch.ids.shape
+    width = max((len(w) for sentence in chars for w in sentence), default=1)
+    char_ids = torch.zeros(b, t, max(width, 1), dtype=torch.long)
+    for row, sentence in enumerate(chars):
+        for col, word in enumerate(sentence):
+            char_ids[row, col, : len(word)] = torch.as_tensor(word, dtype=torch.long)
+    batch = replace(
+        batch, chars=char_ids, casing=_pad_rows(casing, t), index=batch.index
+    )
+    return batch if tags is None else replace(batch, targets=_pad_rows(tags, t))
+
+
+def _pad_rows(rows: Sequence[Sequence[int]], width: int) -> Tensor:
+    out = torch.full((len(rows), width), PAD_ID, dtype=torch.long)
+    for r, row in enumerate(rows):
+        if row:
+            out[r, : len(row)] = torch.as_tensor(row, dtype=torch.long)
+    return out
 
 
 def bucket_order(

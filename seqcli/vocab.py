@@ -186,3 +186,38 @@ def _vocab_token(line: str) -> str:
     it (so a char vocab's tab token, written ``\t\t7``, survives), else the line."""
     token, sep, count = line.rpartition("\t")
     return token if sep and count.isdigit() else line
+
+
+# --- casing: a small feature of each word for taggers ------------------------------
+# Word lookups may be lowercased; the casing category keeps what lowercasing loses
+# (Reimers and Gurevych, 2017). Id 0 is padding, as for tokens.
+CASINGS: tuple[str, ...] = (
+    PAD,
+    "numeric",  # 1984
+    "mostly_numeric",  # 10-21, 3.5%
+    "lower",  # bank
+    "upper",  # EU
+    "title",  # Paris
+    "has_digit",  # F16
+    "other",  # iPhone, -, ...
+)
+
+
+def casing_id(word: str) -> int:
+    """The index in `CASINGS` of a word's casing category."""
+    digits = sum(c.isdigit() for c in word)
+    if word.isdigit():
+        kind = "numeric"
+    elif digits / max(len(word), 1) > 0.5:
+        kind = "mostly_numeric"
+    elif digits:
+        kind = "has_digit"
+    elif word.islower():
+        kind = "lower"
+    elif word.isupper():
+        kind = "upper"
+    elif word[:1].isupper() and word[1:].islower():
+        kind = "title"
+    else:
+        kind = "other"
+    return CASINGS.index(kind)

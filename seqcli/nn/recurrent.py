@@ -30,21 +30,21 @@ class RecurrentEncoder(nn.Module):
     outputs, the regularisation of Zaremba et al. (2014) for recurrent LMs.
     """
 
-    def __init__(self, vocab_size: int, cfg: RecurrentConfig, *, pad_id: int = PAD_ID):
+    def __init__(
+        self,
+        vocab_size: int,
+        cfg: RecurrentConfig,
+        *,
+        pad_id: int = PAD_ID,
+        extra_size: int = 0,
+    ):
+        """`extra_size`: features per token read beside the word embedding (a
+        tagger's character and casing features), passed to `forward` as `extra`."""
         super().__init__()
         self.cfg = cfg
         self.embedding = nn.Embedding(vocab_size, cfg.emb_size, padding_idx=pad_id)
         self.dropout = nn.Dropout(cfg.dropout)
-        extra = {"nonlinearity": "tanh"} if cfg.cell == "rnn" else {}
-        self.rnn = _CELLS[cfg.cell](
-            cfg.emb_size,
-            cfg.hidden_size,
-            num_layers=cfg.num_layers,
-            batch_first=True,
-            dropout=cfg.dropout if cfg.num_layers > 1 else 0.0,
-            bidirectional=cfg.bidirectional,
-            **extra,
-        )
+        self.rnn = build_rnn(cfg, cfg.emb_size + extra_size)
         self.output_size = cfg.hidden_size * (2 if cfg.bidirectional else 1)
         self._cells: dict[int, nn.RNNBase] = {}  # see _one_way
         nn.init.uniform_(self.embedding.weight, -0.1, 0.1)
@@ -58,6 +58,7 @@ class RecurrentEncoder(nn.Module):
         state: State | None = None,
         *,
         final_state: bool = True,
+        extra: Tensor | None = None,
     ) -> tuple[Tensor, State | None]:
         """Run the stack.
 
@@ -66,6 +67,7 @@ class RecurrentEncoder(nn.Module):
             lengths: (batch,) real lengths on the CPU for right-padded batches; None
                 when every row is full (language-model windows), which skips packing.
             state: initial hidden state, or None for zeros.
+            extra: (batch, time, extra_size) features joined to the embeddings.
             final_state: False when only the outputs are used. A left-to-right stack
                 then skips packing: right padding comes after every real token, so
                 outputs at real positions are the same, and on a CPU the backward
@@ -78,7 +80,10 @@ class RecurrentEncoder(nn.Module):
             `lengths`), and the final state (of each row's last real token when
             `lengths` is given; None when `final_state` is False).
         """
-        emb = self.dropout(self.embedding(ids))  # (batch, time, emb)
+        emb = self.embedding(ids)  # (batch, time, emb)
+        if extra is not None:
+            emb = torch.cat([emb, extra], dim=-1)  # (batch, time, emb + extra)
+        emb = self.dropout(emb)
         if lengths is None:
             outputs, state = self.rnn(emb, state)
         elif not final_state and state is None:
@@ -143,6 +148,27 @@ class RecurrentEncoder(nn.Module):
 
 
 _WEIGHT_NAMES = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+
+
+def build_rnn(
+    cfg: RecurrentConfig, input_size: int, *, bidirectional: bool | None = None
+) -> nn.RNNBase:
+    """The RNN/GRU/LSTM stack of `cfg` (batch-first) reading `input_size` features.
+
+    Every recurrent layer of seqcli is built here: the encoder's stack, and the
+    decoders that read more than an embedding (a translation decoder reads its
+    previous attentional vector too).
+    """
+    extra = {"nonlinearity": "tanh"} if cfg.cell == "rnn" else {}
+    return _CELLS[cfg.cell](
+        input_size,
+        cfg.hidden_size,
+        num_layers=cfg.num_layers,
+        batch_first=True,
+        dropout=cfg.dropout if cfg.num_layers > 1 else 0.0,
+        bidirectional=cfg.bidirectional if bidirectional is None else bidirectional,
+        **extra,
+    )
 
 
 def _reversal_index(lengths: Tensor, time: int) -> Tensor:

@@ -1,0 +1,175 @@
+"""`Tagger`: one tag per token (many-to-many), for named-entity recognition.
+
+    word ids ------------> word embedding --\\
+    characters of a word -> char CNN/LSTM ---+-> (bi)RNN -> linear -> emissions
+    casing category -----> small embedding -/                 |
+                                                  CRF (Viterbi) or softmax
+
+Character features give unseen and rare words a representation from their
+spelling (Lample et al., 2016 use a character BiLSTM; Ma and Hovy, 2016 a
+character CNN); the casing embedding keeps what a lowercased word lookup loses.
+The output layer is a linear-chain CRF (`seqcli.nn.crf`), which scores whole tag
+sequences, or an independent softmax per token.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from seqcli.batching import Batch
+from seqcli.config import RecurrentConfig
+from seqcli.nn.crf import CRF
+from seqcli.nn.recurrent import RecurrentEncoder, build_rnn
+from seqcli.vocab import CASINGS, PAD_ID
+
+CHAR_FEATURES = ("cnn", "lstm", "none")
+DECODERS = ("crf", "softmax")
+CASING_SIZE = 8  # the casing embedding: a handful of categories
+
+
+class CharEncoder(nn.Module):
+    """One vector per word from its characters: (batch, time, chars) ids ->
+    (batch, time, output_size)."""
+
+    def __init__(self, kind: str, vocab_size: int, emb_size: int, hidden: int) -> None:
+        super().__init__()
+        if kind not in ("cnn", "lstm"):
+            raise ValueError(f"character features must be cnn or lstm, got {kind!r}")
+        self.kind = kind
+        self.embedding = nn.Embedding(vocab_size, emb_size, padding_idx=PAD_ID)
+        if kind == "cnn":
+            # Width-3 filters, max-pooled over the word (Ma and Hovy, 2016).
+            self.conv = nn.Conv1d(emb_size, hidden, kernel_size=3, padding=1)
+            self.output_size = hidden
+        else:
+            # Two one-way cells rather than one bidirectional stack: each word is
+            # read forwards and, reversed within its length, backwards, with no
+            # padding read before its characters.
+            cfg = RecurrentConfig(cell="lstm", hidden_size=hidden, num_layers=1)
+            self.forward_rnn = build_rnn(cfg, emb_size, bidirectional=False)
+            self.backward_rnn = build_rnn(cfg, emb_size, bidirectional=False)
+            self.output_size = 2 * hidden
+
+    def forward(self, chars: Tensor) -> Tensor:
+        b, t, c = chars.shape
+        flat = chars.view(b * t, c)  # one row per word
+        mask = flat != PAD_ID  # (words, chars)
+        emb = self.embedding(flat)  # (words, chars, emb)
+        if self.kind == "cnn":
+            conv = self.conv(emb.transpose(1, 2)).transpose(1, 2)  # (words, c, hidden)
+            conv = conv.masked_fill(~mask.unsqueeze(-1), float("-inf"))
+            out = conv.max(dim=1).values
+            out = out.masked_fill(~mask.any(1, keepdim=True), 0.0)  # padding words
+        else:
+            out = self._lstm_summary(emb, mask)
+        return out.view(b, t, self.output_size)
+
+    def _lstm_summary(self, emb: Tensor, mask: Tensor) -> Tensor:
+        """Forward state at the last character, backward state at the first."""
+        lengths = mask.sum(1).clamp(min=1)  # (words,)
+        steps = torch.arange(emb.size(1), device=emb.device).unsqueeze(0)
+        last = lengths.unsqueeze(1) - 1  # (words, 1)
+        flip = torch.where(steps <= last, last - steps, steps)  # reverse each word
+        reversed_emb = emb.gather(1, flip.unsqueeze(-1).expand_as(emb))
+        forward, _ = self.forward_rnn(emb)  # (words, chars, hidden)
+        backward, _ = self.backward_rnn(reversed_emb)
+        at_last = last.unsqueeze(-1).expand(-1, 1, forward.size(-1))
+        return torch.cat(
+            [
+                forward.gather(1, at_last).squeeze(1),
+                backward.gather(1, at_last).squeeze(1),
+            ],
+            dim=-1,
+        )
+
+
+class Tagger(nn.Module):
+    """P(tags | sentence); ``forward(batch)`` returns the training loss."""
+
+    def __init__(
+        self,
+        vocab_size: int,
+        num_tags: int,
+        cfg: RecurrentConfig,
+        *,
+        char_vocab: int = 0,
+        char_features: str = "cnn",
+        char_emb_size: int = 25,
+        char_hidden_size: int = 30,
+        casing: bool = True,
+        decoder: str = "crf",
+        allowed: Tensor | None = None,
+    ) -> None:
+        super().__init__()
+        if decoder not in DECODERS:
+            raise ValueError(f"decoder must be one of {DECODERS}, got {decoder!r}")
+        self.chars: CharEncoder | None = None
+        extra = 0
+        if char_features != "none":
+            self.chars = CharEncoder(
+                char_features, char_vocab, char_emb_size, char_hidden_size
+            )
+            extra += self.chars.output_size
+        self.casing = nn.Embedding(len(CASINGS), CASING_SIZE) if casing else None
+        extra += CASING_SIZE if casing else 0
+        self.encoder = RecurrentEncoder(vocab_size, cfg, extra_size=extra)
+        self.dropout = nn.Dropout(cfg.dropout)
+        self.output = nn.Linear(self.encoder.output_size, num_tags)
+        self.crf = CRF(num_tags, allowed) if decoder == "crf" else None
+
+    def emissions(self, batch: Batch) -> Tensor:
+        """Scores of every tag at every token, (batch, time, tags)."""
+        extra = []
+        if self.chars is not None:
+            extra.append(self.chars(batch.chars))
+        if self.casing is not None:
+            extra.append(self.casing(batch.casing))
+        hidden, _ = self.encoder(
+            batch.ids,
+            batch.lengths,
+            final_state=False,
+            extra=torch.cat(extra, dim=-1) if extra else None,
+        )
+        return self.output(self.dropout(hidden))
+
+    def forward(self, batch: Batch) -> Tensor:
+        """Mean negative log-likelihood per sentence (CRF) or per token (softmax)."""
+        scores = self.emissions(batch)
+        if self.crf is not None:
+            return self.crf.nll(scores, batch.targets, batch.mask).mean()
+        return F.cross_entropy(
+            scores[batch.mask], batch.targets[batch.mask], reduction="mean"
+        )
+
+    loss = forward
+
+    @torch.no_grad()
+    def decode(
+        self, batch: Batch, *, k: int = 1
+    ) -> list[list[tuple[float, list[int]]]]:
+        """The k best tag sequences of each sentence with their scores, best first
+        (log-probabilities for the softmax decoder, CRF path scores otherwise)."""
+        scores = self.emissions(batch)
+        lengths = batch.mask.sum(1).tolist()
+        if self.crf is not None:
+            values, paths = self.crf.nbest(scores, batch.mask, k=k)
+            return [
+                list(zip(values[b, : len(p)].tolist(), p, strict=True))
+                for b, p in enumerate(paths)
+            ]
+        log_probs = scores.log_softmax(-1)
+        best = log_probs.max(-1)  # k > 1 is a CRF's feature; softmax gives the best
+        return [
+            [(float(best.values[b, :n].sum()), best.indices[b, :n].tolist())]
+            for b, n in enumerate(lengths)
+        ]
+
+    @torch.no_grad()
+    def marginals(self, batch: Batch) -> Tensor:
+        """P(tag | sentence) at every token, (batch, time, tags)."""
+        scores = self.emissions(batch)
+        if self.crf is not None:
+            return self.crf.marginals(scores, batch.mask)
+        return scores.softmax(-1) * batch.mask.unsqueeze(-1)

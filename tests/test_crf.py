@@ -1,0 +1,120 @@
+"""The CRF against brute-force enumeration of every tag sequence on tiny cases."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+import torch
+
+from seqcli.metrics.ner import scheme_errors
+from seqcli.nn.crf import CRF, bioes_transitions
+
+TAGS = 3
+LENGTHS = (4, 2, 1)  # a batch of three right-padded sentences
+
+
+def _crf(allowed: torch.Tensor | None = None, tags: int = TAGS) -> CRF:
+    torch.manual_seed(0)
+    crf = CRF(tags, allowed)
+    with torch.no_grad():
+        for p in crf.parameters():
+            p.normal_()
+    return crf
+
+
+def _batch(tags: int = TAGS) -> tuple[torch.Tensor, torch.Tensor]:
+    torch.manual_seed(1)
+    emissions = torch.randn(len(LENGTHS), max(LENGTHS), tags)
+    mask = torch.arange(max(LENGTHS)) < torch.tensor(LENGTHS).unsqueeze(1)
+    return emissions, mask
+
+
+def _brute_force(crf: CRF, emissions: torch.Tensor, length: int) -> dict:
+    """Score of every sequence of `length` tags, by the definition."""
+    trans, start, end = crf._trans(), crf._start(), crf._end()
+    scores = {}
+    for seq in itertools.product(range(crf.num_tags), repeat=length):
+        s = start[seq[0]] + end[seq[-1]]
+        s = s + sum(emissions[i, t] for i, t in enumerate(seq))
+        s = s + sum(trans[a, b] for a, b in itertools.pairwise(seq))
+        scores[seq] = float(s.detach())
+    return scores
+
+
+def test_log_partition_and_score_equal_enumeration() -> None:
+    crf, (emissions, mask) = _crf(), _batch()
+    log_z = crf.log_partition(emissions, mask)
+    for b, n in enumerate(LENGTHS):
+        scores = _brute_force(crf, emissions[b], n)
+        expected = torch.logsumexp(torch.tensor(list(scores.values())), 0)
+        assert float(log_z[b]) == pytest.approx(float(expected), abs=1e-4)
+        seq = next(iter(scores))
+        tags = torch.zeros(len(LENGTHS), max(LENGTHS), dtype=torch.long)
+        tags[b, :n] = torch.tensor(seq)
+        got = crf.score(emissions, tags, mask)[b]
+        assert float(got) == pytest.approx(scores[seq], abs=1e-4)
+
+
+def test_viterbi_and_nbest_equal_enumeration() -> None:
+    crf, (emissions, mask) = _crf(), _batch()
+    best_scores, best_paths = crf.viterbi(emissions, mask)
+    nbest_scores, nbest_paths = crf.nbest(emissions, mask, k=5)
+    for b, n in enumerate(LENGTHS):
+        ranked = sorted(_brute_force(crf, emissions[b], n).items(), key=lambda x: -x[1])
+        assert tuple(best_paths[b]) == ranked[0][0]
+        assert float(best_scores[b]) == pytest.approx(ranked[0][1], abs=1e-4)
+        top = ranked[:5]
+        assert [tuple(p) for p in nbest_paths[b]] == [seq for seq, _ in top]
+        got = nbest_scores[b, : len(top)].tolist()
+        assert got == pytest.approx([s for _, s in top], abs=1e-4)
+    # A sentence of one token has only 3 sequences: the rest are -inf.
+    assert len(nbest_paths[2]) == TAGS
+    assert torch.isinf(nbest_scores[2, TAGS:]).all()
+
+
+def test_marginals_equal_enumeration() -> None:
+    crf, (emissions, mask) = _crf(), _batch()
+    marg = crf.marginals(emissions, mask)
+    for b, n in enumerate(LENGTHS):
+        scores = _brute_force(crf, emissions[b], n)
+        z = torch.logsumexp(torch.tensor(list(scores.values())), 0)
+        expected = torch.zeros(n, TAGS)
+        for seq, s in scores.items():
+            for i, t in enumerate(seq):
+                expected[i, t] += torch.exp(torch.tensor(s) - z)
+        assert torch.allclose(marg[b, :n], expected, atol=1e-5)
+        assert torch.all(marg[b, n:] == 0)
+
+
+def test_nll_is_positive_and_trains() -> None:
+    crf, (emissions, mask) = _crf(), _batch()
+    emissions.requires_grad_(True)
+    gold = torch.randint(0, TAGS, mask.shape)
+    nll = crf.nll(emissions, gold, mask)
+    assert torch.all(nll > 0)
+    nll.sum().backward()
+    assert emissions.grad is not None and crf.transitions.grad is not None
+
+
+def test_bioes_constraints_give_well_formed_paths() -> None:
+    labels = [
+        "O",
+        "B-PER",
+        "I-PER",
+        "E-PER",
+        "S-PER",
+        "B-LOC",
+        "I-LOC",
+        "E-LOC",
+        "S-LOC",
+    ]
+    crf = _crf(bioes_transitions(labels), tags=len(labels))
+    torch.manual_seed(2)
+    emissions = torch.randn(20, 6, len(labels)) * 3
+    mask = torch.ones(20, 6, dtype=torch.bool)
+    mask[::2, 3:] = False
+    _, paths = crf.viterbi(emissions, mask)
+    _, nbest = crf.nbest(emissions, mask, k=3)
+    for path in paths + [p for ps in nbest for p in ps]:
+        assert scheme_errors([labels[i] for i in path], "bioes") is None
