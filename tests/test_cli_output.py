@@ -47,3 +47,9 @@ def test_training_log_records_are_whole_lines_off_a_terminal(
     assert all(" loss " in r and " ppl " in r and len(r) > 40 for r in records)
     assert any(line.startswith("saved ") and str(out) in line for line in lines)
 
+
+def test_unknown_command_suggests_once():
+    result = CliRunner().invoke(app, ["train-l"])
+    assert result.exit_code == 2
+    assert result.output.count("Did you mean") == 1
+    assert "'train-lm'" in result.output
