@@ -56,6 +56,7 @@ def sample(
     top_p: float = 1.0,
     banned_ids: tuple[int, ...] = (),
     stop_at_eos: bool = True,
+    min_len: int = 0,
     generator: torch.Generator | None = None,
     on_step: Callable[[Tensor], None] | None = None,
 ) -> list[list[int]]:
@@ -68,6 +69,8 @@ def sample(
         max_len: tokens to generate at most per row.
         banned_ids: ids never emitted (for example `<unk>`, `<pad>`).
         stop_at_eos: finish a row when it emits `<eos>` (kept in the output).
+        min_len: `<eos>` is never drawn among the first ``min_len`` generated
+            tokens, so that a row has at least that many before it ends.
         on_step: called with the (batch,) ids chosen at each step, for streaming.
 
     Returns:
@@ -76,10 +79,12 @@ def sample(
     batch = prev_ids.size(0)
     done = torch.zeros(batch, dtype=torch.bool, device=prev_ids.device)
     out: list[list[int]] = [[] for _ in range(batch)]
-    for _ in range(max_len):
+    for position in range(max_len):
         log_probs, state = model.step(prev_ids, state)  # (batch, vocab)
         if banned_ids:
             log_probs[:, list(banned_ids)] = float("-inf")
+        if position < min_len:
+            log_probs[:, EOS_ID] = float("-inf")
         if temperature <= 0:
             next_ids = log_probs.argmax(dim=-1)
         else:

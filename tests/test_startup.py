@@ -25,6 +25,8 @@ TORCH_FREE = [
     "seqcli.readers",
     "seqcli.metrics",
     "seqcli.metrics.translation",
+    "seqcli.metrics.bleu_explain",
+    "seqcli.metrics.sacrebleu_compat",
     "seqcli.metrics.classification",
     "seqcli.cli",
 ]

@@ -48,6 +48,21 @@ def _root(
     """Train and use recurrent (RNN/GRU/LSTM) models on your own text."""
 
 
+def _one_suggestion() -> dict[str, Any]:
+    """Settings that make a mistyped command get one "Did you mean ...?", not two.
+
+    Typer 0.20+ adds a suggestion to the "No such command" error, and Click 8.4+
+    (whose error is then a NoSuchCommand) already has one: keep Click's alone.
+    """
+    import inspect
+
+    import click
+
+    click_suggests = hasattr(click.exceptions, "NoSuchCommand")
+    typer_suggests = "suggest_commands" in inspect.signature(typer.Typer).parameters
+    return {"suggest_commands": False} if click_suggests and typer_suggests else {}
+
+
 def build_app(names: list[str] | None = None) -> typer.Typer:
     """A Typer app with the given commands (all of them by default)."""
     app = typer.Typer(
@@ -57,6 +72,7 @@ def build_app(names: list[str] | None = None) -> typer.Typer:
         rich_markup_mode="rich",
         context_settings={"help_option_names": ["-h", "--help"]},
         help="Train and use recurrent (RNN/GRU/LSTM) models on your own text.",
+        **_one_suggestion(),
     )
     # A callback keeps the app a group even with one command registered.
     app.callback()(_root)

@@ -38,7 +38,9 @@ class RichReporter:
         self._every = 1
 
     def on_epoch_start(self, epoch: int, steps: int | None, done: int) -> None:
-        if self.quiet:
+        # Off a terminal a live bar cannot redraw: it would leave only blank lines
+        # between the records of the log.
+        if self.quiet or not err_console.is_terminal:
             return
         self._stop_bar()
         self.progress = Progress(

@@ -30,13 +30,31 @@ class _LazyConsole:
     def real(self) -> Any:
         """The rich.console.Console itself (for APIs that need the real object)."""
         if self._real is None:
-            from rich.console import Console
-
-            self._real = Console(stderr=self._stderr, highlight=False)
+            self._real = _make_console(stderr=self._stderr)
         return self._real
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.real, name)
+
+
+# Wide enough for any table we print; text lines do not wrap at all (soft wrap).
+_UNWRAPPED_WIDTH = 10_000
+
+
+def _make_console(*, stderr: bool) -> Any:
+    """A rich Console; off a terminal (a pipe, a log file) it writes whole lines.
+
+    Off a terminal rich lays text out 80 columns wide (or $COLUMNS), which breaks
+    each record of a training log in the middle; a file wants one record per line.
+    """
+    from rich.console import Console
+
+    console = Console(stderr=stderr, highlight=False)
+    if console.is_terminal:
+        return console
+    return Console(
+        stderr=stderr, highlight=False, width=_UNWRAPPED_WIDTH, soft_wrap=True
+    )
 
 
 err_console = _LazyConsole(stderr=True)

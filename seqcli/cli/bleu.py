@@ -63,14 +63,25 @@ _STATS = "Statistics"
 @handle_errors
 @_frozen_heap
 def bleu(
-    hyp: Annotated[
-        str,
-        typer.Argument(metavar="HYP", help="Hypotheses, one per line; - for stdin."),
-    ],
-    refs: Annotated[
+    files: Annotated[
         list[str],
-        typer.Argument(metavar="REF", help="Reference file(s), line by line with HYP."),
+        typer.Argument(
+            metavar="[HYP] REF...",
+            help="The hypotheses (one per line; - for stdin), then the reference "
+            "file(s), line by line with them. With -i, references only.",
+            show_default=False,
+        ),
     ],
+    input_file: Annotated[
+        str | None,
+        typer.Option(
+            "--input",
+            "-i",
+            metavar="HYP",
+            help="The hypotheses, as in sacreBLEU's 'REF... -i HYP': every "
+            "argument is then a reference.",
+        ),
+    ] = None,
     metrics: Annotated[
         str, typer.Option("--metrics", "-m", help="Comma-separated: bleu, chrf, ter.")
     ] = "bleu",
@@ -175,8 +186,18 @@ def bleu(
 ) -> None:
     """Score hypotheses against references with sacreBLEU (BLEU, chrF, TER).
 
-    Example: seqcli translate -m models/de-en.pt test.de | seqcli bleu - test.en
+    The files go as HYP REF... or, in sacreBLEU's order, as REF... -i HYP; HYP is
+    read line by line with each REF, - for stdin.
+
+    Examples:
+
+    seqcli bleu hyp.txt ref.txt
+
+    seqcli bleu ref.txt ref2.txt -i hyp.txt
+
+    sed 's/@@ //g' hyp.bpe | seqcli bleu - ref.txt -m bleu,chrf
     """
+    hyp, refs = _hyp_and_refs(files, input_file)
     names = [name.strip().lower() for name in metrics.split(",") if name.strip()]
     options = _bleu_options(
         lowercase, tokenize, smooth_method, smooth_value, max_ngram_order, force
@@ -209,6 +230,19 @@ def bleu(
         _print_explanation(
             explain_bleu(hyps, ref_lines, options=options, line=line), width=width
         )
+
+
+def _hyp_and_refs(files: list[str], input_file: str | None) -> tuple[str, list[str]]:
+    """The hypothesis file and the references: ``HYP REF...``, or ``REF... -i HYP``
+    as sacreBLEU takes them (then every argument is a reference)."""
+    if input_file is not None:
+        return input_file, files
+    if len(files) < 2:
+        raise ConfigError(
+            f"one file given ({files[0]}): give HYP REF..., "
+            "or the references with -i HYP as in sacreBLEU"
+        )
+    return files[0], files[1:]
 
 
 def _bleu_options(

@@ -182,6 +182,14 @@ def sample(
             f"level where {EOS} is a newline).",
         ),
     ] = None,
+    min_length: Annotated[
+        int,
+        typer.Option(
+            help="The shortest sample in tokens, the prompt's included: <eos> "
+            "cannot end it sooner (0: a sample may be empty).",
+            min=0,
+        ),
+    ] = 1,  # tasks/lm_inference.MIN_SAMPLE_LENGTH (torch: not importable here)
     seed: SeedOpt = None,
     device: DeviceOpt = None,
 ) -> None:
@@ -209,6 +217,7 @@ def sample(
         top_p=top_p,
         allow_unk=not no_unk,
         stop_at_eos=stop,
+        min_length=min_length,
         seed=seed,
         on_text=write,
     )

@@ -11,16 +11,40 @@ file, ``refs[k][i]`` being the k-th reference of segment ``i``.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from seqcli.errors import ConfigError
+from seqcli.metrics.bleu_explain import (  # re-exported: the explanation's types
+    BleuExplanation,
+    NgramRow,
+    OrderStats,
+    explain_with,
+)
+from seqcli.metrics.sacrebleu_compat import bootstrap_interval, verbose_text
 
 if TYPE_CHECKING:
-    from sacrebleu.metrics import BLEU
     from sacrebleu.metrics.base import Metric, Score
+
+__all__ = [
+    "BOOTSTRAP_SAMPLES",
+    "METRIC_NAMES",
+    "BleuExplanation",
+    "BleuOptions",
+    "MetricScore",
+    "NgramRow",
+    "OrderStats",
+    "PairedComparison",
+    "PairedRow",
+    "PairedScore",
+    "corpus_scores",
+    "explain_bleu",
+    "format_score",
+    "paired_bootstrap",
+    "score_to_dict",
+    "sentence_scores",
+]
 
 METRIC_NAMES = ("bleu", "chrf", "ter")
 BOOTSTRAP_SAMPLES = 1000  # sacreBLEU's default for --confidence-n and --paired-bs-n
@@ -87,46 +111,6 @@ class PairedComparison:
     rows: list[PairedRow]
     signatures: dict[str, str]
     n_samples: int
-
-
-@dataclass(frozen=True)
-class NgramRow:
-    """One distinct hypothesis n-gram: Count_clip = min(count, max_ref_count)."""
-
-    n: int
-    ngram: str
-    count: int
-    max_ref_count: int  # the most times it occurs in any one reference
-    clipped: int
-
-
-@dataclass(frozen=True)
-class OrderStats:
-    """Modified precision of one n-gram order (Papineni et al., 2002, section 2.1)."""
-
-    n: int
-    clipped: int  # sum of Count_clip over the hypothesis n-grams
-    total: int  # number of hypothesis n-grams
-    precision: float  # percent, as used in the score (after smoothing, if any)
-    smoothed: bool  # True where smoothing changed clipped/total
-
-
-@dataclass(frozen=True)
-class BleuExplanation:
-    """Every step from n-gram counts to the BLEU score.
-
-    BLEU = BP * exp(sum(log p_n) / N), BP = 1 if c > r else exp(1 - r/c).
-    """
-
-    orders: list[OrderStats]
-    hyp_len: int  # c, the candidate length in tokens
-    ref_len: int  # r, the sum of the reference lengths closest to each segment
-    bp: float
-    geo_mean: float  # percent: geometric mean of the precisions
-    score: float  # equals the plain corpus score
-    smooth_method: str
-    segments: int
-    ngrams: list[NgramRow]  # filled for a single segment only
 
 
 def corpus_scores(
@@ -245,60 +229,15 @@ def explain_bleu(
 
     Returns:
         Clipped counts, totals and precisions per order, lengths, brevity penalty,
-        geometric mean and score; per-n-gram rows when one segment is explained.
+        geometric mean and score; per-n-gram rows when one segment is explained
+        (the steps are in `seqcli.metrics.bleu_explain`).
     """
-    from sacrebleu.metrics import BLEU
-
     options = options or BleuOptions()
     if line is not None:
         if not 1 <= line <= len(hyps):
             raise ConfigError(f"line must be between 1 and {len(hyps)}, not {line}")
         hyps, refs = hyps[line - 1 : line], [ref[line - 1 : line] for ref in refs]
-    scorer = _make_metric("bleu", options)
-    order = options.max_ngram_order
-    clipped, totals = [0] * order, [0] * order
-    hyp_len = ref_len = 0
-    rows: list[NgramRow] = []
-    for i, hyp in enumerate(hyps):
-        seg_rows, seg_hyp_len, seg_ref_len = _count_ngrams(
-            scorer, hyp, [ref[i] for ref in refs], order
-        )
-        hyp_len, ref_len = hyp_len + seg_hyp_len, ref_len + seg_ref_len
-        for row in seg_rows:
-            clipped[row.n - 1] += row.clipped
-            totals[row.n - 1] += row.count
-        rows = seg_rows if len(hyps) == 1 else rows
-    # compute_bleu adds add-k smoothing to the lists it is given: pass copies.
-    result = BLEU.compute_bleu(
-        list(clipped),
-        list(totals),
-        hyp_len,
-        ref_len,
-        smooth_method=options.smooth_method,
-        smooth_value=options.smooth_value,
-        max_ngram_order=order,
-    )
-    orders = [
-        OrderStats(
-            n,
-            clipped[n - 1],
-            totals[n - 1],
-            precision,
-            _is_smoothed(clipped[n - 1], totals[n - 1], precision),
-        )
-        for n, precision in enumerate(result.precisions, start=1)
-    ]
-    return BleuExplanation(
-        orders=orders,
-        hyp_len=hyp_len,
-        ref_len=ref_len,
-        bp=result.bp,
-        geo_mean=_geometric_mean(result.precisions),
-        score=result.score,
-        smooth_method=options.smooth_method,
-        segments=len(hyps),
-        ngrams=rows,
-    )
+    return explain_with(_make_metric("bleu", options), hyps, refs, options)
 
 
 def format_score(
@@ -391,42 +330,16 @@ def _make_metric(
         ) from None
 
 
-def _count_ngrams(
-    scorer: BLEU, hyp: str, refs: list[str], order: int
-) -> tuple[list[NgramRow], int, int]:
-    """Clip each hypothesis n-gram of one segment against its references.
-
-    The same steps as sacreBLEU's segment statistics (its tokenizer, n-gram
-    extraction, merged reference counts and closest reference length), kept apart
-    so that they can be shown. Returns the rows, c and r of the segment.
-    """
-    from sacrebleu.metrics.helpers import extract_all_word_ngrams
-
-    ref_info = scorer._extract_reference_info(
-        [scorer._preprocess_segment(ref) for ref in refs]
-    )
-    ngrams, hyp_len = extract_all_word_ngrams(scorer._preprocess_segment(hyp), 1, order)
-    ref_len = scorer._get_closest_ref_len(hyp_len, ref_info["ref_lens"])
-    rows = []
-    for ngram, count in ngrams.items():
-        max_ref = ref_info["ref_ngrams"].get(ngram, 0)
-        rows.append(
-            NgramRow(len(ngram), " ".join(ngram), count, max_ref, min(count, max_ref))
-        )
-    return rows, hyp_len, ref_len
-
-
 def _to_metric_score(score: Score, signature: str) -> MetricScore:
     """Copy what sacreBLEU reports into our dataclass (numpy floats become floats)."""
-    mean = score._mean if score._mean > 0 else None
-    ci = score._ci if mean is not None else None
+    mean, ci = bootstrap_interval(score) or (None, None)
     common = {
         "name": score.name,
         "score": float(score.score),
         "signature": signature,
-        "details": score._verbose,
-        "mean": None if mean is None else float(mean),
-        "ci": None if ci is None else float(ci),
+        "details": verbose_text(score),
+        "mean": mean,
+        "ci": ci,
     }
     if not hasattr(score, "counts"):
         return MetricScore(**common)
@@ -440,16 +353,3 @@ def _to_metric_score(score: Score, signature: str) -> MetricScore:
         hyp_len=int(score.sys_len),
         ref_len=int(score.ref_len),
     )
-
-
-def _is_smoothed(clipped: int, total: int, precision: float) -> bool:
-    """Whether the precision used differs from the plain ratio clipped / total."""
-    plain = 100.0 * clipped / total if total else 0.0
-    return not math.isclose(plain, precision)
-
-
-def _geometric_mean(precisions: Sequence[float]) -> float:
-    """exp of the mean log precision; 0 when any precision is 0, as in BLEU."""
-    if not precisions or min(precisions) <= 0:
-        return 0.0
-    return math.exp(sum(math.log(p) for p in precisions) / len(precisions))

@@ -53,6 +53,10 @@ def load_lm(
     )
 
 
+# The shortest sample, in tokens with the prompt's (`seqcli sample --min-length`).
+MIN_SAMPLE_LENGTH = 1
+
+
 def sample(
     lm: LoadedLM,
     *,
@@ -64,6 +68,7 @@ def sample(
     top_p: float = _SAMPLE.top_p,
     allow_unk: bool = True,
     stop_at_eos: bool = True,
+    min_length: int = MIN_SAMPLE_LENGTH,
     seed: int | None = None,
     on_text: Callable[[str], None] | None = None,
 ) -> list[str]:
@@ -74,6 +79,9 @@ def sample(
     LM (`tokenizer.reverse`) reads the prompt as the end of a text and writes what
     comes before it, so its texts end with the prompt.
     `on_text` receives the text of the first sample piece by piece, for streaming.
+    `<eos>` is not drawn before a sample, the prompt's tokens included, is
+    `min_length` tokens long: an LM trained on text with blank lines (WikiText)
+    would otherwise often end a sample without a prompt at once, empty.
     """
     if temperature < 0:
         raise ConfigError("--temperature must be 0 (greedy) or more")
@@ -107,6 +115,7 @@ def sample(
             # <eos>), so an undertrained model must not emit it either.
             banned_ids=(PAD_ID, BOS_ID) if allow_unk else (PAD_ID, BOS_ID, UNK_ID),
             stop_at_eos=stop_at_eos,
+            min_len=max(0, min_length - len(prefix_tokens)),
             generator=generator,
             on_step=streamer.step if streamer else None,
         )
