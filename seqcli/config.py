@@ -106,6 +106,7 @@ class SampleConfig:
     temperature: float = 1.0  # 0 = greedy
     top_k: int = 0  # 0 = all tokens
     top_p: float = 1.0
+    min_length: int = 1  # shortest sample in tokens, the prompt's included
 
 
 @dataclass

@@ -16,7 +16,13 @@ from typer.testing import CliRunner
 
 from seqcli.checkpoint import save_checkpoint
 from seqcli.cli import app
-from seqcli.config import LMConfig, RecurrentConfig, TokenizerConfig, to_dict
+from seqcli.config import (
+    LMConfig,
+    RecurrentConfig,
+    SampleConfig,
+    TokenizerConfig,
+    to_dict,
+)
 from seqcli.decoding import sample as sample_ids
 from seqcli.tasks import lm as task
 from seqcli.tasks import lm_inference as use
@@ -71,7 +77,7 @@ def test_decoding_masks_eos_for_the_first_tokens(
 def test_task_sample_default_is_never_empty(eos_first_lm: use.LoadedLM):
     assert use.sample(eos_first_lm, num=4, seed=0, min_length=0) == [""] * 4
     for text in use.sample(eos_first_lm, num=4, seed=0):  # default: min_length 1
-        assert len(text.split()) == use.MIN_SAMPLE_LENGTH == 1
+        assert len(text.split()) == SampleConfig().min_length == 1
     # The prompt's tokens count: a prompt as long as min_length may end at once.
     prompted = use.sample(eos_first_lm, num=2, seed=0, prompt="the cat", min_length=2)
     assert prompted == ["the cat"] * 2

@@ -189,7 +189,7 @@ def sample(
             "cannot end it sooner (0: a sample may be empty).",
             min=0,
         ),
-    ] = 1,  # tasks/lm_inference.MIN_SAMPLE_LENGTH (torch: not importable here)
+    ] = _SAMPLE.min_length,
     seed: SeedOpt = None,
     device: DeviceOpt = None,
 ) -> None:

@@ -53,10 +53,6 @@ def load_lm(
     )
 
 
-# The shortest sample, in tokens with the prompt's (`seqcli sample --min-length`).
-MIN_SAMPLE_LENGTH = 1
-
-
 def sample(
     lm: LoadedLM,
     *,
@@ -68,7 +64,7 @@ def sample(
     top_p: float = _SAMPLE.top_p,
     allow_unk: bool = True,
     stop_at_eos: bool = True,
-    min_length: int = MIN_SAMPLE_LENGTH,
+    min_length: int = _SAMPLE.min_length,
     seed: int | None = None,
     on_text: Callable[[str], None] | None = None,
 ) -> list[str]:
