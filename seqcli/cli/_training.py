@@ -1,20 +1,29 @@
 """What every `train-*` command does around its task: config, resume, dry run, report.
 
-A command declares its flags (the shared ones from `_shared`, named as in
-`SHARED_KEYS`) and calls `run` with ``locals()``, its own overrides and its task's
-`setup`/`train_*` functions::
+A command is decorated with `training_command`, which gives it the run-control
+flags every training command has (--config, --out, --epochs, --max-time, --resume,
+--seed, --device, --dry-run, --quiet; declared once, in `RUN_FLAGS`). It declares
+only its own flags (and the network flags of `_shared.NetworkOpts` it takes), and
+calls `run` with ``locals()``, its own overrides and its task's `setup`/`train_*`
+functions::
 
-    flags = dict(locals())
-    from seqcli.tasks import ner as task
+    @handle_errors
+    @training_command
+    def train_ner(train: ..., valid: ..., cell: _net.cell = None, ...,
+                  run_flags: RunFlags = None) -> None:
+        flags = dict(locals())
+        from seqcli.tasks import ner as task
 
-    _training.run(NerConfig, task.TASK, flags, {"train_path": train, ...},
-                  setup=task.setup, train=task.train_ner)
+        _training.run(NerConfig, task.TASK, flags, {"train_path": train, ...},
+                      setup=task.setup, train=task.train_ner)
 
 Must not import torch at module level (it is imported inside the functions).
 """
 
 from __future__ import annotations
 
+import functools
+import inspect
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -24,10 +33,64 @@ import typer
 import yaml
 
 from seqcli.cli._progress import RichReporter
-from seqcli.cli._shared import NetworkOpts, err_console, plain
+from seqcli.cli._shared import (
+    ConfigOpt,
+    DeviceOpt,
+    DryRunOpt,
+    EpochsOpt,
+    MaxTimeOpt,
+    NetworkOpts,
+    OutOpt,
+    QuietOpt,
+    ResumeOpt,
+    SeedOpt,
+    err_console,
+    plain,
+)
 from seqcli.config import config_changes, load_config, to_dict
 
 C = TypeVar("C")
+F = TypeVar("F", bound=Callable[..., Any])
+
+# The flags that control a training run, the same for every train-* command:
+# (parameter name, its option alias, its default).
+RUN_FLAGS: tuple[tuple[str, Any, Any], ...] = (
+    ("config", ConfigOpt, None),
+    ("out", OutOpt, None),
+    ("epochs", EpochsOpt, None),
+    ("max_time", MaxTimeOpt, None),
+    ("resume", ResumeOpt, False),
+    ("seed", SeedOpt, None),
+    ("device", DeviceOpt, None),
+    ("dry_run", DryRunOpt, False),
+    ("quiet", QuietOpt, False),
+)
+RunFlags = dict[str, Any] | None  # what a command receives as `run_flags`
+
+
+def training_command(func: F) -> F:
+    """Give a train-* command the run-control flags of `RUN_FLAGS`.
+
+    Typer reads a command's options from its signature, so the wrapper shows Typer
+    the command's own parameters followed by these; the command receives their
+    values together as its `run_flags` parameter (a dict), which `run` reads.
+    """
+    signature = inspect.signature(func, eval_str=True)
+    own = [p for name, p in signature.parameters.items() if name != "run_flags"]
+    shared = [
+        inspect.Parameter(
+            name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=alias
+        )
+        for name, alias, default in RUN_FLAGS
+    ]
+
+    @functools.wraps(func)
+    def command(*args: Any, **kwargs: Any) -> Any:
+        run_flags = {name: kwargs.pop(name) for name, _, _ in RUN_FLAGS}
+        return func(*args, **kwargs, run_flags=run_flags)
+
+    command.__signature__ = signature.replace(parameters=[*own, *shared])  # type: ignore[attr-defined]
+    return command  # type: ignore[return-value]
 
 
 def resolve(
@@ -91,14 +154,16 @@ def run(
     """Resolve the config, then dry-run or train, report, and exit 130 if interrupted.
 
     Args:
-        flags: the command's parameters (``locals()``); the shared flags are read
-            by name (`config`, `resume`, `dry_run`, `quiet` and `SHARED_KEYS`).
+        flags: the command's parameters (``locals()``, with `run_flags` from
+            `training_command`); the shared flags are read by name (`config`,
+            `resume`, `dry_run`, `quiet` and `SHARED_KEYS`).
         own: the command's own overrides, dotted config keys (None = not given).
         setup: the task's `setup` (see `seqcli.runs.train_task`); a dry run goes
             through it, so it checks all a real run checks before training.
         train: the task's `train_*` function.
         nll: the loss is a per-token NLL (the progress bar shows its perplexity).
     """
+    flags = {**flags, **(flags.get("run_flags") or {})}
     overrides = {**NetworkOpts.overrides(flags), **own}
     overrides = {key: plain(value) for key, value in overrides.items()}
     cfg, snapshot = resolve(

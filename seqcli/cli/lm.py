@@ -11,16 +11,10 @@ import typer
 
 from seqcli.cli import _training
 from seqcli.cli._shared import (
-    ConfigOpt,
     DeviceOpt,
-    DryRunOpt,
-    EpochsOpt,
-    MaxTimeOpt,
     ModelOpt,
     NetworkOpts,
-    OutOpt,
     QuietOpt,
-    ResumeOpt,
     SeedOpt,
     err_console,
     handle_errors,
@@ -38,6 +32,7 @@ _SAMPLE = SampleConfig()  # the defaults of `sample`, shown by --help
 
 
 @handle_errors
+@_training.training_command
 def train_lm(
     corpus: Annotated[
         str,
@@ -101,15 +96,7 @@ def train_lm(
             "half of a classifier ensemble).",
         ),
     ] = None,
-    config: ConfigOpt = None,
-    out: OutOpt = None,
-    epochs: EpochsOpt = None,
-    max_time: MaxTimeOpt = None,
-    resume: ResumeOpt = False,
-    seed: SeedOpt = None,
-    device: DeviceOpt = None,
-    dry_run: DryRunOpt = False,
-    quiet: QuietOpt = False,
+    run_flags: _training.RunFlags = None,
 ) -> None:
     """Train a word, character or subword language model.
 

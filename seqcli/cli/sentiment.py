@@ -13,17 +13,9 @@ import typer
 
 from seqcli.cli import _training
 from seqcli.cli._shared import (
-    ConfigOpt,
     DeviceOpt,
-    DryRunOpt,
-    EpochsOpt,
-    MaxTimeOpt,
     ModelsOpt,
     NetworkOpts,
-    OutOpt,
-    QuietOpt,
-    ResumeOpt,
-    SeedOpt,
     err_console,
     handle_errors,
 )
@@ -38,6 +30,7 @@ _net = NetworkOpts(SentimentConfig)
 
 
 @handle_errors
+@_training.training_command
 def train_sentiment(
     train: Annotated[
         str,
@@ -153,15 +146,7 @@ def train_sentiment(
     ] = None,
     batch_size: _net.batch_size = None,
     lr: _net.lr = None,
-    config: ConfigOpt = None,
-    out: OutOpt = None,
-    epochs: EpochsOpt = None,
-    max_time: MaxTimeOpt = None,
-    resume: ResumeOpt = False,
-    seed: SeedOpt = None,
-    device: DeviceOpt = None,
-    dry_run: DryRunOpt = False,
-    quiet: QuietOpt = False,
+    run_flags: _training.RunFlags = None,
 ) -> None:
     """Train a sentence or document classifier on labelled text.
 
