@@ -29,11 +29,12 @@ import torch
 
 from seqcli import __version__
 from seqcli.errors import CheckpointError
+from seqcli.outputs import LAST_SUFFIX
+from seqcli.outputs import last_path as last_path  # re-exported: runs, tests
 
 FORMAT = "seqcli-checkpoint"
 FORMAT_VERSION = 1
 DEFAULT_DIR = Path("models")
-LAST_SUFFIX = ".last.pt"
 
 
 def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
@@ -43,7 +44,6 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
     the same folder, flushed to disk, then renamed over `path`.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     data = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -53,6 +53,7 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
     }
     data["state_dict"] = {k: v.detach().cpu() for k, v in data["state_dict"].items()}
     data["digest"] = _digest(data)
+    path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
@@ -212,12 +213,6 @@ def load_weights(
             f"{source}: stored weights do not fit the network its config describes "
             f"({first[:160]})"
         ) from None
-
-
-def last_path(out: str | Path) -> Path:
-    """Where the resume snapshot of a run writing `out` lives (x.pt -> x.last.pt)."""
-    out = Path(out)
-    return out.with_name(out.name.removesuffix(".pt") + LAST_SUFFIX)
 
 
 def find_latest(task: str | tuple[str, ...], folder: str | Path = DEFAULT_DIR) -> Path:

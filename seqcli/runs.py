@@ -30,6 +30,7 @@ from seqcli.checkpoint import (
 )
 from seqcli.config import TrainConfig
 from seqcli.errors import CheckpointError
+from seqcli.outputs import log_path
 from seqcli.training import resolve_device, seed_everything, setup_distributed
 
 
@@ -55,7 +56,7 @@ def run_files(out: str | Path) -> RunFiles:
     return RunFiles(
         out,
         last_path(out),
-        out.with_name(out.name.removesuffix(".pt") + ".metrics.jsonl"),
+        log_path(out),
     )
 
 
@@ -122,7 +123,7 @@ def auto_threads() -> int:
 
 def make_saver(
     files: RunFiles, network: nn.Module, payload: Callable[[], dict[str, Any]]
-) -> Callable[[str, dict[str, Any] | None, dict[str, float]], None]:
+) -> Callable[[str, dict[str, Any] | None, dict[str, float]], Path]:
     """The `save` callback of `fit`: best weights to `out`, snapshots to `last`.
 
     `payload()` returns the task's checkpoint fields (task, config, vocab,
@@ -132,7 +133,7 @@ def make_saver(
 
     def save(
         kind: str, train_state: dict[str, Any] | None, metrics: dict[str, float]
-    ) -> None:
+    ) -> Path:
         if kind == "best":
             best_metrics.clear()
             best_metrics.update(metrics)
@@ -142,9 +143,8 @@ def make_saver(
             "metrics": {"valid": dict(best_metrics)},
         }
         if kind == "best":
-            save_checkpoint(files.out, record)
-        else:
-            save_checkpoint(files.last, {**record, "train_state": train_state})
+            return save_checkpoint(files.out, record)
+        return save_checkpoint(files.last, {**record, "train_state": train_state})
 
     return save
 

@@ -14,6 +14,7 @@ import yaml
 from seqcli.cli._progress import RichReporter
 from seqcli.cli._shared import err_console
 from seqcli.config import load_config, to_dict
+from seqcli.outputs import refuse_inputs
 
 C = TypeVar("C")
 
@@ -41,6 +42,8 @@ def resolve(
         base["out"] = str(out_of_snapshot(path))
         err_console.print(f"[dim]resuming {path}[/]")
     cfg = load_config(cls, config, overrides, base=base)
+    if config is not None and getattr(cfg, "out", None):
+        refuse_inputs(cfg.out, {"--config": config})  # type: ignore[attr-defined]
     return cfg, snapshot
 
 

@@ -21,6 +21,7 @@ from seqcli.config import LMConfig, from_dict, to_dict
 from seqcli.errors import ConfigError, DataFormatError
 from seqcli.nn.lm import LanguageModel, default_cutoffs
 from seqcli.nn.recurrent import count_parameters
+from seqcli.outputs import guard_run, inputs_of
 from seqcli.readers import TextLine, read_text
 from seqcli.runs import (
     RunFiles,
@@ -237,7 +238,6 @@ def train_lm(
     else:
         data = prepare_data(cfg)
     files = run_files(cfg.out or default_out(TASK, cfg.tokenizer.level))
-    files.out.parent.mkdir(parents=True, exist_ok=True)
     network = build_network(cfg, len(data.vocab)).to(device)
     if reporter is not None:
         s = data.summary
@@ -267,27 +267,28 @@ def train_lm(
             "data": {**data.summary, "parameters": count_parameters(network)},
         }
 
-    result = fit(
-        network,
-        batches=batches,
-        steps_per_epoch=lm_window_count(train_rows, cfg.bptt),
-        evaluate=lambda net: stream_metrics(
-            net, data.valid, bptt=cfg.bptt, char_level=char
-        ),
-        objective=Objective("loss"),
-        cfg=cfg.train,
-        save=make_saver(files, network, payload),
-        resume=None if resume is None else resume["train_state"],
-        reporter=reporter,
-        log_path=files.log,
-    )
-    metrics = {"valid": result.best_metrics}
-    if data.test is not None and files.out.exists():
-        metrics["test"] = _test_metrics(files, data.test, cfg, device, char)
-        update_metrics(files.out, TASK, {"test": metrics["test"]})
-    return TrainOutcome(
-        files.out, metrics, result.stopped_by, result.progress.epoch - 1
-    )
+    with guard_run(files.out, inputs_of(cfg), note=reporter and reporter.on_message):
+        result = fit(
+            network,
+            batches=batches,
+            steps_per_epoch=lm_window_count(train_rows, cfg.bptt),
+            evaluate=lambda net: stream_metrics(
+                net, data.valid, bptt=cfg.bptt, char_level=char
+            ),
+            objective=Objective("loss"),
+            cfg=cfg.train,
+            save=make_saver(files, network, payload),
+            resume=None if resume is None else resume["train_state"],
+            reporter=reporter,
+            log_path=files.log,
+        )
+        metrics = {"valid": result.best_metrics}
+        if data.test is not None and files.out.exists():
+            metrics["test"] = _test_metrics(files, data.test, cfg, device, char)
+            update_metrics(files.out, TASK, {"test": metrics["test"]})
+        return TrainOutcome(
+            files.out, metrics, result.stopped_by, result.progress.epoch - 1
+        )
 
 
 def _network_of(cfg: LMConfig, stored: dict[str, Any]) -> LMConfig:

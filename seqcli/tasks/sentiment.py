@@ -24,6 +24,7 @@ from seqcli.metrics.classification import (
 )
 from seqcli.nn.classifier import Classifier
 from seqcli.nn.recurrent import count_parameters
+from seqcli.outputs import guard_run, inputs_of
 from seqcli.readers import LabeledText, read_table
 from seqcli.runs import (
     TrainOutcome,
@@ -286,27 +287,28 @@ def train_sentiment(
             "data": {**summary, "parameters": count_parameters(network)},
         }
 
-    result = fit(
-        network,
-        batches=_batch_factory(data.train, cfg),
-        steps_per_epoch=-(-len(data.train.ids) // cfg.train.batch_size),
-        evaluate=lambda net: _summary_metrics(score(net, data.valid, data.labels)),
-        objective=Objective(cfg.select_metric, higher_is_better=True),
-        cfg=cfg.train,
-        save=make_saver(files, network, payload),
-        resume=None if resume is None else resume["train_state"],
-        reporter=reporter,
-        log_path=files.log,
-    )
-    metrics = {"valid": result.best_metrics}
-    if data.test is not None and files.out.exists():
-        stored = load_checkpoint(files.out, task=TASK)
-        best = load_network(stored, source=str(files.out)).to(device).eval()
-        metrics["test"] = _summary_metrics(score(best, data.test, data.labels))
-        update_metrics(files.out, TASK, {"test": metrics["test"]})
-    return TrainOutcome(
-        files.out, metrics, result.stopped_by, result.progress.epoch - 1
-    )
+    with guard_run(files.out, inputs_of(cfg), note=reporter.on_message):
+        result = fit(
+            network,
+            batches=_batch_factory(data.train, cfg),
+            steps_per_epoch=-(-len(data.train.ids) // cfg.train.batch_size),
+            evaluate=lambda net: _summary_metrics(score(net, data.valid, data.labels)),
+            objective=Objective(cfg.select_metric, higher_is_better=True),
+            cfg=cfg.train,
+            save=make_saver(files, network, payload),
+            resume=None if resume is None else resume["train_state"],
+            reporter=reporter,
+            log_path=files.log,
+        )
+        metrics = {"valid": result.best_metrics}
+        if data.test is not None and files.out.exists():
+            stored = load_checkpoint(files.out, task=TASK)
+            best = load_network(stored, source=str(files.out)).to(device).eval()
+            metrics["test"] = _summary_metrics(score(best, data.test, data.labels))
+            update_metrics(files.out, TASK, {"test": metrics["test"]})
+        return TrainOutcome(
+            files.out, metrics, result.stopped_by, result.progress.epoch - 1
+        )
 
 
 def _starting_point(
