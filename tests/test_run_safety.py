@@ -83,8 +83,10 @@ TINY += ["--seed", "1", "--device", "cpu"]
 @pytest.mark.slow
 def test_sigterm_to_a_training_command_then_resume(corpus_file: Path, tmp_path: Path):
     out = tmp_path / "m.pt"
+    settings = tmp_path / "run.yaml"
+    settings.write_text("train: {early_stop: 0}\n")  # nothing ends it but SIGTERM
     command = [sys.executable, "-m", "seqcli", "train-lm", str(corpus_file)]
-    command += ["-o", str(out), *TINY]
+    command += ["-o", str(out), "-c", str(settings), *TINY]
     run = subprocess.Popen(
         [*command, "--epochs", "100000"],
         stderr=subprocess.PIPE,
