@@ -16,6 +16,7 @@ torch.save/torch.load.
 from __future__ import annotations
 
 import ctypes
+import errno
 import hashlib
 import os
 import pickle
@@ -29,11 +30,12 @@ import torch
 
 from seqcli import __version__
 from seqcli.errors import CheckpointError
+from seqcli.outputs import LAST_SUFFIX
+from seqcli.outputs import last_path as last_path  # re-exported: runs, tests
 
 FORMAT = "seqcli-checkpoint"
 FORMAT_VERSION = 1
 DEFAULT_DIR = Path("models")
-LAST_SUFFIX = ".last.pt"
 
 
 def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
@@ -43,7 +45,6 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
     the same folder, flushed to disk, then renamed over `path`.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     data = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -53,8 +54,12 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
     }
     data["state_dict"] = {k: v.detach().cpu() for k, v in data["state_dict"].items()}
     data["digest"] = _digest(data)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    tmp = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(
+            prefix=path.name + ".", suffix=".tmp", dir=path.parent
+        )
         with os.fdopen(fd, "wb") as fh:
             torch.save(data, fh)
             fh.flush()
@@ -64,10 +69,39 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    except BaseException as exc:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+        cause = _os_error(exc) if isinstance(exc, Exception) else None
+        if cause is None:
+            raise  # Ctrl-C, or a bug: not a failed write
+        raise CheckpointError(_write_failure(path, cause)) from None
     return path
+
+
+def _os_error(exc: BaseException) -> OSError | None:
+    """The OSError behind a failed write, if that is what failed.
+
+    torch.save reports a failed write of its zip writer as a RuntimeError raised
+    while handling the OSError of the file object (a full disk, a file size
+    limit), so the chain is searched.
+    """
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, OSError):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def _write_failure(path: Path, exc: OSError) -> str:
+    """One line: what failed, and that the previous file is untouched."""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        reason = "no space left"
+    else:
+        reason = (exc.strerror or type(exc).__name__).lower()
+    kept = "the previous checkpoint is kept" if path.exists() else "nothing was written"
+    return f"{reason} writing {path}; {kept}"
 
 
 def load_checkpoint(
@@ -212,12 +246,6 @@ def load_weights(
             f"{source}: stored weights do not fit the network its config describes "
             f"({first[:160]})"
         ) from None
-
-
-def last_path(out: str | Path) -> Path:
-    """Where the resume snapshot of a run writing `out` lives (x.pt -> x.last.pt)."""
-    out = Path(out)
-    return out.with_name(out.name.removesuffix(".pt") + LAST_SUFFIX)
 
 
 def find_latest(task: str | tuple[str, ...], folder: str | Path = DEFAULT_DIR) -> Path:

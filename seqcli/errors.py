@@ -37,3 +37,16 @@ class DataFormatError(SeqcliError):
 
 class CheckpointError(SeqcliError):
     """A checkpoint that is missing, damaged, of another task or format."""
+
+
+class OutputError(SeqcliError):
+    """An output path a run cannot use: one of its inputs, held by another run, or
+    in a place that cannot be written."""
+
+
+class TrainingDiverged(SeqcliError):
+    """The training loss became inf or NaN; what was saved before is kept."""
+
+    def __init__(self, message: str, step: int):
+        self.step = step
+        super().__init__(message)

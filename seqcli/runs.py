@@ -47,6 +47,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager, ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -66,6 +67,7 @@ from seqcli.checkpoint import (
 from seqcli.config import TrainConfig, to_dict
 from seqcli.errors import CheckpointError
 from seqcli.nn.recurrent import count_parameters
+from seqcli.outputs import guard_run, inputs_of, log_path
 from seqcli.training import (
     BatchFactory,
     Evaluate,
@@ -101,7 +103,7 @@ def run_files(out: str | Path) -> RunFiles:
     return RunFiles(
         out,
         last_path(out),
-        out.with_name(out.name.removesuffix(".pt") + ".metrics.jsonl"),
+        log_path(out),
     )
 
 
@@ -168,7 +170,7 @@ def auto_threads() -> int:
 
 def make_saver(
     files: RunFiles, network: nn.Module, payload: Callable[[], dict[str, Any]]
-) -> Callable[[str, dict[str, Any] | None, dict[str, float]], None]:
+) -> Callable[[str, dict[str, Any] | None, dict[str, float]], Path]:
     """The `save` callback of `fit`: best weights to `out`, snapshots to `last`.
 
     `payload()` returns the task's checkpoint fields (task, config, vocab,
@@ -178,7 +180,7 @@ def make_saver(
 
     def save(
         kind: str, train_state: dict[str, Any] | None, metrics: dict[str, float]
-    ) -> None:
+    ) -> Path:
         if kind == "best":
             best_metrics.clear()
             best_metrics.update(metrics)
@@ -188,9 +190,8 @@ def make_saver(
             "metrics": {"valid": dict(best_metrics)},
         }
         if kind == "best":
-            save_checkpoint(files.out, record)
-        else:
-            save_checkpoint(files.last, {**record, "train_state": train_state})
+            return save_checkpoint(files.out, record)
+        return save_checkpoint(files.last, {**record, "train_state": train_state})
 
     return save
 
@@ -269,14 +270,36 @@ def train_task(
             training state are restored here, its vocabularies by `setup`.
     """
     reporter = reporter or SilentReporter()
-    device = prepare(cfg.train)
-    run = setup(cfg, device, resume=resume, reporter=reporter)
+    with ExitStack() as guards:
+        # An output given with -o is checked and locked before the data are read,
+        # so a clash costs nothing; a default name is new, and is held once known.
+        files = run_files(cfg.out) if cfg.out else None
+        if files is not None:
+            guards.enter_context(_guard(files, cfg, reporter))
+        device = prepare(cfg.train)
+        run = setup(cfg, device, resume=resume, reporter=reporter)
+        if files is None:
+            files = run_files(default_out(run.task, run.cfg.tokenizer.level))
+            guards.enter_context(_guard(files, run.cfg, reporter))
+        return _train(run, files, device, resume, reporter)
+
+
+def _guard(files: RunFiles, cfg: Any, reporter: Reporter) -> AbstractContextManager:
+    return guard_run(files.out, inputs_of(cfg), note=reporter.on_message)
+
+
+def _train(
+    run: TaskRun,
+    files: RunFiles,
+    device: torch.device,
+    resume: dict[str, Any] | None,
+    reporter: Reporter,
+) -> TrainOutcome:
+    """`fit` the prepared task, then score the best checkpoint on the test set."""
     parameters = count_parameters(run.network)
     reporter.on_message(f"{run.describe}; {parameters:,} parameters on {device}")
     if resume is not None:
         load_weights_of(run.network, resume)
-    files = run_files(run.cfg.out or default_out(run.task, run.cfg.tokenizer.level))
-    files.out.parent.mkdir(parents=True, exist_ok=True)
     payload = {
         "task": run.task,
         "config": to_dict(run.cfg),

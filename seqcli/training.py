@@ -4,8 +4,9 @@ A task hands it a network whose ``forward(batch)`` returns the loss, a factory o
 batches for each epoch, an ``evaluate`` callable returning metrics, and a ``save``
 callback that writes checkpoints. `fit` owns the optimiser, clipping, learning-rate
 decay on plateau, early stopping, time budget, seeding, device placement, resume
-snapshots, Ctrl-C handling and (under torchrun) DistributedDataParallel: rank 0
-alone reports and saves. Progress goes to a `Reporter`, never to print().
+snapshots, Ctrl-C and SIGTERM handling, divergence and (under torchrun)
+DistributedDataParallel: rank 0 alone reports and saves. Progress goes to a
+`Reporter`, never to print().
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import logging
 import math
 import os
 import random
+import signal
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
@@ -26,7 +28,8 @@ from torch import nn
 
 from seqcli.batching import Batch
 from seqcli.config import TrainConfig
-from seqcli.errors import ConfigError
+from seqcli.errors import ConfigError, TrainingDiverged
+from seqcli.outputs import keep_log_until
 
 log = logging.getLogger(__name__)
 
@@ -179,6 +182,7 @@ class _Run:
         self.cfg = cfg
         self.device = device
         self.rank, self.world = dist_info()
+        self.saved: dict[str, Path] = {}  # kind -> file the last save wrote
         self.model: nn.Module = network
         if self.world > 1:
             ids = [device.index] if device.type == "cuda" else None
@@ -230,7 +234,7 @@ def fit(
     evaluate: Evaluate,
     objective: Objective,
     cfg: TrainConfig,
-    save: Callable[[str, dict[str, Any] | None, dict[str, float]], None],
+    save: Callable[[str, dict[str, Any] | None, dict[str, float]], Path | None],
     resume: dict[str, Any] | None = None,
     reporter: Reporter | None = None,
     log_path: Path | None = None,
@@ -245,12 +249,18 @@ def fit(
         evaluate: validation metrics of the (unwrapped) network, in eval mode.
         objective: which metric picks the best checkpoint, and in which direction.
         save: ``save(kind, train_state, metrics)``; kind is "best" (weights only,
-            train_state None) or "last" (resume snapshot). Called on rank 0 only.
+            train_state None) or "last" (resume snapshot). Called on rank 0 only;
+            it may return the path it wrote, which messages then name.
         resume: the ``train_state`` of a snapshot to continue from.
         log_path: JSON Lines file that gets one record per evaluation.
+
+    Ctrl-C and SIGTERM (what schedulers and `timeout` send) both save a resume
+    snapshot and return with ``stopped_by="interrupted"``. A loss that becomes inf
+    or NaN raises `TrainingDiverged`.
     """
     device = next(network.parameters()).device
     run = _Run(network, cfg, device)
+    save = _recording(save, run)
     # Under torchrun every rank trains, but only rank 0 talks to the user.
     reporter = reporter if reporter is not None and run.rank == 0 else SilentReporter()
     if resume is not None:
@@ -258,6 +268,10 @@ def fit(
         reporter.on_message(
             f"resuming at epoch {run.progress.epoch}, step {run.progress.step_in_epoch}"
         )
+    if run.rank == 0 and log_path is not None:
+        # Drop what a killed run logged after its snapshot (or all of an old run's).
+        keep_log_until(log_path, run.progress.global_step)
+    previous_sigterm = _sigterm_interrupts()
     stopped_by = "epochs"
     try:
         while run.progress.epoch <= cfg.epochs:
@@ -273,11 +287,17 @@ def fit(
             )
             if stopped_by != "epochs":
                 break
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         stopped_by = "interrupted"
         if run.rank == 0:
             save("last", run.train_state(), {})
-        reporter.on_message("interrupted: progress saved; continue with --resume")
+        where = f" in {run.saved['last']}" if "last" in run.saved else ""
+        reporter.on_message(
+            f"{'terminated' if isinstance(exc, Terminated) else 'interrupted'}: "
+            f"progress saved{where}; continue with --resume"
+        )
+    finally:
+        _restore_sigterm(previous_sigterm)
     if stopped_by != "interrupted" and run.rank == 0:
         save("last", run.train_state(), {})
     best = next(
@@ -290,6 +310,49 @@ def fit(
     )
     metrics = {k: v for k, v in best.items() if k not in _BOOKKEEPING}
     return FitResult(run.progress, stopped_by, metrics)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM during fit(): handled as Ctrl-C is (snapshot saved, clean exit)."""
+
+
+def _sigterm_interrupts() -> Any:
+    """Make SIGTERM raise `Terminated`; return the handler it replaces.
+
+    Only the main thread may set handlers: elsewhere (fit in a worker thread)
+    SIGTERM keeps its behaviour and None is returned.
+    """
+
+    def handler(signum: int, frame: Any) -> None:
+        # Once is enough: a second SIGTERM must not cut the snapshot being saved.
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        raise Terminated()
+
+    try:
+        return signal.signal(signal.SIGTERM, handler)
+    except ValueError:
+        return None
+
+
+def _restore_sigterm(previous: Any) -> None:
+    if previous is not None:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _recording(
+    save: Callable[..., Path | None], run: _Run
+) -> Callable[..., Path | None]:
+    """`save`, noting in `run.saved` which file each kind went to."""
+
+    def recorded(
+        kind: str, train_state: dict[str, Any] | None, metrics: dict[str, float]
+    ) -> Path | None:
+        path = save(kind, train_state, metrics)
+        if path is not None:
+            run.saved[kind] = Path(path)
+        return path
+
+    return recorded
 
 
 # Fields of an evaluation record that describe the run, not the model's quality.
@@ -355,16 +418,28 @@ def _train_step(run: _Run, batch: Batch) -> float:
     run.optimizer.zero_grad(set_to_none=True)
     loss = run.model(batch)
     if not torch.isfinite(loss):
-        raise FloatingPointError(
-            f"training diverged: loss is {loss.item()} at step "
-            f"{run.progress.global_step + 1}"
-            "; lower --lr or set a gradient clip"
-        )
+        raise _diverged(run, loss.item())
     loss.backward()
     if run.cfg.clip > 0:
         nn.utils.clip_grad_norm_(run.network.parameters(), run.cfg.clip)
     run.optimizer.step()
     return float(loss.detach())
+
+
+def _diverged(run: _Run, loss: float) -> TrainingDiverged:
+    """One line: where it happened, what is kept, what to try."""
+    step = run.progress.global_step + 1
+    what = {"best": "best weights", "last": "resume snapshot"}
+    kept = " and ".join(f"{path} ({what[k]})" for k, path in sorted(run.saved.items()))
+    kept = f"kept: {kept}" if kept else "no checkpoint was saved in this run before it"
+    clip = run.cfg.clip
+    tighter = f"a smaller --clip (now {clip:g})" if clip > 0 else "--clip 1"
+    return TrainingDiverged(
+        f"training diverged: the loss is {loss} at step {step} (epoch "
+        f"{run.progress.epoch}); {kept}; try a lower --lr (now {run.lr:g}) or "
+        f"{tighter}",
+        step,
+    )
 
 
 def _evaluate(

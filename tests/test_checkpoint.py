@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -204,3 +207,84 @@ def test_weights_that_do_not_fit_the_network_are_an_error():
     load_weights(network, torch.nn.Linear(3, 2).state_dict(), source="ok.pt")
     with pytest.raises(CheckpointError, match=r"bad\.pt: stored weights do not fit"):
         load_weights(network, torch.nn.Linear(4, 2).state_dict(), source="bad.pt")
+
+
+# --- a write that fails: full disk, file size limit, other system errors ------------
+class _FullDisk:
+    """A file that takes `room` bytes, then fails as a full disk does."""
+
+    def __init__(self, fh, room: int):
+        self.fh, self.room = fh, room
+
+    def write(self, data) -> int:
+        if len(data) > self.room:
+            self.fh.write(bytes(data[: self.room]))
+            self.room = 0
+            raise OSError(errno.ENOSPC, "No space left on device")
+        self.room -= len(data)
+        return self.fh.write(data)
+
+    def __getattr__(self, name):
+        return getattr(self.fh, name)
+
+
+def test_a_full_disk_is_one_line_and_keeps_the_previous_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    path = save_checkpoint(tmp_path / "m.pt", payload())
+    before = path.read_bytes()
+    real_save = torch.save
+    monkeypatch.setattr(
+        torch, "save", lambda obj, fh: real_save(obj, _FullDisk(fh, 300))
+    )
+    with pytest.raises(CheckpointError) as caught:
+        save_checkpoint(path, payload(metrics={"valid": {"loss": 0.5}}))
+    message = str(caught.value)
+    assert message == f"no space left writing {path}; the previous checkpoint is kept"
+    assert caught.value.__suppress_context__  # no chained traceback behind it
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.pt"]  # partial removed
+
+
+def test_any_other_write_error_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    def refuse(src, dst):
+        raise PermissionError(errno.EACCES, "Permission denied")
+
+    monkeypatch.setattr(os, "replace", refuse)
+    with pytest.raises(CheckpointError, match=r"^permission denied writing .*m\.pt; "):
+        save_checkpoint(tmp_path / "m.pt", payload())
+    assert list(tmp_path.iterdir()) == []
+
+
+SAVE_UNDER_LIMIT = """
+import resource, signal, sys, torch
+from seqcli.checkpoint import save_checkpoint
+from seqcli.errors import CheckpointError
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # as `ulimit -f` with the signal ignored
+resource.setrlimit(resource.RLIMIT_FSIZE, (20_000, 20_000))
+try:
+    save_checkpoint(sys.argv[1], {"state_dict": {"w": torch.ones(50_000)}})
+except CheckpointError as exc:
+    print(exc)
+"""
+
+
+def test_a_file_size_limit_while_writing_is_one_line(tmp_path: Path):
+    path = save_checkpoint(tmp_path / "m.pt", payload())
+    before = path.read_bytes()
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    done = subprocess.run(
+        [sys.executable, "-c", SAVE_UNDER_LIMIT, str(path)],
+        capture_output=True,
+        text=True,
+        env={**env, "OMP_NUM_THREADS": "1"},
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == (
+        f"file too large writing {path}; the previous checkpoint is kept"
+    )
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.pt"]

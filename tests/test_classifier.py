@@ -219,7 +219,11 @@ def test_init_from_refuses_a_classifier_checkpoint(tmp_path: Path) -> None:
     from seqcli.errors import CheckpointError
 
     with pytest.raises(CheckpointError, match="needs lm checkpoint"):
-        train_sentiment(sentiment_cfg(tmp_path, init_from=str(first.path)))
+        train_sentiment(
+            sentiment_cfg(
+                tmp_path, init_from=str(first.path), out=str(tmp_path / "second.pt")
+            )
+        )
 
 
 def test_embeddings_load_the_vectors_they_report(tmp_path: Path) -> None:

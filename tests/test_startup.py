@@ -19,6 +19,7 @@ TORCH_FREE = [
     "seqcli",
     "seqcli.__main__",
     "seqcli.errors",
+    "seqcli.outputs",
     "seqcli.config",
     "seqcli.vocab",
     "seqcli.tokenizers",

@@ -89,7 +89,12 @@ def build_app(names: list[str] | None = None) -> typer.Typer:
 def main() -> Any:
     """Console-script entry point: load only the command being run, if any."""
     name = sys.argv[1] if len(sys.argv) > 1 else None
-    return build_app([name] if name in COMMANDS else None)()
+    try:
+        return build_app([name] if name in COMMANDS else None)()
+    except KeyboardInterrupt:
+        # Ctrl-C while the command modules load: no traceback (in a command,
+        # handle_errors reports it; in training, fit saves a snapshot first).
+        sys.exit(130)
 
 
 def __getattr__(attr: str) -> Any:

@@ -48,6 +48,7 @@ from seqcli.cli._shared import (
     plain,
 )
 from seqcli.config import config_changes, load_config, to_dict
+from seqcli.outputs import refuse_inputs
 
 C = TypeVar("C")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -116,6 +117,8 @@ def resolve(
         base["out"] = str(out_of_snapshot(path))
         err_console.print(f"[dim]resuming {path}[/]")
     cfg = load_config(cls, config, overrides, base=base)
+    if config is not None and getattr(cfg, "out", None):
+        refuse_inputs(cfg.out, {"--config": config})  # type: ignore[attr-defined]
     if snapshot is not None:
         warn_changes(snapshot["config"], to_dict(cfg))
     return cfg, snapshot

@@ -1,0 +1,334 @@
+"""What a training run may write, and who holds it. Must not import torch.
+
+A run writing ``models/x.pt`` owns three files beside it (``x.pt``, ``x.last.pt``,
+``x.metrics.jsonl``) and, while it runs, a lock file ``x.pt.lock``. Before any data
+is read, `guard_run` makes sure that nothing is lost:
+
+- none of those files is one of the run's inputs (a corpus, a config, a model to
+  start from), which the first save would overwrite;
+- no other live run writes the same files (the lock holds the pid and host of its
+  owner; a lock left by a killed run is taken over);
+- the folder exists or can be created, and a file can be created in it, so that an
+  unwritable place is found before training rather than at the first save;
+- temporary files that a killed run left while writing (``x.pt.abcd1234.tmp``, as
+  large as a checkpoint) are removed.
+
+Under torchrun only rank 0 writes, so only rank 0 locks, probes and cleans.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import socket
+import tempfile
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+
+from seqcli.errors import OutputError
+
+try:  # POSIX; elsewhere the lock falls back to the pid it records
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
+
+log = logging.getLogger(__name__)
+
+LAST_SUFFIX = ".last.pt"
+LOG_SUFFIX = ".metrics.jsonl"
+LOCK_SUFFIX = ".lock"
+
+Note = Callable[[str], None]
+InputPath = str | os.PathLike[str] | None
+
+
+def last_path(out: str | Path) -> Path:
+    """Where the resume snapshot of a run writing `out` lives (x.pt -> x.last.pt)."""
+    out = Path(out)
+    return out.with_name(out.name.removesuffix(".pt") + LAST_SUFFIX)
+
+
+def log_path(out: str | Path) -> Path:
+    """Where the metrics log of a run writing `out` lives (x.pt -> x.metrics.jsonl)."""
+    out = Path(out)
+    return out.with_name(out.name.removesuffix(".pt") + LOG_SUFFIX)
+
+
+def owned_files(out: str | Path) -> tuple[Path, Path, Path]:
+    """Every file a run writing `out` replaces: best model, snapshot, log."""
+    return Path(out), last_path(out), log_path(out)
+
+
+@contextmanager
+def guard_run(
+    out: str | Path,
+    inputs: Mapping[str, InputPath],
+    *,
+    note: Note | None = None,
+) -> Iterator[None]:
+    """Hold the output of a training run for the body's life; see the module doc.
+
+    Args:
+        out: the best-model checkpoint the run writes.
+        inputs: the run's input files by the flag that named them
+            (``{"CORPUS": ..., "--valid": ..., "--init-from": ...}``); None is skipped.
+        note: where to say what was cleaned up or taken over (a reporter's
+            ``on_message``); the module's logger by default.
+
+    Raises:
+        OutputError: an output is an input, another run holds the output, or the
+            output's folder cannot be written.
+    """
+    note = note or log.warning
+    refuse_inputs(out, inputs)
+    if os.environ.get("RANK", "0") != "0":
+        yield  # under torchrun rank 0 alone writes, so it alone holds the lock
+        return
+    check_writable(out)
+    lock = RunLock(out)
+    lock.acquire(note)
+    try:
+        removed = remove_temporaries(out)
+        if removed:
+            note(
+                f"removed {len(removed)} unfinished temporary file(s) of an "
+                f"interrupted run ({sum(removed) / 1e6:.1f} MB)"
+            )
+        yield
+    finally:
+        lock.release()
+
+
+# --- outputs that are inputs ------------------------------------------------------
+# Config fields that name a file a training run reads, and how the user gave it.
+INPUT_FIELDS = {
+    "train_path": "the training data",
+    "valid_path": "--valid",
+    "test_path": "--test",
+    "init_from": "--init-from",
+    "embeddings": "--embeddings",
+}
+
+
+def inputs_of(cfg: object) -> dict[str, InputPath]:
+    """The input files of a task config (any of `INPUT_FIELDS` it has), by flag."""
+    return {flag: getattr(cfg, name, None) for name, flag in INPUT_FIELDS.items()}
+
+
+def refuse_inputs(out: str | Path, inputs: Mapping[str, InputPath]) -> None:
+    """Refuse a run whose outputs would overwrite one of its inputs."""
+    owned = {_resolved(p): p for p in owned_files(out)}
+    for flag, given in inputs.items():
+        if given is None or given == "":
+            continue
+        clash = owned.get(_resolved(Path(given)))
+        if clash is not None:
+            what = "-o/--out" if clash == Path(out) else f"the run's {clash.name}"
+            raise OutputError(
+                f"{flag} {given}: is {what}, which training would overwrite; "
+                "choose another -o/--out"
+            )
+
+
+def _resolved(path: Path) -> Path:
+    try:
+        return path.expanduser().resolve()
+    except (OSError, RuntimeError):  # a symlink loop: compare as given
+        return path.absolute()
+
+
+# --- can the folder be written? -------------------------------------------------
+def check_writable(out: str | Path) -> None:
+    """Create the folder of `out` if needed and create (then remove) a file in it."""
+    out = Path(out)
+    folder = out.parent
+    if out.is_dir():
+        raise OutputError(f"-o/--out {out}: is a directory; give a file name")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise OutputError(
+            f"-o/--out {out}: cannot create folder {folder}: "
+            f"{_first_file(folder)} is a file"
+        ) from None
+    except OSError as exc:
+        raise OutputError(
+            f"-o/--out {out}: cannot create folder {folder} ({_reason(exc)})"
+        ) from None
+    try:
+        # An anonymous file (O_TMPFILE where the system has it): nothing is left
+        # behind even if the run is killed right here.
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        raise OutputError(
+            f"-o/--out {out}: cannot write in {folder} ({_reason(exc)})"
+        ) from None
+    if out.exists() and not os.access(out, os.W_OK):
+        raise OutputError(f"-o/--out {out}: the existing file is read-only")
+
+
+def _first_file(folder: Path) -> Path:
+    """The part of `folder` that exists as something other than a folder."""
+    for part in [*reversed(folder.parents), folder]:
+        if part.exists() and not part.is_dir():
+            return part
+    return folder
+
+
+def _reason(exc: OSError) -> str:
+    return (exc.strerror or type(exc).__name__).lower()
+
+
+# --- the lock --------------------------------------------------------------------
+class RunLock:
+    """An exclusive lock on the output of one run: ``NAME.pt.lock`` beside it.
+
+    The file records ``pid host`` of its holder, for the message a second run
+    gets. Exclusion itself comes from `fcntl.flock`, which the system releases when
+    the holder dies, even by SIGKILL: a lock file whose flock can be taken is stale
+    and is taken over.
+    """
+
+    def __init__(self, out: str | Path) -> None:
+        out = Path(out)
+        self.path = out.with_name(out.name + LOCK_SUFFIX)
+        self._fd: int | None = None
+
+    def acquire(self, note: Note) -> None:
+        for _ in range(5):
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                if self._try_lock(fd) and self._is_current(fd):
+                    self._take(fd, note)
+                    return
+            except BaseException:
+                os.close(fd)
+                raise
+            os.close(fd)  # the holder removed the file meanwhile: try the new one
+        raise OutputError(f"{self.path}: could not take the lock; try again")
+
+    def _try_lock(self, fd: int) -> bool:
+        holder = _read_holder(fd)
+        if fcntl is not None:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                self._refuse(holder)
+        elif holder is not None and _alive(*holder):  # pragma: no cover - Windows
+            self._refuse(holder)
+        return True
+
+    def _refuse(self, holder: tuple[int, str] | None) -> None:
+        who = f"process {holder[0]} on {holder[1]}" if holder else "another process"
+        out = self.path.name.removesuffix(LOCK_SUFFIX)
+        raise OutputError(
+            f"-o/--out {self.path.with_name(out)}: another training run "
+            f"({who}) is writing it; wait for it or choose another -o/--out "
+            f"(lock: {self.path})"
+        )
+
+    def _is_current(self, fd: int) -> bool:
+        """Is `fd` still the file at `path`? (A releasing holder unlinks it.)"""
+        try:
+            return os.path.samestat(os.fstat(fd), os.stat(self.path))
+        except FileNotFoundError:
+            return False
+
+    def _take(self, fd: int, note: Note) -> None:
+        stale = _read_holder(fd)
+        if stale is not None:
+            note(
+                f"taking over the lock of an earlier run (process {stale[0]} on "
+                f"{stale[1]}) that ended without releasing it: {self.path}"
+            )
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()} {socket.gethostname()}\n".encode(), 0)
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is None:
+            return
+        # Unlink while still holding the flock, so that no run locks this file
+        # after it has left the folder (see `_is_current`).
+        self.path.unlink(missing_ok=True)
+        os.close(self._fd)
+        self._fd = None
+
+
+def _read_holder(fd: int) -> tuple[int, str] | None:
+    """(pid, host) written in a lock file, or None if it holds none."""
+    try:
+        text = os.pread(fd, 200, 0).decode("utf-8", "replace").split()
+        return (int(text[0]), text[1] if len(text) > 1 else "?")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _alive(pid: int, host: str) -> bool:  # pragma: no cover - Windows only
+    if host != socket.gethostname():
+        return True  # cannot tell: assume the other machine's run is alive
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+# --- leftovers of killed runs ------------------------------------------------------
+# tempfile.mkstemp's names: the prefix given, 8 random characters, the suffix.
+_TEMP = r"\.[a-z0-9_]{8}\.tmp"
+
+
+def remove_temporaries(out: str | Path) -> list[int]:
+    """Delete the temporary files of `out`'s own files; return their sizes."""
+    sizes = []
+    for owned in owned_files(out):
+        pattern = re.compile(re.escape(owned.name) + _TEMP)
+        if not owned.parent.is_dir():
+            continue
+        for path in owned.parent.iterdir():
+            if pattern.fullmatch(path.name) and path.is_file():
+                try:
+                    size = path.stat().st_size
+                    path.unlink()
+                except OSError:
+                    continue  # gone meanwhile or not ours to remove: leave it
+                sizes.append(size)
+    return sizes
+
+
+# --- the metrics log ---------------------------------------------------------------
+def keep_log_until(path: str | Path, step: int) -> None:
+    """Keep only the records of `path` up to training step `step` (0: none).
+
+    A run killed after its last snapshot has logged evaluations that the resumed
+    run repeats; a fresh run replaces the model, so its log starts anew. The log is
+    rewritten atomically; a record torn by a kill is dropped.
+    """
+    path = Path(path)
+    if not path.exists():
+        return
+    kept = []
+    with open(path, encoding="utf-8", errors="replace") as fh:
+        for line in fh:
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(record, dict) and record.get("step", step + 1) <= step:
+                kept.append(line.rstrip("\n") + "\n")
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.writelines(kept)
+        os.chmod(tmp, path.stat().st_mode & 0o777)  # mkstemp's file is private
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
