@@ -336,7 +336,7 @@ def test_unknown_yaml_key_lists_valid_keys(
 def test_bad_flag_value_is_an_error(runner: CliRunner, corpus_file: Path):
     assert_error(
         invoke(runner, "train-lm", corpus_file, "--cell", "foo", "--dry-run"),
-        "model.cell",
+        "--cell",
         "foo",
     )
 
