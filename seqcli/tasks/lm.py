@@ -16,8 +16,8 @@ from typing import Any
 import torch
 
 from seqcli.batching import Batch, lm_rows, lm_window_count, lm_windows
-from seqcli.checkpoint import load_checkpoint, load_weights
-from seqcli.config import LMConfig, from_dict, to_dict
+from seqcli.checkpoint import build_checked, load_checkpoint, load_weights
+from seqcli.config import LMConfig, checked_from_dict, from_dict, to_dict
 from seqcli.errors import ConfigError, DataFormatError
 from seqcli.nn.lm import LanguageModel, default_cutoffs
 from seqcli.nn.recurrent import count_parameters
@@ -317,7 +317,10 @@ def _test_metrics(
 
 # --- loading a trained model ----------------------------------------------------
 def load_network(data: dict[str, Any], *, source: str = "checkpoint") -> LanguageModel:
-    cfg = from_dict(LMConfig, data["config"])
-    network = build_network(cfg, len(data["vocab"]["tokens"]))
-    load_weights(network, data["state_dict"], source=source)
-    return network
+    """The LM of a loaded checkpoint, its stored config and every tensor's shape
+    checked before the network is built (`build_checked`)."""
+    cfg = checked_from_dict(LMConfig, data["config"], source=f"{source}: config")
+    vocab_size = len(data["vocab"]["tokens"])
+    return build_checked(
+        lambda: build_network(cfg, vocab_size), data["state_dict"], source=source
+    )

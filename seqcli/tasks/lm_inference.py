@@ -11,7 +11,7 @@ import torch
 
 from seqcli.batching import pad_pairs
 from seqcli.checkpoint import load_checkpoint
-from seqcli.config import LMConfig, from_dict
+from seqcli.config import LMConfig, checked_from_dict
 from seqcli.decoding import sample as sample_ids
 from seqcli.errors import ConfigError, DataFormatError
 from seqcli.nn.lm import LanguageModel
@@ -41,7 +41,7 @@ def load_lm(
 ) -> LoadedLM:
     data = load_checkpoint(path, task=TASK, command=command)
     # Checked before load_network, so that a bad stored config names the file.
-    cfg = from_dict(LMConfig, data["config"], source=f"{path}: config")
+    cfg = checked_from_dict(LMConfig, data["config"], source=f"{path}: config")
     network = load_network(data, source=str(path)).to(device).eval()
     return LoadedLM(
         network,
@@ -73,10 +73,14 @@ def sample(
     comes before it, so its texts end with the prompt.
     `on_text` receives the text of the first sample piece by piece, for streaming.
     """
-    if temperature < 0:
-        raise ConfigError("--temperature must be 0 (greedy) or more")
+    # Written so that nan fails too (every comparison with nan is false).
+    if not 0 <= temperature < math.inf:
+        raise ConfigError(
+            f"--temperature must be 0 (greedy) or a finite number above "
+            f"(got {temperature})"
+        )
     if not 0.0 < top_p <= 1.0:
-        raise ConfigError("--top-p must be in (0, 1]")
+        raise ConfigError(f"--top-p must be in (0, 1] (got {top_p})")
     device = next(lm.network.parameters()).device
     prefix_tokens = lm.tokenizer.tokenize(prompt) if prompt else []
     prefix = [EOS_ID] + lm.vocab.encode(prefix_tokens)
