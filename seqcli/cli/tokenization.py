@@ -12,7 +12,13 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from seqcli.cli._shared import err_console, handle_errors, out_console
+from seqcli.cli._shared import (
+    err_console,
+    handle_errors,
+    not_a_directory,
+    out_console,
+    writing,
+)
 from seqcli.errors import ConfigError
 from seqcli.readers import read_lines, read_text
 from seqcli.tokenizers import (
@@ -81,7 +87,13 @@ def _show(tokenizer: Tokenizer, tokens: list[str]) -> list[str]:
 def train(
     corpus: Input,
     out: Annotated[
-        Path, typer.Option("--out", "-o", help="Model file to write.")
+        Path,
+        typer.Option(
+            "--out",
+            "-o",
+            help="Model file to write (missing folders are created).",
+            callback=not_a_directory,
+        ),
     ] = Path("spm.model"),
     vocab_size: Annotated[int, typer.Option(help="Pieces in the model.", min=2)] = 8000,
     model_type: Annotated[str, typer.Option(help="bpe or unigram.")] = "bpe",
@@ -106,7 +118,8 @@ def train(
         character_coverage=character_coverage,
         lowercase=lowercase,
     )
-    out.write_bytes(model)
+    with writing(out, "--out"):
+        out.write_bytes(model)
     pieces = len(SentencePieceTokenizer(model).pieces)
     err_console.print(f"{model_type} model with {pieces} pieces written to {out}")
 
@@ -223,6 +236,7 @@ def vocab(
             "--out",
             "-o",
             help="Write the vocabulary (token<TAB>count per line, in id order).",
+            callback=not_a_directory,
         ),
     ] = None,
     top: Annotated[int, typer.Option(help="Most frequent tokens to list.", min=0)] = 15,
@@ -257,7 +271,8 @@ def vocab(
             common.add_row(str(rank), repr(tok), f"{n:,}", f"{n / stats.tokens:.2%}")
         out_console.print(common)
     if out is not None:
-        write_vocab_file(built, counts, str(out))
+        with writing(out, "--out"):
+            write_vocab_file(built, counts, str(out))
         err_console.print(f"vocabulary of {len(built)} entries written to {out}")
 
 
