@@ -81,7 +81,7 @@ def rewrite(model: Path, dest: Path, edit: Any) -> Path:
     return save_checkpoint(dest, data)
 
 
-# --- flags and config values ------------------------------------------------------
+# --- flags and config values ----------------------------------------------------------
 @pytest.mark.parametrize(
     ("flags", "message"),
     [
@@ -162,7 +162,7 @@ def test_resolve_device_refuses_unknown_names() -> None:
     assert resolve_device("CPU") == torch.device("cpu")
 
 
-# --- tampered, incomplete and truncated checkpoints -------------------------------
+# --- tampered, incomplete and truncated checkpoints -----------------------------------
 def _huge(data: dict) -> None:
     data["config"]["model"]["hidden_size"] = 10**6
 
@@ -262,7 +262,7 @@ def test_a_truncated_checkpoint_says_so_without_errno(
     assert "Errno" not in line
 
 
-# --- sampling and BLEU flags --------------------------------------------------------
+# --- sampling and BLEU flags ----------------------------------------------------------
 @pytest.mark.parametrize(
     ("flags", "message"),
     [
@@ -283,7 +283,7 @@ def test_bleu_refuses_a_negative_width(tmp_path: Path) -> None:
     assert_error(invoke("bleu", text, text, "--width", "-1"), "--width must be 0 to")
 
 
-# --- output paths -------------------------------------------------------------------
+# --- output paths ---------------------------------------------------------------------
 def test_tokenize_vocab_refuses_a_directory_as_out(folder: Path, tmp_path: Path):
     result = invoke("tokenize", "vocab", folder / "corpus.txt", "-o", tmp_path)
     assert_error(result, f"--out {tmp_path}: is a directory")
@@ -356,3 +356,102 @@ def test_a_character_coverage_out_of_range_is_refused(folder: Path, tmp_path):
     result = invoke("tokenize", "train", folder / "corpus.txt",
                     "--character-coverage", "2", "-o", out)  # fmt: skip
     assert_error(result, "character coverage must be in (0, 1] (got 2.0)")
+
+
+# --- data given to the wrong command --------------------------------------------------
+@pytest.mark.parametrize(
+    ("content", "found"),
+    [
+        ("the cat sees the dog .\na dog runs .\n", "found one column of plain text"),
+        ("-DOCSTART- -X- O O\n\nEU NNP B-NP B-ORG\nrejects VBZ B-VP O\n",
+         "found what looks like a CoNLL file"),
+        ("EU B-ORG\nrejects O\n", "found what looks like a CoNLL file"),
+    ],
+)  # fmt: skip
+def test_train_sentiment_on_plain_text_or_conll_says_what_it_expected(
+    tmp_path: Path, content: str, found: str
+) -> None:
+    data = tmp_path / "data.txt"
+    data.write_text(content, encoding="utf-8")
+    result = invoke("train-sentiment", data, "--valid", data, "--dry-run")
+    line = assert_error(result, f"{data}:1: expected labelled data", found)
+    assert "asked for" not in line
+
+
+def test_evaluate_refuses_labelled_data_with_a_language_model(folder: Path) -> None:
+    labelled = folder / "labelled.tsv"
+    for source, stdin in ((labelled, None), ("-", labelled.read_text("utf-8"))):
+        result = invoke("evaluate", source, "-m", folder / "lm.pt", input=stdin)
+        assert_error(result, "looks like labelled data", "pass a sentiment model")
+    # Plain text is still scored.
+    assert_ok(invoke("evaluate", folder / "corpus.txt", "-m", folder / "lm.pt"))
+
+
+def test_looks_labelled() -> None:
+    from seqcli.readers import looks_labelled
+
+    assert looks_labelled(["text\tlabel", "good film\tpos", "bad\tneg", "ok\tpos"])
+    assert looks_labelled(["1\tgood film", "0\tbad film", "1\tfine"])
+    assert not looks_labelled(["the cat sat .", "a dog ran ."])
+    assert not looks_labelled(["a\tthe long tail one", "b\tanother long tail"])
+    assert not looks_labelled(["x\ty", "the cat sat .", "a dog", "an owl"])
+
+
+@pytest.mark.parametrize("content", ["", "\n\n  \n"])
+def test_classify_of_no_text_is_an_error(folder: Path, content: str) -> None:
+    result = invoke("classify", "-", "-m", folder / "clf.pt", input=content)
+    assert_error(result, "<stdin>: no text to classify")
+
+
+@pytest.mark.parametrize("as_json", [False, True])
+def test_classify_keeps_blank_lines_blank(folder: Path, as_json: bool) -> None:
+    flags = ["--json"] if as_json else []
+    result = invoke("classify", "-", "-m", folder / "clf.pt", *flags,
+                    input="the cat\n\na dog runs .\n")  # fmt: skip
+    assert_ok(result)
+    lines = result.stdout.splitlines()
+    assert len(lines) == 3
+    if as_json:
+        assert lines[1] == '{"label": null}'
+        assert all('"label": "' in lines[i] for i in (0, 2))
+    else:
+        assert lines[1] == ""
+        assert lines[0] in ("pos", "neg") and lines[2] in ("pos", "neg")
+
+
+# --- scoring long lines ---------------------------------------------------------------
+def test_a_long_line_is_scored_in_windows_as_if_read_at_once(
+    folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from seqcli.tasks import lm_inference as use
+
+    lm = use.load_lm(folder / "lm.pt")
+    lines = [" ".join(SENTENCES * 20), "the cat", "a dog runs ."]
+    whole = [s.logprob for s in use.score(lm, lines).sentences]
+    monkeypatch.setattr(use, "SCORE_WINDOW", 7)  # the first line now takes windows
+    windowed = [s.logprob for s in use.score(lm, lines).sentences]
+    assert windowed == pytest.approx(whole, rel=1e-5)
+    tokens = use.token_log_probs(lm, lines[0])
+    assert sum(lp for _, lp in tokens) == pytest.approx(whole[0], rel=1e-5)
+
+
+def test_a_50000_token_line_reads_one_window_at_a_time(
+    folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from seqcli.tasks import lm_inference as use
+
+    lm = use.load_lm(folder / "lm.pt")
+    longest = []
+    encoder = lm.network.encoder
+    original = encoder.forward
+
+    def spy(ids: torch.Tensor, *args: Any, **kwargs: Any) -> Any:
+        longest.append(ids.numel())  # what memory grows with
+        return original(ids, *args, **kwargs)
+
+    monkeypatch.setattr(encoder, "forward", spy)
+    line = " ".join(["the cat sees the dog ."] * 8334)  # 50,004 tokens
+    (result,) = use.score(lm, [line]).sentences
+    assert result.tokens == 50_005
+    assert max(longest) <= use.SCORE_WINDOW
+    assert result.logprob < 0
