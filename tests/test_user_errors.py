@@ -455,3 +455,17 @@ def test_a_50000_token_line_reads_one_window_at_a_time(
     assert result.tokens == 50_005
     assert max(longest) <= use.SCORE_WINDOW
     assert result.logprob < 0
+
+
+def test_tokenize_choices_are_accepted_in_any_case(folder: Path, tmp_path: Path):
+    result = invoke("tokenize", "encode", "-", "--level", "CHAR", input="ab\n")
+    assert_ok(result)
+    assert result.stdout.split() == ["a", "b"]
+    out = tmp_path / "sp.model"
+    result = invoke("tokenize", "train", folder / "corpus.txt", "--model-type", "BPE",
+                    "--vocab-size", "30", "-o", out)  # fmt: skip
+    assert_ok(result)
+    assert_error(
+        invoke("tokenize", "encode", "-", "--level", "byte", input="ab\n"),
+        "--level must be one of word, char, subword (got 'byte')",
+    )

@@ -22,6 +22,7 @@ from seqcli.cli._shared import (
 from seqcli.errors import ConfigError
 from seqcli.readers import read_lines, read_text
 from seqcli.tokenizers import (
+    LEVELS,
     SentencePieceTokenizer,
     Tokenizer,
     clean_web_text,
@@ -66,6 +67,9 @@ LowerOpt = Annotated[
 
 
 def _tokenizer(level: str, sp_model: Path | None, lowercase: bool) -> Tokenizer:
+    given, level = level, level.strip().lower()  # choices are matched in any case
+    if level not in LEVELS:
+        raise ConfigError(f"--level must be one of {', '.join(LEVELS)} (got '{given}')")
     if sp_model is not None:
         return SentencePieceTokenizer.from_file(str(sp_model), lowercase=lowercase)
     if level == "subword":
@@ -110,6 +114,7 @@ def train(
 
     Example: seqcli tokenize train corpus.txt --vocab-size 4000 -o spm.model
     """
+    model_type = model_type.strip().lower()  # choices are matched in any case
     lines = (line.text for line in read_text(corpus))
     model = train_sentencepiece(
         lines,
