@@ -255,12 +255,20 @@ def build_checked(
     tensors compared with the stored ones, so that a config edited to describe a
     huge network is refused before anything is allocated.
     """
-    with torch.device("meta"):
-        shapes = {k: tuple(v.shape) for k, v in build().state_dict().items()}
-    check_shapes(shapes, state_dict, source=source)
+    check_buildable(build, state_dict, source=source)
     network = build()
     load_weights(network, state_dict, source=source)
     return network
+
+
+def check_buildable(
+    build: Callable[[], torch.nn.Module], state_dict: dict[str, Any], *, source: str
+) -> None:
+    """Refuse stored weights that do not fit `build()`'s network, allocating nothing
+    (the network is built on the meta device: shapes only)."""
+    with torch.device("meta"):
+        shapes = {k: tuple(v.shape) for k, v in build().state_dict().items()}
+    check_shapes(shapes, state_dict, source=source)
 
 
 def check_shapes(

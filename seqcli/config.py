@@ -357,7 +357,7 @@ _RANGES: dict[str, _Range] = {
     "weight_decay": _AT_LEAST_0,
     "clip": _AT_LEAST_0,  # 0 = no clipping
     "max_time": _ABOVE_0,  # None = no limit
-    "save_every": _ABOVE_0,
+    "save_every": _AT_LEAST_0,  # 0 = a snapshot after every step
     "lr_decay": (0, False, 1, True),
     "dropout": (0, True, 1, False),
     "valid_fraction": (0, False, 1, False),
@@ -368,20 +368,25 @@ _DEVICES = "auto, cpu, cuda, cuda:N or mps"
 
 
 def check_config(
-    cfg: Any, prefix: str = "", name_of: Callable[[str], str] | None = None
+    cfg: Any,
+    prefix: str = "",
+    name_of: Callable[[str], str] | None = None,
+    skip: tuple[str, ...] = (),
 ) -> None:
     """Reject values outside their allowed set or range, naming the setting.
 
     Choices are normalised to lower case in place. `name_of` turns a dotted key
     into the name the user gave it (a flag, or the key in a YAML file); by default
-    the key itself.
+    the key itself. `skip` names dotted keys (or whole sections) left unchecked.
     """
     name_of = name_of or (lambda key: key)
     for f in dataclasses.fields(cfg):
         value = getattr(cfg, f.name)
         key = f"{prefix}{f.name}"
+        if key in skip:
+            continue
         if dataclasses.is_dataclass(value):
-            check_config(value, prefix=f"{key}.", name_of=name_of)
+            check_config(value, prefix=f"{key}.", name_of=name_of, skip=skip)
         elif value is None or isinstance(value, bool):
             continue
         elif f.name in _CHOICES or f.name == "device":
@@ -398,9 +403,13 @@ def check_config(
 
 
 def checked_from_dict(cls: type[C], data: dict[str, Any], *, source: str) -> C:
-    """`from_dict` and `check_config` of stored settings (a checkpoint's config)."""
+    """`from_dict` and `check_config` of stored settings (a checkpoint's config).
+
+    The training settings are not checked: they do not shape the network, and a
+    run started through the Python API may have used values the CLI refuses.
+    """
     cfg = from_dict(cls, data, source=source)
-    check_config(cfg, name_of=lambda key: f"{source}: {key}")
+    check_config(cfg, name_of=lambda key: f"{source}: {key}", skip=("train",))
     return cfg
 
 

@@ -142,7 +142,7 @@ def test_impossible_values_are_rejected_naming_the_flag(overrides: dict, message
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("train:\n  save_every: -1\n", "train.save_every in {} must be > 0 (got -1"),
+        ("train:\n  save_every: -1\n", "train.save_every in {} must be >= 0 (got -1"),
         ("train:\n  lr: 0\n", "train.lr in {} must be > 0 (got 0"),
         ("train:\n  lr_decay: 1.5\n", "train.lr_decay in {} must be in (0, 1]"),
         ("train:\n  early_stop: -1\n", "train.early_stop in {} must be >= 0"),
@@ -163,6 +163,11 @@ def test_a_flag_is_named_rather_than_the_yaml_key_it_overrides(tmp_path: Path):
         load_config(LMConfig, path, {"train.lr": -2.0, "train.epochs": 3})
     with pytest.raises(ConfigError, match=re.escape(f"train.epochs in {path}")):
         load_config(LMConfig, path, {"train.lr": 2.0})
+
+
+def test_a_resumed_runs_stored_value_is_named_as_such():
+    with pytest.raises(ConfigError, match=re.escape("train.lr (stored in the resumed")):
+        load_config(LMConfig, None, {}, base={"train": {"lr": -1.0}})
 
 
 def test_choices_are_accepted_in_any_case_and_stored_lower_case():

@@ -551,9 +551,8 @@ def test_init_from_keeps_the_lm_and_fine_tunes_it_on_new_text(
     new_text = write_lines(
         tmp_path / "new.txt", ["my cat ran to the mat .", "a dog sat ."] * 12
     )
-    # lr 1e-30 (0 is refused), far below float32's resolution: the weights stay as
-    # loaded, whatever the flags said about sizes.
-    cfg = lm_config(train_path=str(new_text), init_from=str(trained), lr=1e-30)
+    # lr 0: the weights stay as loaded, whatever the flags said about sizes.
+    cfg = lm_config(train_path=str(new_text), init_from=str(trained), lr=0.0)
     frozen = use.load_lm(task.train_lm(cfg).path)
     assert frozen.cfg.model == base.cfg.model  # not lm_config's emb 8 / hidden 16
     assert frozen.vocab == base.vocab and frozen.cfg.init_from == str(trained)

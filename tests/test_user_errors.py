@@ -124,7 +124,7 @@ def test_save_every_in_yaml_is_named_with_its_file(tmp_path: Path) -> None:
     cfg = tmp_path / "cfg.yaml"
     cfg.write_text("train:\n  save_every: -1\n", encoding="utf-8")
     result = invoke("train-lm", corpus, "-c", cfg, "--dry-run")
-    assert_error(result, f"train.save_every in {cfg} must be > 0 (got -1")
+    assert_error(result, f"train.save_every in {cfg} must be >= 0 (got -1")
 
 
 def test_choices_are_accepted_in_any_case(folder: Path) -> None:
@@ -249,6 +249,31 @@ def test_a_forged_classifier_checkpoint_is_refused(
     forged = rewrite(folder / "clf.pt", tmp_path / "forged.pt", edit)
     result = invoke("classify", "-", "-m", forged, input="the cat\n")
     assert_error(result, str(forged), message)
+
+
+@pytest.mark.parametrize("command", ["train-lm", "train-sentiment"])
+def test_a_forged_init_from_is_refused_before_anything_is_built(
+    folder: Path, tmp_path: Path, command: str
+) -> None:
+    forged = rewrite(folder / "lm.pt", tmp_path / "forged.pt", _huge)
+    inputs = [folder / "corpus.txt"]
+    if command == "train-sentiment":
+        inputs = [folder / "labelled.tsv", "--valid", folder / "labelled.tsv"]
+    result = invoke(command, *inputs, "--init-from", forged, "--epochs", 1, *TINY,
+                    "-o", tmp_path / "out.pt")  # fmt: skip
+    assert_error(result, f"--init-from {forged}", "the config needs [4000000, 8]")
+
+
+def test_training_settings_of_a_stored_config_are_not_checked(
+    folder: Path, tmp_path: Path
+) -> None:
+    # They do not shape the network; a run through the Python API may hold values
+    # the CLI refuses (an lr of 0 to keep weights as they are).
+    def zero_lr(data: dict) -> None:
+        data["config"]["train"]["lr"] = 0.0
+
+    model = rewrite(folder / "lm.pt", tmp_path / "m.pt", zero_lr)
+    assert_ok(invoke("score", "-", "-m", model, input="the cat\n"))
 
 
 def test_a_truncated_checkpoint_says_so_without_errno(
