@@ -449,6 +449,7 @@ def _check_cutoffs(value: list[int], name: str) -> None:
 
 
 def valid_device(value: str) -> bool:
+    """Whether `value` (lower case) names a device form seqcli knows."""
     if value in ("auto", "cpu", "cuda", "mps"):
         return True
     return value.startswith("cuda:") and value[5:].isdigit()
