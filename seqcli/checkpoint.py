@@ -23,6 +23,7 @@ import pickle
 import tempfile
 import time
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -127,6 +128,7 @@ def load_checkpoint(
             f"{path}: checkpoint was modified after it was saved "
             "(digest mismatch); refusing to use it"
         )
+    _check_complete(data, path)
     if task is not None:
         wanted = (task,) if isinstance(task, str) else task
         if data.get("task") not in wanted:
@@ -135,6 +137,50 @@ def load_checkpoint(
                 f"{' or '.join(wanted)} checkpoint"
             )
     return data
+
+
+# What every task's checkpoint holds, and the type each must have.
+_REQUIRED: dict[str, type] = {
+    "task": str,
+    "config": dict,
+    "vocab": dict,
+    "tokenizer": dict,
+    "state_dict": dict,
+}
+
+
+def _check_complete(data: dict[str, Any], path: Path) -> None:
+    """Refuse a checkpoint lacking a part every checkpoint has, naming the part.
+
+    The digest only proves the file is as it was written; one written by hand (or
+    by an edited copy of seqcli) may still lack parts or hold the wrong kinds.
+    """
+    for key, kind in _REQUIRED.items():
+        if key not in data:
+            raise CheckpointError(f"{path}: not a complete checkpoint: no '{key}'")
+        if not isinstance(data[key], kind):
+            raise CheckpointError(
+                f"{path}: damaged checkpoint: '{key}' is not a {kind.__name__}"
+            )
+    tokens = data["vocab"].get("tokens")
+    if not isinstance(tokens, list) or not all(isinstance(t, str) for t in tokens):
+        raise CheckpointError(f"{path}: damaged checkpoint: no 'vocab.tokens' list")
+    if not isinstance(data["tokenizer"].get("kind"), str):
+        raise CheckpointError(f"{path}: damaged checkpoint: no 'tokenizer.kind'")
+
+
+def require(data: dict[str, Any], dotted: str, kind: type, *, source: str) -> Any:
+    """A task-specific part of a checkpoint (``vocab.labels``), or a one-line error."""
+    node: Any = data
+    for part in dotted.split("."):
+        if not isinstance(node, dict) or part not in node:
+            raise CheckpointError(f"{source}: not a complete checkpoint: no '{dotted}'")
+        node = node[part]
+    if not isinstance(node, kind):
+        raise CheckpointError(
+            f"{source}: damaged checkpoint: '{dotted}' is not a {kind.__name__}"
+        )
+    return node
 
 
 def _read(path: Path) -> Any:
@@ -167,12 +213,12 @@ def _read(path: Path) -> Any:
         ValueError,
         OSError,
         KeyError,
-    ) as exc:
-        msg = (
-            str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        )
+    ):
+        # torch's own words here ("[Errno 22] Invalid argument", "failed finding
+        # central directory") describe its reader, not the file.
         raise CheckpointError(
-            f"{path}: truncated or damaged checkpoint ({msg[:120]})"
+            f"{path}: truncated or damaged checkpoint, or not a seqcli one (its "
+            "archive cannot be read to the end: was a copy or a save cut short?)"
         ) from None
 
 
@@ -234,10 +280,76 @@ def _feed(h: Any, value: Any) -> None:
         h.update(repr(value).encode())
 
 
+def build_checked(
+    build: Callable[[], torch.nn.Module], state_dict: dict[str, Any], *, source: str
+) -> torch.nn.Module:
+    """The network `build()` makes, with the stored weights in place.
+
+    The network is first built on the meta device (shapes, no memory) and its
+    tensors compared with the stored ones, so that a config edited to describe a
+    huge network is refused before anything is allocated.
+    """
+    check_buildable(build, state_dict, source=source)
+    network = build()
+    load_weights(network, state_dict, source=source)
+    return network
+
+
+def check_buildable(
+    build: Callable[[], torch.nn.Module], state_dict: dict[str, Any], *, source: str
+) -> None:
+    """Refuse stored weights that do not fit `build()`'s network, allocating nothing
+    (the network is built on the meta device: shapes only)."""
+    with torch.device("meta"):
+        shapes = {k: tuple(v.shape) for k, v in build().state_dict().items()}
+    check_shapes(shapes, state_dict, source=source)
+
+
+def check_shapes(
+    expected: dict[str, tuple[int, ...]], state_dict: Any, *, source: str
+) -> None:
+    """Refuse stored weights whose names or shapes differ from the network's."""
+    problem = _weights_problem(expected, state_dict)
+    if problem:
+        raise CheckpointError(
+            f"{source}: stored weights do not fit the network its config "
+            f"describes: {problem}"
+        )
+
+
+def _weights_problem(expected: dict[str, tuple[int, ...]], stored: Any) -> str:
+    if not isinstance(stored, dict):
+        return "state_dict is not a mapping of tensors"
+    missing = [k for k in expected if k not in stored]
+    extra = [k for k in stored if k not in expected]
+    if missing:
+        return f"'{missing[0]}' is missing" + _more(missing)
+    if extra:
+        return f"'{extra[0]}' is not part of the network" + _more(extra)
+    for key, shape in expected.items():
+        value = stored[key]
+        if not isinstance(value, torch.Tensor):
+            return f"'{key}' is not a tensor"
+        if tuple(value.shape) != shape:
+            return (
+                f"'{key}' has shape {list(value.shape)}, the config needs {list(shape)}"
+            )
+    return ""
+
+
+def _more(keys: list[str]) -> str:
+    return f" (and {len(keys) - 1} more)" if len(keys) > 1 else ""
+
+
 def load_weights(
     network: torch.nn.Module, state_dict: dict[str, Any], *, source: str
 ) -> None:
     """Put stored weights into `network`; weights that do not fit are an error."""
+    check_shapes(
+        {k: tuple(v.shape) for k, v in network.state_dict().items()},
+        state_dict,
+        source=source,
+    )
     try:
         network.load_state_dict(state_dict)
     except RuntimeError as exc:

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import math
 import types
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -211,14 +213,52 @@ def load_config(
         overrides: dotted keys (``model.cell``); None values mean "not given".
     """
     data: dict[str, Any] = copy.deepcopy(base) if base else {}
-    if yaml_path is not None:
-        _merge(data, _read_yaml(Path(yaml_path)))
+    yaml_data = _read_yaml(Path(yaml_path)) if yaml_path is not None else {}
+    _merge(data, copy.deepcopy(yaml_data))
     for dotted, value in (overrides or {}).items():
         if value is not None:
             _set_dotted(data, dotted, value)
     cfg = from_dict(cls, data, source=str(yaml_path) if yaml_path else "config")
-    check_config(cfg)
+    given = {k for k, v in (overrides or {}).items() if v is not None}
+
+    def name_of(key: str) -> str:
+        # Name a setting as the user gave it: the flag, the YAML key and its file,
+        # or the key of the resumed run's stored config.
+        if key in given:
+            return flag_of(key)
+        if _has_dotted(yaml_data, key):
+            return f"{key} in {yaml_path}"
+        if base and _has_dotted(base, key):
+            return f"{key} (stored in the resumed run)"
+        return key
+
+    check_config(cfg, name_of=name_of)
     return cfg
+
+
+# The flags whose names are not their config key's last part, dashed.
+_FLAG_NAMES = {
+    "train_path": "the training file",
+    "valid_path": "--valid",
+    "test_path": "--test",
+    "data_format": "--format",
+    "select_metric": "--select",
+    "tokenizer.max_size": "--max-vocab",
+}
+
+
+def flag_of(key: str) -> str:
+    """The command-line flag that sets a dotted config key (``train.lr`` -> --lr)."""
+    return _FLAG_NAMES.get(key, "--" + key.rsplit(".", 1)[-1].replace("_", "-"))
+
+
+def _has_dotted(data: dict[str, Any], dotted: str) -> bool:
+    node: Any = data
+    for part in dotted.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return False
+        node = node[part]
+    return True
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
@@ -299,6 +339,9 @@ def _type_name(hint: Any) -> str:
     )
 
 
+# --- validation ------------------------------------------------------------------
+# Per-field rules, keyed by field name (the same name means the same thing in every
+# config). A choice is matched in any case and stored in lower case.
 _CHOICES: dict[str, tuple[str, ...]] = {
     "cell": ("rnn", "gru", "lstm"),
     "optimizer": ("adam", "sgd"),
@@ -312,35 +355,127 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "select_metric": ("accuracy", "macro_f1"),
 }
 
+# (lowest, lowest allowed?, highest, highest allowed?); None = unbounded.
+_Range = tuple[float | None, bool, float | None, bool]
+_AT_LEAST_1: _Range = (1, True, None, False)
+_AT_LEAST_0: _Range = (0, True, None, False)
+_ABOVE_0: _Range = (0, False, None, False)
+_RANGES: dict[str, _Range] = {
+    # sizes and counts
+    "emb_size": _AT_LEAST_1,
+    "hidden_size": _AT_LEAST_1,
+    "num_layers": _AT_LEAST_1,
+    "batch_size": _AT_LEAST_1,
+    "bptt": _AT_LEAST_1,
+    "epochs": _AT_LEAST_1,
+    "min_freq": _AT_LEAST_1,
+    "sp_vocab_size": _AT_LEAST_1,
+    "max_size": _AT_LEAST_0,  # 0 = no limit
+    "max_tokens": _AT_LEAST_0,  # 0 = all
+    "plateau_patience": _AT_LEAST_0,
+    "early_stop": _AT_LEAST_0,  # 0 = never
+    "eval_every": _AT_LEAST_0,  # 0 = each epoch
+    "num_threads": _AT_LEAST_0,  # 0 = automatic
+    "seed": _AT_LEAST_0,
+    # rates, fractions, times
+    "lr": _ABOVE_0,
+    "min_lr": _AT_LEAST_0,
+    "weight_decay": _AT_LEAST_0,
+    "clip": _AT_LEAST_0,  # 0 = no clipping
+    "max_time": _ABOVE_0,  # None = no limit
+    "save_every": _AT_LEAST_0,  # 0 = a snapshot after every step
+    "lr_decay": (0, False, 1, True),
+    "dropout": (0, True, 1, False),
+    "valid_fraction": (0, False, 1, False),
+    "sp_character_coverage": (0, False, 1, True),
+}
 
-def check_config(cfg: Any, prefix: str = "") -> None:
-    """Reject values outside their allowed set or range, naming the key."""
+_DEVICES = "auto, cpu, cuda, cuda:N or mps"
+
+
+def check_config(
+    cfg: Any,
+    prefix: str = "",
+    name_of: Callable[[str], str] | None = None,
+    skip: tuple[str, ...] = (),
+) -> None:
+    """Reject values outside their allowed set or range, naming the setting.
+
+    Choices are normalised to lower case in place. `name_of` turns a dotted key
+    into the name the user gave it (a flag, or the key in a YAML file); by default
+    the key itself. `skip` names dotted keys (or whole sections) left unchecked.
+    """
+    name_of = name_of or (lambda key: key)
     for f in dataclasses.fields(cfg):
         value = getattr(cfg, f.name)
         key = f"{prefix}{f.name}"
+        if key in skip:
+            continue
         if dataclasses.is_dataclass(value):
-            check_config(value, prefix=f"{key}.")
-        elif f.name in _CHOICES and value not in _CHOICES[f.name]:
-            raise ConfigError(
-                f"{key}: '{value}' is not one of {', '.join(_CHOICES[f.name])}"
-            )
-        elif f.name == "dropout" and not 0.0 <= value < 1.0:
-            raise ConfigError(f"{key}: must be in [0, 1), got {value}")
-        elif f.name in (
-            "emb_size",
-            "hidden_size",
-            "num_layers",
-            "batch_size",
-            "bptt",
-        ) and (value < 1):
-            raise ConfigError(f"{key}: must be at least 1, got {value}")
-        elif f.name == "max_tokens" and value < 0:
-            raise ConfigError(f"{key}: must be 0 (no limit) or more, got {value}")
-        elif f.name == "device" and not _valid_device(value):
-            raise ConfigError(f"{key}: '{value}' is not auto, cpu, cuda, cuda:N or mps")
+            check_config(value, prefix=f"{key}.", name_of=name_of, skip=skip)
+        elif value is None or isinstance(value, bool):
+            continue
+        elif f.name in _CHOICES or f.name == "device":
+            setattr(cfg, f.name, _check_choice(f.name, value, name_of(key)))
+        elif f.name in _RANGES:
+            _check_range(value, _RANGES[f.name], name_of(key))
+        elif f.name == "adaptive_cutoffs":
+            _check_cutoffs(value, name_of(key))
+    if isinstance(cfg, LMConfig) and cfg.model.bidirectional:
+        raise ConfigError(
+            "a language model reads left to right: "
+            f"{name_of(prefix + 'model.bidirectional')} must be false"
+        )
 
 
-def _valid_device(value: str) -> bool:
+def checked_from_dict(cls: type[C], data: dict[str, Any], *, source: str) -> C:
+    """`from_dict` and `check_config` of stored settings (a checkpoint's config).
+
+    The training settings are not checked: they do not shape the network, and a
+    run started through the Python API may have used values the CLI refuses.
+    """
+    cfg = from_dict(cls, data, source=source)
+    check_config(cfg, name_of=lambda key: f"{source}: {key}", skip=("train",))
+    return cfg
+
+
+def _check_choice(field_name: str, value: str, name: str) -> str:
+    lowered = value.strip().lower()
+    if field_name == "device":
+        if not valid_device(lowered):
+            raise device_error(value, name)
+        return lowered
+    choices = _CHOICES[field_name]
+    if lowered not in choices:
+        raise ConfigError(f"{name} must be one of {', '.join(choices)} (got '{value}')")
+    return lowered
+
+
+def _check_range(value: float, rule: _Range, name: str) -> None:
+    low, low_ok, high, high_ok = rule
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"{name} must be a finite number (got {value})")
+    bad_low = low is not None and (value < low if low_ok else value <= low)
+    bad_high = high is not None and (value > high if high_ok else value >= high)
+    if not (bad_low or bad_high):
+        return
+    if high is None:
+        raise ConfigError(
+            f"{name} must be {'>=' if low_ok else '>'} {low} (got {value})"
+        )
+    interval = f"{'[' if low_ok else '('}{low}, {high}{']' if high_ok else ')'}"
+    raise ConfigError(f"{name} must be in {interval} (got {value})")
+
+
+def _check_cutoffs(value: list[int], name: str) -> None:
+    if any(c < 1 for c in value) or any(
+        a >= b for a, b in zip(value, value[1:], strict=False)
+    ):
+        raise ConfigError(f"{name} must be positive and increasing (got {value})")
+
+
+def valid_device(value: str) -> bool:
+    """Whether `value` (lower case) names a device form seqcli knows."""
     if value in ("auto", "cpu", "cuda", "mps"):
         return True
     return value.startswith("cuda:") and value[5:].isdigit()
@@ -359,6 +494,11 @@ def config_changes(
         elif a != b:
             changes.append((f"{prefix}{key}", a, b))
     return changes
+
+
+def device_error(value: str, name: str = "--device") -> ConfigError:
+    """The error for a device name that is not one seqcli knows."""
+    return ConfigError(f"{name} must be {_DEVICES} (got '{value}')")
 
 
 def default_of(cls: type, dotted: str) -> Any:

@@ -11,6 +11,7 @@ import csv
 import gzip
 import itertools
 import json
+import re
 import sys
 from collections.abc import Container, Iterator
 from pathlib import Path
@@ -132,6 +133,25 @@ _SUFFIX_FORMATS = {
     ".ndjson": "jsonl",
     ".json": "jsonl",
 }
+
+
+def looks_labelled(texts: list[str]) -> bool:
+    """Whether lines look like labelled data (text<TAB>label) rather than prose.
+
+    Most lines hold a tab, and the field after the last tab (or before the first)
+    is short and repeats from a small set, as labels do.
+    """
+    rows = [t for t in texts if t.strip()]
+    tabbed = [t for t in rows if "\t" in t]
+    if len(tabbed) < 2 or len(tabbed) < 0.9 * len(rows):
+        return False
+    for pick in (lambda t: t.rsplit("\t", 1)[1], lambda t: t.split("\t", 1)[0]):
+        fields = [pick(t).strip() for t in tabbed]
+        short = all(0 < len(f) <= 20 and " " not in f for f in fields[1:])
+        # The first row may be a header; labels repeat, from a small set.
+        if short and len(set(fields)) < min(len(fields), 50):
+            return True
+    return False
 
 
 def table_format(path: str | Path, fmt: str = "auto") -> str:
@@ -265,12 +285,30 @@ class _TableColumns:
         self.text = _column_index(text, header_names, TEXT_NAMES, 0, name)
         self.label = _column_index(label, header_names, LABEL_NAMES, 1, name)
         for index in (self.text, self.label):
+            if index >= self.width == 1:
+                raise DataFormatError(
+                    "expected labelled data (TSV, CSV or JSON Lines with a text and "
+                    f"a label column), found {_one_column_kind(first[0])}",
+                    name,
+                    1,
+                )
             if index >= self.width:
                 raise DataFormatError(
                     f"column {index + 1} asked for, but rows have {self.width}",
                     name,
                     1,
                 )
+
+
+# A CoNLL line: a token, optional middle columns, an IOB/IOBES tag (or -DOCSTART-).
+_CONLL_LINE = re.compile(r"^(-DOCSTART-|\S+(\s+\S+){0,3}\s+([BIES][-_]\w+|O))\s*$")
+
+
+def _one_column_kind(first: str) -> str:
+    """What a one-column first row suggests the file is, for the error message."""
+    if _CONLL_LINE.match(first.strip()):
+        return "what looks like a CoNLL file (a token and its tags per line)"
+    return "one column of plain text"
 
 
 def _column_index(

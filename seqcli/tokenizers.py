@@ -85,16 +85,23 @@ class SentencePieceTokenizer:
         self._sp = spm.SentencePieceProcessor()
         try:
             self._sp.LoadFromSerializedProto(self.model_proto)
-        except (RuntimeError, OSError) as exc:
-            raise ConfigError(f"not a valid SentencePiece model ({exc})") from None
+        except (RuntimeError, OSError):
+            # SentencePiece says only "INTERNAL: src/...cc(109)" here.
+            raise ConfigError(_NOT_A_MODEL) from None
 
     @classmethod
     def from_file(cls, path: str, *, lowercase: bool = False) -> SentencePieceTokenizer:
         try:
             with open(path, "rb") as fh:
-                return cls(fh.read(), lowercase=lowercase)
+                data = fh.read()
         except FileNotFoundError:
             raise ConfigError(f"SentencePiece model not found: {path}") from None
+        except OSError as exc:
+            raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
+        try:
+            return cls(data, lowercase=lowercase)
+        except ConfigError as exc:
+            raise ConfigError(f"{path}: {exc}") from None
 
     @property
     def pieces(self) -> list[str]:
@@ -194,6 +201,10 @@ def train_sentencepiece(
         raise ConfigError(
             f"unknown SentencePiece model type '{model_type}'; use bpe or unigram"
         )
+    if not 0.0 < character_coverage <= 1.0:  # nan too
+        raise ConfigError(
+            f"character coverage must be in (0, 1] (got {character_coverage})"
+        )
     sentences = [(s.lower() if lowercase else s) for s in lines if s.strip()]
     if not sentences:
         raise DataFormatError("no text to train a SentencePiece model on")
@@ -213,8 +224,34 @@ def train_sentencepiece(
             minloglevel=2,
         )
     except RuntimeError as exc:
-        raise ConfigError(f"SentencePiece training failed: {exc}") from None
+        raise ConfigError(sentencepiece_training_error(str(exc))) from None
     return buffer.getvalue()
+
+
+_NOT_A_MODEL = (
+    "not a SentencePiece model (a file written by `seqcli tokenize train` or "
+    "spm_train); damaged, or another kind of file"
+)
+# "INTERNAL: src/trainer_interface.cc(638) [check] Message." -> "Message."
+_SP_INTERNAL = re.compile(r"^\w+: \S+\(\d+\)\s*(\[.*?\]\s*)?")
+_SP_TOO_FEW = re.compile(
+    r"Vocabulary size is smaller than required_chars\. (\d+) vs (\d+)"
+)
+
+
+def sentencepiece_training_error(raw: str) -> str:
+    """One line a user can act on, for SentencePiece's raw `INTERNAL: file.cc(N)`."""
+    too_few = _SP_TOO_FEW.search(raw)
+    if too_few:
+        size, needed = too_few.groups()
+        return (
+            f"a SentencePiece vocabulary of {size} pieces is too small: the "
+            f"characters of this text need at least {needed}; raise the vocabulary "
+            "size, or lower the character coverage"
+        )
+    detail = _SP_INTERNAL.sub("", raw.strip().splitlines()[0] if raw.strip() else "")
+    detail = detail.strip() or "no reason given"
+    return f"SentencePiece could not train a model on this text ({detail[:160]})"
 
 
 def build_tokenizer(cfg: TokenizerConfig, texts: Iterable[str]) -> Tokenizer:

@@ -115,7 +115,12 @@ class Objective:
 
 # --- devices, seeds, distribution ------------------------------------------------
 def resolve_device(name: str) -> torch.device:
-    """auto -> cuda, else mps, else cpu; an unavailable request is an error."""
+    """auto -> cuda, else mps, else cpu; an unknown or unavailable one is an error."""
+    from seqcli.config import device_error, valid_device
+
+    if not valid_device(name.strip().lower()):
+        raise device_error(name)
+    name = name.strip().lower()
     if name == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")

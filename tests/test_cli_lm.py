@@ -313,7 +313,7 @@ def test_unknown_yaml_key_lists_valid_keys(
 def test_bad_flag_value_is_an_error(runner: CliRunner, corpus_file: Path):
     assert_error(
         invoke(runner, "train-lm", corpus_file, "--cell", "foo", "--dry-run"),
-        "model.cell",
+        "--cell",
         "foo",
     )
 
@@ -442,9 +442,7 @@ def test_out_is_a_directory(
     monkeypatch.chdir(tmp_path)
     Path("outdir").mkdir()
     result = invoke(runner, "train-lm", corpus_file, *TINY, "-q", "-o", "outdir")
-    assert result.exit_code == 2
-    assert "Traceback" not in result.output
-    assert "'outdir' is a directory" in result.stderr
+    assert_error(result, "--out outdir: is a directory")  # one line, not a usage box
     assert list(tmp_path.glob("**/*.pt")) == []
 
 

@@ -104,25 +104,100 @@ def test_wrong_types_are_rejected_naming_the_key(tmp_path: Path, text: str, key:
 
 
 @pytest.mark.parametrize(
-    ("overrides", "fragment"),
+    ("overrides", "message"),
     [
-        ({"model.cell": "foo"}, "model.cell: 'foo' is not one of rnn, gru, lstm"),
-        ({"tokenizer.level": "byte"}, "tokenizer.level"),
-        ({"train.optimizer": "rmsprop"}, "train.optimizer"),
-        ({"softmax": "sparse"}, "softmax"),
-        ({"model.dropout": 1.0}, "model.dropout"),
-        ({"model.hidden_size": 0}, "model.hidden_size"),
-        ({"train.device": "tpu"}, "train.device"),
+        ({"model.cell": "foo"}, "--cell must be one of rnn, gru, lstm (got 'foo')"),
+        ({"tokenizer.level": "byte"}, "--level must be one of word, char, subword"),
+        ({"train.optimizer": "rmsprop"}, "--optimizer must be one of adam, sgd"),
+        ({"softmax": "sparse"}, "--softmax must be one of auto, full, adaptive"),
+        ({"model.dropout": 1.0}, "--dropout must be in [0, 1) (got 1.0)"),
+        ({"model.dropout": -0.1}, "--dropout must be in [0, 1) (got -0.1)"),
+        ({"model.hidden_size": 0}, "--hidden-size must be >= 1 (got 0)"),
+        ({"model.emb_size": -3}, "--emb-size must be >= 1 (got -3)"),
+        ({"model.num_layers": 0}, "--num-layers must be >= 1 (got 0)"),
+        ({"train.batch_size": 0}, "--batch-size must be >= 1 (got 0)"),
+        ({"bptt": 0}, "--bptt must be >= 1 (got 0)"),
+        ({"train.epochs": 0}, "--epochs must be >= 1 (got 0)"),
+        ({"train.max_time": -1.0}, "--max-time must be > 0 (got -1.0)"),
+        ({"train.max_time": 0.0}, "--max-time must be > 0 (got 0.0)"),
+        ({"tokenizer.min_freq": 0}, "--min-freq must be >= 1 (got 0)"),
+        ({"tokenizer.max_size": -5}, "--max-vocab must be >= 0 (got -5)"),
+        ({"tokenizer.sp_vocab_size": 0}, "--sp-vocab-size must be >= 1 (got 0)"),
+        ({"train.clip": -1.0}, "--clip must be >= 0 (got -1.0)"),
+        ({"train.lr": -1.0}, "--lr must be > 0 (got -1.0)"),
+        ({"train.lr": 0.0}, "--lr must be > 0 (got 0.0)"),
+        ({"train.lr": float("nan")}, "--lr must be a finite number (got nan)"),
+        ({"train.lr": float("inf")}, "--lr must be a finite number (got inf)"),
+        ({"train.seed": -1}, "--seed must be >= 0 (got -1)"),
+        ({"train.device": "tpu"}, "--device must be auto, cpu, cuda, cuda:N or mps"),
+        ({"train.device": "cuda:x"}, "--device must be auto, cpu, cuda, cuda:N"),
+        ({"adaptive_cutoffs": [50, 20]}, "--adaptive-cutoffs must be positive and"),
     ],
 )
-def test_impossible_values_are_rejected(overrides: dict, fragment: str):
-    with pytest.raises(ConfigError, match=re.escape(fragment)):
+def test_impossible_values_are_rejected_naming_the_flag(overrides: dict, message: str):
+    with pytest.raises(ConfigError, match=re.escape(message)):
         load_config(LMConfig, None, overrides)
 
 
-def test_bad_choice_in_yaml(tmp_path: Path):
-    with pytest.raises(ConfigError, match="cell: 'foo'"):
-        load_config(LMConfig, yaml_file(tmp_path, "model:\n  cell: foo\n"))
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("train:\n  save_every: -1\n", "train.save_every in {} must be >= 0 (got -1"),
+        ("train:\n  lr: 0\n", "train.lr in {} must be > 0 (got 0"),
+        ("train:\n  lr_decay: 1.5\n", "train.lr_decay in {} must be in (0, 1]"),
+        ("train:\n  early_stop: -1\n", "train.early_stop in {} must be >= 0"),
+        ("train:\n  weight_decay: -1\n", "train.weight_decay in {} must be >= 0"),
+        ("valid_fraction: 1.0\n", "valid_fraction in {} must be in (0, 1)"),
+        ("model:\n  cell: foo\n", "model.cell in {} must be one of rnn, gru, lstm"),
+    ],
+)
+def test_bad_yaml_values_name_the_key_and_file(tmp_path: Path, text: str, message: str):
+    path = yaml_file(tmp_path, text)
+    with pytest.raises(ConfigError, match=re.escape(message.format(path))):
+        load_config(LMConfig, path)
+
+
+def test_a_flag_is_named_rather_than_the_yaml_key_it_overrides(tmp_path: Path):
+    path = yaml_file(tmp_path, "train:\n  lr: 0.1\n  epochs: 0\n")
+    with pytest.raises(ConfigError, match=re.escape("--lr must be > 0")):
+        load_config(LMConfig, path, {"train.lr": -2.0, "train.epochs": 3})
+    with pytest.raises(ConfigError, match=re.escape(f"train.epochs in {path}")):
+        load_config(LMConfig, path, {"train.lr": 2.0})
+
+
+def test_a_resumed_runs_stored_value_is_named_as_such():
+    with pytest.raises(ConfigError, match=re.escape("train.lr (stored in the resumed")):
+        load_config(LMConfig, None, {}, base={"train": {"lr": -1.0}})
+
+
+def test_choices_are_accepted_in_any_case_and_stored_lower_case():
+    cfg = load_config(
+        LMConfig,
+        None,
+        {
+            "model.cell": "LSTM",
+            "tokenizer.level": "Char",
+            "train.optimizer": "SGD",
+            "softmax": "Full",
+            "train.device": "CPU",
+        },
+    )
+    assert (cfg.model.cell, cfg.tokenizer.level, cfg.train.optimizer) == (
+        "lstm",
+        "char",
+        "sgd",
+    )
+    assert (cfg.softmax, cfg.train.device) == ("full", "cpu")
+
+
+def test_a_bidirectional_language_model_is_a_config_error(tmp_path: Path):
+    path = yaml_file(tmp_path, "model:\n  bidirectional: true\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(LMConfig, path)
+    assert str(info.value) == (
+        "a language model reads left to right: "
+        f"model.bidirectional in {path} must be false"
+    )
 
 
 def test_cuda_index_is_a_valid_device():

@@ -6,9 +6,10 @@ command spells it the same way. Must not import torch.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -71,7 +72,7 @@ def handle_errors(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except SeqcliError as exc:
-            err_console.print(f"[bold red]error:[/] {exc}", soft_wrap=True, markup=True)
+            print_error(str(exc))
             raise typer.Exit(code=2) from None
         except KeyboardInterrupt:
             err_console.print("[yellow]interrupted[/]")
@@ -82,6 +83,40 @@ def handle_errors(func: F) -> F:
             raise typer.Exit(code=0) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def print_error(message: str) -> None:
+    """The one `error: ...` line on stderr."""
+    err_console.print(f"[bold red]error:[/] {message}", soft_wrap=True, markup=True)
+
+
+def not_a_directory(ctx: Any, param: Any, value: Any) -> Any:
+    """Typer callback of a file option: a folder given there is the one-line error.
+
+    (``dir_okay=False`` would print a usage box instead, and the error wrapper
+    cannot catch what the option parser raises.)
+    """
+    flag = max(param.opts, key=len) if param.opts else param.name
+    for path in value if isinstance(value, list | tuple) else [value]:
+        if path is not None and Path(path).is_dir():
+            print_error(f"{flag} {path}: is a directory; give a file path")
+            raise typer.Exit(code=2)
+    return value
+
+
+@contextlib.contextmanager
+def writing(path: Path, flag: str) -> Iterator[None]:
+    """Around writing an output file: its missing folders are created first, and
+    an OS error (a read-only place, a parent that is a file) is the one-line error."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        yield
+    except (FileExistsError, NotADirectoryError):
+        parent = next(p for p in path.parents if p.exists() and not p.is_dir())
+        raise SeqcliError(f"{flag} {path}: {parent} is a file, not a folder") from None
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise SeqcliError(f"{flag} {path}: cannot write ({reason})") from None
 
 
 # --- options shared by the training commands ------------------------------------
@@ -100,7 +135,7 @@ OutOpt = Annotated[
         "--out",
         "-o",
         help="Checkpoint to write (default: models/<task>-<level>-<time>.pt).",
-        dir_okay=False,  # else training would fail at its first save
+        callback=not_a_directory,  # else training would fail at its first save
     ),
 ]
 EpochsOpt = Annotated[
@@ -143,7 +178,7 @@ ModelOpt = Annotated[
         "--model",
         "-m",
         help="Checkpoint to use (default: newest fitting one in models/).",
-        dir_okay=False,
+        callback=not_a_directory,
     ),
 ]
 ModelsOpt = Annotated[
@@ -153,7 +188,7 @@ ModelsOpt = Annotated[
         "-m",
         help="Checkpoint to use (default: newest fitting one in models/); repeat "
         "it to average the class probabilities of an ensemble.",
-        dir_okay=False,
+        callback=not_a_directory,
     ),
 ]
 

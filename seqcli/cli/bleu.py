@@ -198,6 +198,7 @@ def bleu(
     sed 's/@@ //g' hyp.bpe | seqcli bleu - ref.txt -m bleu,chrf
     """
     hyp, refs = _hyp_and_refs(files, input_file)
+    _check_width(width)
     names = [name.strip().lower() for name in metrics.split(",") if name.strip()]
     options = _bleu_options(
         lowercase, tokenize, smooth_method, smooth_value, max_ngram_order, force
@@ -265,6 +266,15 @@ def _bleu_options(
         force=force,
         **{key: value for key, value in given.items() if value is not None},
     )
+
+
+# More decimals than a double holds would only print noise.
+MAX_WIDTH = 15
+
+
+def _check_width(width: int) -> None:
+    if not 0 <= width <= MAX_WIDTH:
+        raise ConfigError(f"--width must be 0 to {MAX_WIDTH} decimals (got {width})")
 
 
 def _check_combination(

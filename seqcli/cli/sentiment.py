@@ -204,12 +204,14 @@ def classify(
     ] = ClassifyConfig.batch_size,
     device: DeviceOpt = None,
 ) -> None:
-    """Label texts with a trained classifier: one label per input line on stdout.
+    """Label texts with a trained classifier: one label per input line on stdout
+    (an empty line for a blank one).
 
     Example: seqcli classify reviews.txt --probs -m models/sentiment.pt
     """
     from seqcli.checkpoint import find_latest
-    from seqcli.readers import read_lines
+    from seqcli.errors import DataFormatError
+    from seqcli.readers import display_name, read_lines
     from seqcli.tasks.sentiment_inference import classify as run
     from seqcli.tasks.sentiment_inference import load_classifier
     from seqcli.training import resolve_device
@@ -221,8 +223,18 @@ def classify(
     command = "`seqcli classify`"
     loaded = [load_classifier(m, device=dev, command=command) for m in model]
     texts = [line.text for line in read_lines(file)]
-    result = run(loaded, texts, batch_size=batch_size)
-    for label, p in zip(result.labels, result.probs, strict=True):
+    kept = [i for i, text in enumerate(texts) if text.strip()]
+    if not kept:
+        raise DataFormatError("no text to classify", display_name(file))
+    result = run(loaded, [texts[i] for i in kept], batch_size=batch_size)
+    labels: list[str | None] = [None] * len(texts)  # a blank line stays blank
+    probabilities: list[list[float]] = [[] for _ in texts]
+    for i, label, p in zip(kept, result.labels, result.probs, strict=True):
+        labels[i], probabilities[i] = label, p
+    for label, p in zip(labels, probabilities, strict=True):
+        if label is None:
+            print(json.dumps({"label": None}) if as_json else "")
+            continue
         scores = dict(zip(result.classes, p, strict=True))
         if as_json:
             record = {"label": label, **({"probs": scores} if probs else {})}

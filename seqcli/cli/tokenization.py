@@ -12,11 +12,18 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from seqcli.cli._shared import err_console, handle_errors, out_console
+from seqcli.cli._shared import (
+    err_console,
+    handle_errors,
+    not_a_directory,
+    out_console,
+    writing,
+)
 from seqcli.config import TokenizerConfig
 from seqcli.errors import ConfigError
 from seqcli.readers import read_lines, read_text
 from seqcli.tokenizers import (
+    LEVELS,
     SentencePieceTokenizer,
     Tokenizer,
     clean_web_text,
@@ -64,6 +71,9 @@ LowerOpt = Annotated[
 
 
 def _tokenizer(level: str, sp_model: Path | None, lowercase: bool) -> Tokenizer:
+    given, level = level, level.strip().lower()  # choices are matched in any case
+    if level not in LEVELS:
+        raise ConfigError(f"--level must be one of {', '.join(LEVELS)} (got '{given}')")
     if sp_model is not None:
         return SentencePieceTokenizer.from_file(str(sp_model), lowercase=lowercase)
     if level == "subword":
@@ -85,7 +95,13 @@ def _show(tokenizer: Tokenizer, tokens: list[str]) -> list[str]:
 def train(
     corpus: Input,
     out: Annotated[
-        Path, typer.Option("--out", "-o", help="Model file to write.")
+        Path,
+        typer.Option(
+            "--out",
+            "-o",
+            help="Model file to write (missing folders are created).",
+            callback=not_a_directory,
+        ),
     ] = Path("spm.model"),
     vocab_size: Annotated[
         int, typer.Option(help="Pieces in the model.", min=2)
@@ -106,6 +122,7 @@ def train(
 
     Example: seqcli tokenize train corpus.txt --vocab-size 4000 -o spm.model
     """
+    model_type = model_type.strip().lower()  # choices are matched in any case
     lines = (line.text for line in read_text(corpus))
     model = train_sentencepiece(
         lines,
@@ -114,7 +131,8 @@ def train(
         character_coverage=character_coverage,
         lowercase=lowercase,
     )
-    out.write_bytes(model)
+    with writing(out, "--out"):
+        out.write_bytes(model)
     pieces = len(SentencePieceTokenizer(model).pieces)
     err_console.print(f"{model_type} model with {pieces} pieces written to {out}")
 
@@ -231,6 +249,7 @@ def vocab(
             "--out",
             "-o",
             help="Write the vocabulary (token<TAB>count per line, in id order).",
+            callback=not_a_directory,
         ),
     ] = None,
     top: Annotated[int, typer.Option(help="Most frequent tokens to list.", min=0)] = 15,
@@ -265,7 +284,8 @@ def vocab(
             common.add_row(str(rank), repr(tok), f"{n:,}", f"{n / stats.tokens:.2%}")
         out_console.print(common)
     if out is not None:
-        write_vocab_file(built, counts, str(out))
+        with writing(out, "--out"):
+            write_vocab_file(built, counts, str(out))
         err_console.print(f"vocabulary of {len(built)} entries written to {out}")
 
 

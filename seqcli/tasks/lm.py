@@ -16,8 +16,8 @@ from typing import Any
 import torch
 
 from seqcli.batching import Batch, lm_rows, lm_window_count, lm_windows
-from seqcli.checkpoint import load_checkpoint, load_weights
-from seqcli.config import ADAPTIVE_SOFTMAX_ABOVE, LMConfig, from_dict
+from seqcli.checkpoint import check_buildable, load_checkpoint, load_weights
+from seqcli.config import ADAPTIVE_SOFTMAX_ABOVE, LMConfig, checked_from_dict
 from seqcli.errors import ConfigError, DataFormatError
 from seqcli.nn.lm import LanguageModel, default_cutoffs
 from seqcli.readers import TextLine, read_text
@@ -216,7 +216,7 @@ def setup(
     start = resume
     if resume is None and cfg.init_from:
         start = load_checkpoint(cfg.init_from, task=TASK, command="--init-from")
-        cfg = _network_of(cfg, start["config"])
+        cfg = _network_of(cfg, start)
     given = {}
     if start is not None:
         given = {
@@ -282,10 +282,10 @@ def train_lm(
     return train_task(setup, cfg, resume=resume, reporter=reporter)
 
 
-def _network_of(cfg: LMConfig, stored: dict[str, Any]) -> LMConfig:
-    """`cfg` with the network and tokenizer settings of a stored LM config, so that
-    the stored weights, vocabulary and tokenizer fit (fine-tuning with --init-from)."""
-    base = from_dict(LMConfig, stored, source="--init-from config")
+def _network_of(cfg: LMConfig, start: dict[str, Any]) -> LMConfig:
+    """`cfg` with the network and tokenizer settings of a stored LM, so that the
+    stored weights, vocabulary and tokenizer fit (fine-tuning with --init-from)."""
+    base = check_network(start, source=f"--init-from {cfg.init_from}")
     return replace(
         cfg,
         model=base.model,
@@ -298,7 +298,21 @@ def _network_of(cfg: LMConfig, stored: dict[str, Any]) -> LMConfig:
 
 # --- loading a trained model ----------------------------------------------------
 def load_network(data: dict[str, Any], *, source: str = "checkpoint") -> LanguageModel:
-    cfg = from_dict(LMConfig, data["config"])
+    """The LM of a loaded checkpoint, its stored config and every tensor's shape
+    checked before the network is built (`check_network`)."""
+    cfg = check_network(data, source=source)
     network = build_network(cfg, len(data["vocab"]["tokens"]))
     load_weights(network, data["state_dict"], source=source)
     return network
+
+
+def check_network(data: dict[str, Any], *, source: str) -> LMConfig:
+    """The stored config of an LM checkpoint, checked, and checked to describe the
+    stored weights: a config edited to describe a huge network is refused before
+    anything is allocated."""
+    cfg = checked_from_dict(LMConfig, data["config"], source=f"{source}: config")
+    vocab_size = len(data["vocab"]["tokens"])
+    check_buildable(
+        lambda: build_network(cfg, vocab_size), data["state_dict"], source=source
+    )
+    return cfg

@@ -11,11 +11,11 @@ import torch
 
 from seqcli.batching import pad_pairs
 from seqcli.checkpoint import load_checkpoint
-from seqcli.config import LMConfig, SampleConfig, from_dict
+from seqcli.config import LMConfig, SampleConfig, checked_from_dict
 from seqcli.decoding import sample as sample_ids
 from seqcli.errors import ConfigError, DataFormatError
 from seqcli.nn.lm import LanguageModel
-from seqcli.readers import read_text
+from seqcli.readers import display_name, looks_labelled, read_text
 from seqcli.tasks.lm import (
     LN2,
     TASK,
@@ -43,7 +43,7 @@ def load_lm(
 ) -> LoadedLM:
     data = load_checkpoint(path, task=TASK, command=command)
     # Checked before load_network, so that a bad stored config names the file.
-    cfg = from_dict(LMConfig, data["config"], source=f"{path}: config")
+    cfg = checked_from_dict(LMConfig, data["config"], source=f"{path}: config")
     network = load_network(data, source=str(path)).to(device).eval()
     return LoadedLM(
         network,
@@ -79,10 +79,14 @@ def sample(
     `min_length` tokens long: an LM trained on text with blank lines (WikiText)
     would otherwise often end a sample without a prompt at once, empty.
     """
-    if temperature < 0:
-        raise ConfigError("--temperature must be 0 (greedy) or more")
+    # Written so that nan fails too (every comparison with nan is false).
+    if not 0 <= temperature < math.inf:
+        raise ConfigError(
+            f"--temperature must be 0 (greedy) or a finite number above "
+            f"(got {temperature})"
+        )
     if not 0.0 < top_p <= 1.0:
-        raise ConfigError("--top-p must be in (0, 1]")
+        raise ConfigError(f"--top-p must be in (0, 1] (got {top_p})")
     device = next(lm.network.parameters()).device
     prefix_tokens = lm.tokenizer.tokenize(prompt) if prompt else []
     prefix = [EOS_ID] + lm.vocab.encode(prefix_tokens)
@@ -213,42 +217,81 @@ class FileScore:
         return -self.logprob / LN2 / max(self.chars, 1)
 
 
+# Tokens read per network call when scoring a long line: the line's memory then
+# stays that of one window (a 20 MB line read at once took 4.6 GB), and the
+# hidden state carried between windows keeps the result that of one reading.
+SCORE_WINDOW = 512
+
+
 def score(lm: LoadedLM, texts: Sequence[str], *, batch_size: int = 64) -> FileScore:
     """log P(sentence) = sum of log P(token | previous), `<eos>` closing each sentence.
 
     Each sentence is read as a line of the training stream is: after `<eos>`.
+    Lines up to `SCORE_WINDOW` tokens are scored in batches, longer ones alone, one
+    window at a time.
     """
-    device = next(lm.network.parameters()).device
     results: list[SentenceScore] = []
     for start in range(0, len(texts), batch_size):
         chunk = texts[start : start + batch_size]
         ids = [lm.vocab.encode(lm.tokenizer.tokenize(t)) for t in chunk]
-        batch = pad_pairs([[EOS_ID] + x for x in ids], [x + [EOS_ID] for x in ids])
-        with torch.no_grad():
-            token_scores = lm.network.sequence_log_probs(
-                batch.to(device)
-            )  # (batch, time)
-        for text, seq, row in zip(
-            chunk, ids, token_scores.sum(dim=1).tolist(), strict=True
-        ):
-            results.append(SentenceScore(text, len(seq) + 1, row, seq.count(UNK_ID)))
+        short = [i for i, x in enumerate(ids) if len(x) < SCORE_WINDOW]
+        sums = dict(
+            zip(short, _batch_log_probs(lm, [ids[i] for i in short]), strict=True)
+        )
+        for i, (text, seq) in enumerate(zip(chunk, ids, strict=True)):
+            logprob = sums[i] if i in sums else float(_window_log_probs(lm, seq).sum())
+            results.append(
+                SentenceScore(text, len(seq) + 1, logprob, seq.count(UNK_ID))
+            )
     return FileScore(results, sum(len(t) + 1 for t in texts))
+
+
+def _batch_log_probs(lm: LoadedLM, ids: list[list[int]]) -> list[float]:
+    """log P of each of several short id sequences (then `<eos>`), as one batch."""
+    if not ids:
+        return []
+    device = next(lm.network.parameters()).device
+    batch = pad_pairs([[EOS_ID] + x for x in ids], [x + [EOS_ID] for x in ids])
+    with torch.no_grad():
+        token_scores = lm.network.sequence_log_probs(batch.to(device))  # (batch, time)
+    return token_scores.sum(dim=1).tolist()
+
+
+def _window_log_probs(lm: LoadedLM, ids: list[int]) -> torch.Tensor:
+    """log P of each token of one sequence (then `<eos>`), read `SCORE_WINDOW`
+    tokens at a time with the state carried over: (tokens + 1,) float64."""
+    device = next(lm.network.parameters()).device
+    inputs = torch.tensor([EOS_ID, *ids], dtype=torch.long)
+    targets = torch.tensor([*ids, EOS_ID], dtype=torch.long)
+    scores = torch.empty(len(inputs), dtype=torch.float64)
+    state = None
+    with torch.no_grad():
+        for at in range(0, len(inputs), SCORE_WINDOW):
+            window = slice(at, at + SCORE_WINDOW)
+            x = inputs[window].unsqueeze(0).to(device)
+            hidden, state = lm.network.encoder(x, None, state)
+            y = targets[window].unsqueeze(0).to(device)
+            scores[window] = lm.network.target_log_probs(hidden, y)[0].double().cpu()
+    return scores
 
 
 def token_log_probs(lm: LoadedLM, text: str) -> list[tuple[str, float]]:
     """Each token of `text` (and the closing `<eos>`) with its log-probability."""
     tokens = lm.tokenizer.tokenize(text)
-    ids = lm.vocab.encode(tokens)
-    batch = pad_pairs([[EOS_ID] + ids], [ids + [EOS_ID]])
-    device = next(lm.network.parameters()).device
-    with torch.no_grad():
-        scores = lm.network.sequence_log_probs(batch.to(device))[0].tolist()
+    scores = _window_log_probs(lm, lm.vocab.encode(tokens)).tolist()
     return list(zip([*tokens, EOS], scores, strict=True))
 
 
 def evaluate_lm(lm: LoadedLM, path: str | Path) -> dict[str, float]:
     """Perplexity of a corpus file read as one stream, as during training."""
     lines = read_text(path)
+    if looks_labelled([line.text for line in lines]):
+        # A perplexity of "text<TAB>label" lines would be reported without a word.
+        raise DataFormatError(
+            "looks like labelled data (text<TAB>label lines), but this is a "
+            "language model: pass a sentiment model with -m to score labelled data",
+            display_name(path),
+        )
     stream = encode_stream(lm.vocab, tokenize_lines(lm.tokenizer, lines))
     if stream.numel() < 3:
         raise DataFormatError("too little text to evaluate", path)

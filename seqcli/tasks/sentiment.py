@@ -16,8 +16,8 @@ from typing import Any
 import torch
 
 from seqcli.batching import Batch, bucket_order, pad_batch
-from seqcli.checkpoint import load_checkpoint, load_weights
-from seqcli.config import ClassifyConfig, SentimentConfig, from_dict
+from seqcli.checkpoint import build_checked, load_checkpoint, require
+from seqcli.config import ClassifyConfig, SentimentConfig, checked_from_dict
 from seqcli.errors import DataFormatError
 from seqcli.metrics.classification import (
     ClassificationReport,
@@ -411,8 +411,11 @@ def load_network(data: dict[str, Any], *, source: str = "checkpoint") -> Classif
     Only the sizes of the stored vocabularies are needed here, so neither they nor
     the tokenizer are rebuilt (`load_classifier` builds them once, for reading text).
     """
-    cfg = from_dict(SentimentConfig, data["config"])
-    stored = data["vocab"]
-    network = build_network(cfg, len(stored["tokens"]), len(stored["labels"]))
-    load_weights(network, data["state_dict"], source=source)
-    return network
+    cfg = checked_from_dict(SentimentConfig, data["config"], source=f"{source}: config")
+    vocab_size = len(data["vocab"]["tokens"])
+    classes = len(require(data, "vocab.labels", list, source=source))
+    return build_checked(
+        lambda: build_network(cfg, vocab_size, classes),
+        data["state_dict"],
+        source=source,
+    )

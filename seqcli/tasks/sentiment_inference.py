@@ -55,9 +55,10 @@ def load_classifier(
 ) -> LoadedClassifier:
     """A trained classifier with everything needed to read raw text."""
     data = load_checkpoint(path, task=TASK, command=command)
+    # The network first: it checks the stored config, vocabularies and weights.
+    network = load_network(data, source=str(path))
     cfg = from_dict(SentimentConfig, data["config"])
     vocabs = stored_vocabs(data)
-    network = load_network(data, source=str(path))
     return LoadedClassifier(
         network.to(device).eval(),
         vocabs["vocab"],

@@ -12,7 +12,7 @@ from typing import Any, Protocol, TypeVar
 import torch
 from torch import Tensor, nn
 
-from seqcli.config import LMConfig, RecurrentConfig, TokenizerConfig, from_dict
+from seqcli.config import RecurrentConfig, TokenizerConfig
 from seqcli.errors import ConfigError
 from seqcli.nn.recurrent import RecurrentEncoder
 from seqcli.readers import read_word_vectors
@@ -37,7 +37,9 @@ def transfer_config(cfg: C, lm: dict[str, Any]) -> C:
     config is read as `from_dict` reads any, so settings added since the LM was
     saved take their defaults.
     """
-    base = from_dict(LMConfig, lm["config"], source="--init-from config")
+    from seqcli.tasks.lm import check_network  # its network is the LM's
+
+    base = check_network(lm, source=f"--init-from {cfg.init_from}")
     sizes = ("cell", "emb_size", "hidden_size", "num_layers")
     model = replace(cfg.model, **{k: getattr(base.model, k) for k in sizes})
     tokenizer = replace(
