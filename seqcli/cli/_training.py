@@ -39,7 +39,8 @@ def resolve(
         path, snapshot = find_resume(task, overrides.get("out"))
         base = dict(snapshot["config"])
         base["out"] = str(out_of_snapshot(path))
-        err_console.print(f"[dim]resuming {path}[/]")
+        if os.environ.get("RANK", "0") == "0":
+            err_console.print(f"[dim]resuming {path}[/]")
     cfg = load_config(cls, config, overrides, base=base)
     return cfg, snapshot
 
@@ -50,7 +51,9 @@ def print_config(cfg: Any) -> None:
 
 
 def reporter(quiet: bool) -> RichReporter:
-    return RichReporter(quiet=quiet)
+    # Under torchrun, rank 0 alone reports: the tasks' own messages (the data
+    # summary) would otherwise be printed once per process.
+    return RichReporter(quiet=quiet or os.environ.get("RANK", "0") != "0")
 
 
 def report_outcome(

@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from seqcli.batching import Batch, lm_rows, lm_window_count, lm_windows
+from seqcli.batching import Batch, lm_rows, lm_shard, lm_window_count, lm_windows
 from seqcli.checkpoint import load_checkpoint, load_weights
 from seqcli.config import LMConfig, from_dict, to_dict
 from seqcli.errors import ConfigError, DataFormatError
@@ -36,7 +36,7 @@ from seqcli.tokenizers import (
     build_tokenizer,
     tokenizer_from_dict,
 )
-from seqcli.training import Objective, Reporter, fit
+from seqcli.training import Objective, Reporter, dist_info, fit
 from seqcli.vocab import (
     Vocab,
     VocabStats,
@@ -109,7 +109,7 @@ def prepare_data(
 
 def _check_lengths(cfg: LMConfig, train: torch.Tensor, valid: torch.Tensor) -> None:
     """Refuse streams too short to batch now rather than after an epoch of training."""
-    rows = cfg.train.batch_size
+    rows = cfg.train.batch_size * dist_info()[1]  # each process takes batch_size
     if train.numel() < 2 * rows:
         raise DataFormatError(
             f"too little text ({train.numel()} tokens) for batch size {rows}: "
@@ -253,10 +253,12 @@ def train_lm(
         if resume is None and reporter is not None:
             reporter.on_message(f"starting from {source}: its weights and vocabulary")
     char = cfg.tokenizer.level == "char"
-    train_rows = lm_rows(data.train, cfg.train.batch_size)
+    rank, world = dist_info()
 
     def batches(epoch: int, rank: int, world: int) -> Iterable[Batch]:
-        return lm_windows(train_rows[rank::world], cfg.bptt)
+        return lm_windows(
+            lm_shard(data.train, cfg.train.batch_size, rank, world), cfg.bptt
+        )
 
     def payload() -> dict[str, Any]:
         return {
@@ -270,7 +272,9 @@ def train_lm(
     result = fit(
         network,
         batches=batches,
-        steps_per_epoch=lm_window_count(train_rows, cfg.bptt),
+        steps_per_epoch=lm_window_count(
+            lm_shard(data.train, cfg.train.batch_size, rank, world), cfg.bptt
+        ),
         evaluate=lambda net: stream_metrics(
             net, data.valid, bptt=cfg.bptt, char_level=char
         ),
@@ -282,7 +286,7 @@ def train_lm(
         log_path=files.log,
     )
     metrics = {"valid": result.best_metrics}
-    if data.test is not None and files.out.exists():
+    if data.test is not None and files.out.exists() and rank == 0:
         metrics["test"] = _test_metrics(files, data.test, cfg, device, char)
         update_metrics(files.out, TASK, {"test": metrics["test"]})
     return TrainOutcome(

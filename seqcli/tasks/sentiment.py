@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from seqcli.batching import Batch, bucket_order, pad_batch
+from seqcli.batching import Batch, bucket_order, pad_batch, shard
 from seqcli.checkpoint import load_checkpoint, load_weights
 from seqcli.config import SentimentConfig, from_dict, to_dict
 from seqcli.errors import ConfigError, DataFormatError
@@ -40,7 +40,7 @@ from seqcli.tokenizers import (
     clean_web_text,
     tokenizer_from_dict,
 )
-from seqcli.training import Objective, Reporter, SilentReporter, fit
+from seqcli.training import Objective, Reporter, SilentReporter, dist_info, fit
 from seqcli.vocab import Vocab, build_vocab, extend_vocab
 
 TASK = "sentiment"
@@ -276,6 +276,7 @@ def train_sentiment(
         network.encoder.embedding.weight.requires_grad_(False)
     network.to(device)
     files = run_files(cfg.out or default_out(TASK, cfg.tokenizer.level))
+    rank, world = dist_info()
 
     def payload() -> dict[str, Any]:
         return {
@@ -289,7 +290,7 @@ def train_sentiment(
     result = fit(
         network,
         batches=_batch_factory(data.train, cfg),
-        steps_per_epoch=-(-len(data.train.ids) // cfg.train.batch_size),
+        steps_per_epoch=-(-len(data.train.ids) // (cfg.train.batch_size * world)),
         evaluate=lambda net: _summary_metrics(score(net, data.valid, data.labels)),
         objective=Objective(cfg.select_metric, higher_is_better=True),
         cfg=cfg.train,
@@ -299,7 +300,7 @@ def train_sentiment(
         log_path=files.log,
     )
     metrics = {"valid": result.best_metrics}
-    if data.test is not None and files.out.exists():
+    if data.test is not None and files.out.exists() and rank == 0:
         stored = load_checkpoint(files.out, task=TASK)
         best = load_network(stored, source=str(files.out)).to(device).eval()
         metrics["test"] = _summary_metrics(score(best, data.test, data.labels))
@@ -343,7 +344,7 @@ def _batch_factory(
             seed=cfg.train.seed * 1000 + epoch,
             bucket=cfg.bucket,
         )
-        for rows in order[rank::world]:
+        for rows in shard(order, rank, world):
             yield pad_batch(
                 [train.ids[i] for i in rows], targets=[train.labels[i] for i in rows]
             )
