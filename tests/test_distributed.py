@@ -263,8 +263,11 @@ def test_train_lm_under_torchrun_resumed_across_world_sizes(
     out = tmp_path / "ddp" / "lm.pt"
     invoke("train-lm", *flags, "-o", out, "--batch-size", 8, "--epochs", 1, "-q")
 
+    # --max-time makes the ranks agree on stopping at every step; --test has rank
+    # 0 alone score the best model and add the scores to its checkpoint.
     ddp = torchrun("train-lm", corpus_file, "-o", "ddp/lm.pt", "--resume",
-                   "--epochs", 2, "--batch-size", 4, cwd=tmp_path)  # fmt: skip
+                   "--epochs", 2, "--batch-size", 4, "--max-time", 60,
+                   "--test", corpus_file, cwd=tmp_path)  # fmt: skip
     assert ddp.stdout.strip() == "ddp/lm.pt"  # rank 0 alone prints the outcome
     stderr = flat(ddp.stderr)
     assert "resuming at epoch 2, step 0" in stderr
@@ -282,6 +285,7 @@ def test_train_lm_under_torchrun_resumed_across_world_sizes(
     progress = load_checkpoint(snapshot)["train_state"]["progress"]
     assert (progress["epoch"], progress["world"]) == (3, 2)
 
+    assert load_checkpoint(out)["metrics"]["test"]["loss"] > 0
     lm = load_lm(out)  # one process reads what two wrote
     assert len(sample(lm, num=2, max_length=5, seed=1)) == 2
     resumed = invoke("train-lm", corpus_file, "-o", out, "--resume", "--epochs", 3)
