@@ -241,7 +241,7 @@ class _Run:
         waiting in a gradient all-reduce that never completes."""
         if self.world == 1:
             return flag
-        vote = torch.tensor([float(flag)])
+        vote = torch.tensor([float(flag)], device=self.device)  # NCCL: on the GPU
         torch.distributed.all_reduce(vote, op=torch.distributed.ReduceOp.MAX)
         return bool(vote.item())
 
