@@ -6,14 +6,18 @@ with `<pad>` (id 0), and carry `lengths` and a boolean `mask` (True = real token
 
 from __future__ import annotations
 
+import itertools
 import random
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, fields, replace
+from typing import TypeVar
 
 import torch
 from torch import Tensor
 
 from seqcli.vocab import BOS_ID, EOS_ID, PAD_ID
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -173,6 +177,21 @@ def bucket_order(
     return batches
 
 
+def shard(batches: Sequence[T], rank: int, world: int) -> list[T]:
+    """Rank `rank`'s share of an epoch's batches under data-parallel training.
+
+    Rank r takes batches r, r + world, r + 2 world, ... of the list, wrapped around
+    to a multiple of `world` so that every rank trains the same number of steps (a
+    rank with one step more would wait forever in a gradient all-reduce that the
+    others never join). With one process this is the list itself.
+    """
+    if world == 1:
+        return list(batches)
+    total = -(-len(batches) // world) * world
+    padded = list(itertools.islice(itertools.cycle(batches), total))
+    return padded[rank::world]
+
+
 # --- language-model streams ------------------------------------------------------
 #
 # The corpus is one long id stream, cut into `batch` parallel rows so that row r
@@ -194,6 +213,17 @@ def lm_rows(stream: Tensor, batch_size: int) -> Tensor:
     if n < 2:
         raise ValueError("stream too short for this batch size")
     return stream[: n * batch_size].view(batch_size, n).contiguous()  # (batch, n)
+
+
+def lm_shard(stream: Tensor, batch_size: int, rank: int, world: int) -> Tensor:
+    """Rank `rank`'s rows of a stream under data-parallel training.
+
+    The stream is cut into ``batch_size * world`` rows, of which rank r takes rows
+    r, r + world, ...: `batch_size` rows of equal length on every rank (the same
+    number of windows, so no rank waits on a step the others never take), and
+    together the one-process layout with a ``world`` times larger batch.
+    """
+    return lm_rows(stream, batch_size * world)[rank::world]
 
 
 def lm_window_count(rows: Tensor, bptt: int) -> int:

@@ -13,6 +13,7 @@ import itertools
 import json
 import re
 import sys
+import zlib
 from collections.abc import Container, Iterator
 from pathlib import Path
 from typing import IO, NamedTuple
@@ -63,7 +64,7 @@ def read_lines(path: str | Path) -> Iterator[TextLine]:
                     lineno,
                 ) from None
             yield TextLine(lineno, text.rstrip("\r\n"))
-    except (gzip.BadGzipFile, EOFError) as exc:
+    except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
         raise DataFormatError(f"damaged gzip file ({exc})", name) from None
     finally:
         if fh is not sys.stdin.buffer:
@@ -264,7 +265,7 @@ class _TableColumns:
     def __init__(self, first: list[str], text: str, label: str, header: str, name: str):
         self.width = len(first)
         names = [c.strip() for c in first]
-        wanted = [c for c in (text, label) if c != "auto" and not c.isdigit()]
+        wanted = [c for c in (text, label) if c != "auto" and not c.isdecimal()]
         if header == "auto":
             candidates = [
                 *wanted,
@@ -315,7 +316,7 @@ def _column_index(
     spec: str, names: list[str], auto_names: tuple[str, ...], fallback: int, file: str
 ) -> int:
     """0-based index of a column given by name, 1-based position or auto."""
-    if spec.isdigit():
+    if spec.isdecimal():  # not isdigit: "²" is a digit that int() refuses
         if int(spec) < 1:
             raise DataFormatError("column positions start at 1", file)
         return int(spec) - 1
@@ -340,6 +341,12 @@ def _read_jsonl(
             raise DataFormatError(
                 f"not valid JSON ({exc.msg})", name, line.lineno
             ) from None
+        except (ValueError, RecursionError):  # a 5,000-digit number, [[[[...
+            raise DataFormatError(
+                "not valid JSON (a number too long or nesting too deep)",
+                name,
+                line.lineno,
+            ) from None
         if not isinstance(obj, dict):
             raise DataFormatError("expected a JSON object", name, line.lineno)
         text = _json_field(obj, text_column, TEXT_NAMES, name, line.lineno)
@@ -350,7 +357,7 @@ def _read_jsonl(
 def _json_field(
     obj: dict, spec: str, auto_names: tuple[str, ...], name: str, lineno: int
 ) -> str:
-    if spec.isdigit():
+    if spec.isdecimal():
         raise DataFormatError(
             "JSON Lines columns are chosen by name, not position", name
         )

@@ -74,6 +74,7 @@ from seqcli.training import (
     Objective,
     Reporter,
     SilentReporter,
+    dist_info,
     fit,
     resolve_device,
     seed_everything,
@@ -320,7 +321,9 @@ def _train(
         log_path=files.log,
     )
     metrics = {"valid": result.best_metrics}
-    if run.test_metrics is not None and files.out.exists():
+    # All ranks have finished fit (it ends with a barrier); rank 0 alone scores
+    # the best checkpoint and rewrites it.
+    if run.test_metrics is not None and files.out.exists() and dist_info()[0] == 0:
         metrics["test"] = _test_best(run, files.out, device)
         update_metrics(files.out, run.task, {"test": metrics["test"]})
     epochs = result.progress.epoch - 1

@@ -44,7 +44,8 @@ class Progress:
     """Where a run stands; saved in every resume snapshot."""
 
     epoch: int = 1
-    step_in_epoch: int = 0  # batches of `epoch` already trained
+    step_in_epoch: int = 0  # batches of `epoch` already trained, on each rank
+    world: int = 1  # processes that trained them (a rank's batches depend on it)
     global_step: int = 0
     tokens: int = 0
     elapsed: float = 0.0  # seconds of training across resumes
@@ -162,6 +163,21 @@ def setup_distributed() -> tuple[int, int]:
     return dist_info()
 
 
+def data_parallel(network: nn.Module, device: torch.device) -> nn.Module:
+    """`network` wrapped in DistributedDataParallel (a process group must exist).
+
+    An adaptive softmax computes a tail cluster only for batches with targets in
+    it, so some steps leave parameters without a gradient: DDP must look for them,
+    or the next step fails ("Expected to have finished reduction"). The search
+    costs a walk over the graph at every step, so it is asked for only then.
+    """
+    ids = [device.index] if device.type == "cuda" else None
+    skips = any(isinstance(m, nn.AdaptiveLogSoftmaxWithLoss) for m in network.modules())
+    return nn.parallel.DistributedDataParallel(
+        network, device_ids=ids, find_unused_parameters=skips
+    )
+
+
 # --- the loop ---------------------------------------------------------------------
 def make_optimizer(
     params: Iterable[nn.Parameter], cfg: TrainConfig
@@ -190,8 +206,7 @@ class _Run:
         self.saved: dict[str, Path] = {}  # kind -> file the last save wrote
         self.model: nn.Module = network
         if self.world > 1:
-            ids = [device.index] if device.type == "cuda" else None
-            self.model = nn.parallel.DistributedDataParallel(network, device_ids=ids)
+            self.model = data_parallel(network, device)
         self.optimizer = make_optimizer(network.parameters(), cfg)
         self.progress = Progress()
         self.started = time.monotonic()
@@ -215,6 +230,7 @@ class _Run:
 
     def train_state(self) -> dict[str, Any]:
         self.progress.elapsed = self.elapsed
+        self.progress.world = self.world
         return {
             "optimizer": self.optimizer.state_dict(),
             "progress": asdict(self.progress),
@@ -229,6 +245,16 @@ class _Run:
         self.started = time.monotonic()
         torch.set_rng_state(state["torch_rng"])
         random.setstate((3, tuple(state["python_rng"]), None))
+
+    def agree(self, flag: bool) -> bool:
+        """True on every rank if `flag` is true on any: ranks that decide alone to
+        stop (a time budget read off each rank's clock) would leave the others
+        waiting in a gradient all-reduce that never completes."""
+        if self.world == 1:
+            return flag
+        vote = torch.tensor([float(flag)], device=self.device)  # NCCL: on the GPU
+        torch.distributed.all_reduce(vote, op=torch.distributed.ReduceOp.MAX)
+        return bool(vote.item())
 
 
 def fit(
@@ -270,6 +296,7 @@ def fit(
     reporter = reporter if reporter is not None and run.rank == 0 else SilentReporter()
     if resume is not None:
         run.restore(resume)
+        _rewind_if_world_changed(run.progress, run.world, reporter)
         reporter.on_message(
             f"resuming at epoch {run.progress.epoch}, step {run.progress.step_in_epoch}"
         )
@@ -277,6 +304,12 @@ def fit(
         # Drop what a killed run logged after its snapshot (or all of an old run's).
         keep_log_until(log_path, run.progress.global_step)
     previous_sigterm = _sigterm_interrupts()
+    if run.world > 1:
+        reporter.on_message(
+            f"data-parallel: {run.world} processes x batch size {cfg.batch_size} = "
+            f"effective batch size {run.world * cfg.batch_size}; learning rate "
+            f"{run.lr:g}"
+        )
     stopped_by = "epochs"
     try:
         while run.progress.epoch <= cfg.epochs:
@@ -305,6 +338,10 @@ def fit(
         _restore_sigterm(previous_sigterm)
     if stopped_by != "interrupted" and run.rank == 0:
         save("last", run.train_state(), {})
+    if run.world > 1 and stopped_by != "interrupted":
+        # No rank returns before rank 0 has written its files: a caller that reads
+        # the checkpoint next (test scoring) must not find the previous one.
+        torch.distributed.barrier()
     best = next(
         (
             h
@@ -360,6 +397,23 @@ def _recording(
     return recorded
 
 
+def _rewind_if_world_changed(p: Progress, world: int, reporter: Reporter) -> None:
+    """Restart a half-done epoch when the number of processes changed.
+
+    Each rank trains its own share of an epoch's batches, and the shares depend on
+    the number of processes: `step_in_epoch` batches on each of N ranks is no
+    position among the batches of M ranks. Training the whole epoch again repeats
+    some batches but loses none; a snapshot taken at an epoch's end resumes exactly.
+    """
+    if p.world != world and p.step_in_epoch > 0:
+        reporter.on_message(
+            f"the snapshot was taken with {p.world} process(es), this run has "
+            f"{world}: epoch {p.epoch} restarts from its first batch"
+        )
+        p.step_in_epoch = 0
+    p.world = world
+
+
 # Fields of an evaluation record that describe the run, not the model's quality.
 _BOOKKEEPING = ("epoch", "step", "lr", "elapsed_s", "tokens", "best")
 
@@ -391,7 +445,7 @@ def _train_epoch(
         reporter.on_step(
             StepInfo(p.epoch, p.step_in_epoch, steps, loss, run.lr, rate, run.elapsed)
         )
-        if run.out_of_time():
+        if cfg.max_time is not None and run.agree(run.out_of_time()):
             _evaluate(run, evaluate, objective, save, reporter, log_path)
             return "max_time"
         if cfg.eval_every and p.global_step % cfg.eval_every == 0:

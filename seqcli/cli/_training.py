@@ -115,7 +115,8 @@ def resolve(
         path, snapshot = find_resume(task, overrides.get("out"))
         base = dict(snapshot["config"])
         base["out"] = str(out_of_snapshot(path))
-        err_console.print(f"[dim]resuming {path}[/]")
+        if os.environ.get("RANK", "0") == "0":
+            err_console.print(f"[dim]resuming {path}[/]")
     cfg = load_config(cls, config, overrides, base=base)
     if config is not None and getattr(cfg, "out", None):
         refuse_inputs(cfg.out, {"--config": config})  # type: ignore[attr-defined]
@@ -179,7 +180,10 @@ def run(
         checked = check_task(setup, cfg, resume=snapshot)
         err_console.print(f"inputs ok: {checked.summary}", soft_wrap=True)
         return
-    rep = RichReporter(quiet=flags["quiet"], nll=nll)
+    # Under torchrun, rank 0 alone reports: the tasks' own messages (the data
+    # summary) would otherwise be printed once per process.
+    quiet = flags["quiet"] or os.environ.get("RANK", "0") != "0"
+    rep = RichReporter(quiet=quiet, nll=nll)
     try:
         outcome = train(cfg, resume=snapshot, reporter=rep)
     finally:

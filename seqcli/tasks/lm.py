@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from seqcli.batching import Batch, lm_rows, lm_window_count, lm_windows
+from seqcli.batching import Batch, lm_rows, lm_shard, lm_window_count, lm_windows
 from seqcli.checkpoint import check_buildable, load_checkpoint, load_weights
 from seqcli.config import ADAPTIVE_SOFTMAX_ABOVE, LMConfig, checked_from_dict
 from seqcli.errors import ConfigError, DataFormatError
@@ -27,7 +27,7 @@ from seqcli.tokenizers import (
     build_tokenizer,
     tokenizer_from_dict,
 )
-from seqcli.training import Objective, Reporter
+from seqcli.training import Objective, Reporter, dist_info
 from seqcli.vocab import (
     Vocab,
     VocabStats,
@@ -101,7 +101,7 @@ def prepare_data(
 
 def _check_lengths(cfg: LMConfig, train: torch.Tensor, valid: torch.Tensor) -> None:
     """Refuse streams too short to batch now rather than after an epoch of training."""
-    rows = cfg.train.batch_size
+    rows = cfg.train.batch_size * dist_info()[1]  # each process takes batch_size
     if train.numel() < 2 * rows:
         raise DataFormatError(
             f"too little text ({train.numel()} tokens) for batch size {rows}: "
@@ -236,10 +236,12 @@ def setup(
 
 def _task_run(cfg: LMConfig, data: LMData, network: LanguageModel) -> TaskRun:
     char = cfg.tokenizer.level == "char"
-    train_rows = lm_rows(data.train, cfg.train.batch_size)
+    rank, world = dist_info()
+    # Each process takes `batch_size` rows of its own (see batching.lm_shard).
+    train_rows = lm_shard(data.train, cfg.train.batch_size, rank, world)
 
     def batches(epoch: int, rank: int, world: int) -> Iterable[Batch]:
-        return lm_windows(train_rows[rank::world], cfg.bptt)
+        return lm_windows(train_rows, cfg.bptt)
 
     def metrics_of(stream: torch.Tensor) -> Callable[[torch.nn.Module], Metrics]:
         return lambda net: stream_metrics(net, stream, bptt=cfg.bptt, char_level=char)

@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from seqcli.batching import Batch, bucket_order, pad_batch
+from seqcli.batching import Batch, bucket_order, pad_batch, shard
 from seqcli.checkpoint import build_checked, load_checkpoint, require
 from seqcli.config import ClassifyConfig, SentimentConfig, checked_from_dict
 from seqcli.errors import DataFormatError
@@ -33,7 +33,7 @@ from seqcli.tokenizers import (
     clean_web_text,
     tokenizer_from_dict,
 )
-from seqcli.training import Objective, Reporter, SilentReporter
+from seqcli.training import Objective, Reporter, SilentReporter, dist_info
 from seqcli.vocab import UNK_ID, Vocab, build_vocab, extend_vocab
 
 TASK = "sentiment"
@@ -306,12 +306,13 @@ def _task_run(
     def metrics_of(ex: Examples) -> Callable[[Classifier], dict[str, float]]:
         return lambda net: _summary_metrics(score(net, ex, data.labels))
 
+    world = dist_info()[1]  # each process takes batches of its own (batching.shard)
     return TaskRun(
         task=TASK,
         cfg=cfg,
         network=network,
         batches=_batch_factory(data.train, cfg),
-        steps_per_epoch=-(-len(data.train.ids) // cfg.train.batch_size),
+        steps_per_epoch=-(-len(data.train.ids) // (cfg.train.batch_size * world)),
         evaluate=metrics_of(data.valid),
         objective=Objective(cfg.select_metric, higher_is_better=True),
         vocab={"tokens": data.vocab.to_list(), "labels": data.labels.to_list()},
@@ -388,7 +389,7 @@ def _batch_factory(
             seed=cfg.train.seed * 1000 + epoch,
             bucket=cfg.bucket,
         )
-        for rows in order[rank::world]:
+        for rows in shard(order, rank, world):
             yield pad_batch(
                 [train.ids[i] for i in rows], targets=[train.labels[i] for i in rows]
             )
