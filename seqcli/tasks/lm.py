@@ -32,8 +32,10 @@ from seqcli.runs import (
     update_metrics,
 )
 from seqcli.tokenizers import (
+    NO_CAPITALS_NOTE,
     Tokenizer,
     build_tokenizer,
+    describe,
     tokenizer_from_dict,
 )
 from seqcli.training import Objective, Reporter, fit
@@ -95,6 +97,7 @@ def prepare_data(
         "vocab_size": len(vocab),
         "train_coverage": stats.coverage,
         "valid_oov_rate": vocab_stats(vocab, valid_counts).oov_rate,
+        "tokenizer": describe(tokenizer),
     }
     test = None
     if test_lines is not None:
@@ -247,6 +250,8 @@ def train_lm(
             f"{s['valid_oov_rate']:.2%}; {count_parameters(network):,} parameters on "
             f"{device}"
         )
+        if data.tokenizer.lowercase_detected:
+            reporter.on_message(NO_CAPITALS_NOTE)
     if start is not None:
         source = "resume snapshot" if resume is not None else str(cfg.init_from)
         load_weights(network, start["state_dict"], source=source)

@@ -35,10 +35,13 @@ from seqcli.runs import (
 )
 from seqcli.tasks.transfer import start_encoder, transfer_config
 from seqcli.tokenizers import (
+    NO_CAPITALS_NOTE,
     Tokenizer,
     build_tokenizer,
-    clean_web_text,
+    checkpoint_tokenizer,
+    describe,
     tokenizer_from_dict,
+    with_clean,
 )
 from seqcli.training import Objective, Reporter, SilentReporter, fit
 from seqcli.vocab import Vocab, build_vocab, extend_vocab
@@ -86,10 +89,10 @@ def read_split(cfg: SentimentConfig, path: str) -> list[LabeledText]:
 def encode_texts(
     tokenizer: Tokenizer, vocab: Vocab, texts: Iterable[str], cfg: SentimentConfig
 ) -> list[list[int]]:
-    """Texts -> ids: optional cleaning, tokenising, truncation to max_tokens."""
+    """Texts -> ids: tokenising (the tokenizer cleans and lowercases as the training
+    text was), truncation to max_tokens."""
     limit = cfg.max_tokens or None
-    prep = clean_web_text if cfg.clean else str
-    return [vocab.encode(tokenizer.tokenize(prep(t))[:limit]) for t in texts]
+    return [vocab.encode(tokenizer.tokenize(t)[:limit]) for t in texts]
 
 
 def label_ids(records: Sequence[LabeledText], labels: Vocab, path: str) -> list[int]:
@@ -144,9 +147,10 @@ def prepare_data(
     valid = read_split(cfg, cfg.valid_path)
     test = read_split(cfg, cfg.test_path) if cfg.test_path else None
     texts = [r.text for r in train]
-    if cfg.clean:
-        texts = [clean_web_text(t) for t in texts]
-    tokenizer = tokenizer or build_tokenizer(cfg.tokenizer, texts)
+    if tokenizer is None:
+        tokenizer = build_tokenizer(cfg.tokenizer, texts, clean=cfg.clean)
+    elif cfg.clean:  # an LM's tokenizer, cleaning this task's web text first
+        tokenizer = with_clean(tokenizer)
     if vocab is None or extend:
         counts = Counter(tok for t in texts for tok in tokenizer.tokenize(t))
         min_freq = cfg.tokenizer.min_freq
@@ -168,6 +172,7 @@ def prepare_data(
         name: _describe(paths[name], ex, labels) for name, ex in splits.items()
     }
     summary["vocab_size"] = len(vocab)
+    summary["tokenizer"] = describe(tokenizer)
     return SentimentData(
         tokenizer,
         vocab,
@@ -268,6 +273,8 @@ def train_sentiment(
         weights = auto_class_weights(data.train.labels, len(data.labels))
     network = build_network(cfg, len(data.vocab), len(data.labels), weights)
     summary = dict(data.summary)
+    if data.tokenizer.lowercase_detected:
+        reporter.on_message(NO_CAPITALS_NOTE)
     if resume is not None:
         load_weights(network, resume["state_dict"], source="resume snapshot")
     else:
@@ -353,7 +360,7 @@ def _batch_factory(
 
 def stored_vocabs(snapshot: dict[str, Any]) -> dict[str, Any]:
     return {
-        "tokenizer": tokenizer_from_dict(snapshot["tokenizer"]),
+        "tokenizer": checkpoint_tokenizer(snapshot),
         "vocab": Vocab.from_list(snapshot["vocab"]["tokens"]),
         "labels": Vocab.from_list(snapshot["vocab"]["labels"], specials=False),
     }
