@@ -152,7 +152,16 @@ class NetworkOpts:
         self.lowercase = Annotated[
             bool | None,
             typer.Option(
-                "--lowercase/--keep-case", help="Lowercase text before tokenizing."
+                "--lowercase/--keep-case",
+                help="Lowercase text before tokenizing (default: when the training "
+                "text has no capitals).",
+            ),
+        ]
+        self.word_tokenizer = Annotated[
+            str | None,
+            typer.Option(
+                help="ptb (split punctuation and clitics: it's -> it 's) or "
+                f"whitespace. {d('tokenizer.word_split')}"
             ),
         ]
         self.max_vocab = Annotated[

@@ -80,6 +80,7 @@ def train_lm(
         typer.Option(help=f"Subword pieces. {_d('tokenizer.sp_vocab_size')}"),
     ] = None,
     lowercase: _net.lowercase = None,
+    word_tokenizer: _net.word_tokenizer = None,
     init_from: Annotated[
         Path | None,
         typer.Option(
@@ -122,6 +123,7 @@ def train_lm(
         "tokenizer.max_size": max_vocab,
         "tokenizer.sp_vocab_size": sp_vocab_size,
         "tokenizer.lowercase": lowercase,
+        "tokenizer.word_split": word_tokenizer,
         "tokenizer.reverse": reverse,
         "init_from": init_from and str(init_from),
         "model.cell": cell,

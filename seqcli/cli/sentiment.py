@@ -77,6 +77,7 @@ def train_sentiment(
     ] = None,
     level: _net.level = None,
     lowercase: _net.lowercase = None,
+    word_tokenizer: _net.word_tokenizer = None,
     clean: Annotated[
         bool | None,
         typer.Option(
@@ -187,6 +188,7 @@ def train_sentiment(
         "bucket": bucket,
         "tokenizer.level": level,
         "tokenizer.lowercase": lowercase,
+        "tokenizer.word_split": word_tokenizer,
         "tokenizer.max_size": max_vocab,
         "model.cell": cell,
         "model.emb_size": emb_size,
