@@ -197,8 +197,11 @@ def make_tokenizer(
 
     `split` (word level only) defaults to `TokenizerConfig.word_split`.
     """
-    norm = {"lowercase": lowercase, "clean": clean}
-    norm["lowercase_detected"] = lowercase_detected
+    norm = {
+        "lowercase": lowercase,
+        "clean": clean,
+        "lowercase_detected": lowercase_detected,
+    }
     tokenizer: Tokenizer
     if level == "word":
         tokenizer = WordTokenizer(split=split, **norm)

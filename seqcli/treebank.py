@@ -41,7 +41,8 @@ _ABBREVIATIONS = _words(
 # These keep their period where no sentence starts next (`No. 5`, `pp. 20`), but
 # `no.` is also the word no at the end of a sentence.
 _NUMBER_ABBREVIATIONS = _words("no nos op pp vol fig")
-# Dot runs (ellipses) and dash runs inside a chunk are words of their own.
+# Dot runs (ellipses) and dash runs inside a chunk are words of their own and cut
+# it into chunks.
 _RUNS = re.compile(r"(\.{2,}|-{2,}|\u2026)")
 # English clitics split as the Penn Treebank does (``doesn't`` -> ``does n't``,
 # ``it's`` -> ``it 's``); a typographic apostrophe counts as one.
@@ -81,9 +82,27 @@ _CACHE_SIZE = 1 << 16
 
 def _split_chunk(chunk: str, after: str, *, first: bool) -> list[str]:
     """One whitespace-separated chunk -> its words; `after` is the next chunk and
-    `first` says whether this one starts the text."""
+    `first` says whether this one starts the text.
+
+    Each word is split again until none splits further, so that splitting the
+    words of a split text changes nothing.
+    """
     if _WHOLE.fullmatch(chunk):
         return [chunk]
+    pieces = [piece for piece in _RUNS.split(chunk) if piece]
+    if len(pieces) == 1:  # no ellipsis or dash run inside (wait...what, a--b)
+        pieces = _split_ends(chunk, after, first=first)
+        if len(pieces) == 1:
+            return pieces
+    words: list[str] = []
+    for j, piece in enumerate(pieces):
+        following = pieces[j + 1] if j + 1 < len(pieces) else after
+        words.extend(_split_chunk(piece, following, first=first and j == 0))
+    return words
+
+
+def _split_ends(chunk: str, after: str, *, first: bool) -> list[str]:
+    """Split punctuation off both ends of a chunk, then its clitics."""
     start, end = 0, len(chunk)
     head: list[str] = []
     tail: list[str] = []  # in reverse order
@@ -129,7 +148,7 @@ def _period_cut(chunk: str, start: int, end: int, after: str, *, first: bool) ->
         or (name in _NUMBER_ABBREVIATIONS and not sentence_next)
         or after[:1].islower()  # no sentence starts here: Baby. and ...
         or after[:1] in (",", ";", ":")  # nor here: Olympia, Wash., ...
-        or after.startswith(UNK)  # an unknown word, as likely lowercase
+        or after == UNK  # an unknown word, as likely lowercase
     )
     return 0 if keep else 1
 
@@ -144,11 +163,10 @@ def _quote_cut(chunk: str, start: int, end: int) -> int:
 
 
 def _split_inside(word: str) -> list[str]:
-    """Split dot and dash runs and clitics inside a chunk whose ends are done."""
+    """Split the clitics of a chunk whose ends are done."""
     if not word:
         return []
-    word = _APOSTROPHE.sub("'", word)
-    text = _RUNS.sub(r" \1 ", word)
+    text = _APOSTROPHE.sub("'", word)
     text = _CLITIC.sub(r" \1", _NOT.sub(r" \1", text))
     return text.split()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,7 @@ from seqcli.tokenizers import (
     tokenizer_from_dict,
     train_sentencepiece,
 )
+from seqcli.treebank import ptb_join, ptb_split
 
 TEXT = "The cat  sat on the mat."
 
@@ -271,3 +273,16 @@ def test_clean_is_part_of_the_tokenizer_at_every_level(sp_models: dict[str, byte
         again = tokenizer_from_dict(tok.to_dict())
         assert again.clean
         assert again.tokenize(raw) == tok.tokenize("Great ! It 's fine .")
+
+
+def test_ptb_split_of_split_text_changes_nothing():
+    # Random strings of the characters the rules look at: no exception, no word
+    # with a space, and the split of the words is the words themselves.
+    rng = random.Random(0)
+    pieces = [*"ab A.'\",;:!?()-\u2019\u2026<>@$%", " ", "n't", "'s", "Mr.", "<unk>"]
+    for _ in range(2000):
+        text = "".join(rng.choices(pieces, k=rng.randint(0, 12)))
+        words = ptb_split(text)
+        assert all(w and not any(c.isspace() for c in w) for w in words)
+        assert ptb_split(" ".join(words)) == words, text
+        ptb_join(words)
