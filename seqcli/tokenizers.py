@@ -250,12 +250,23 @@ def checkpoint_tokenizer(data: dict[str, Any]) -> Tokenizer:
     return tokenizer_from_dict(data["tokenizer"], clean_before=clean)
 
 
-def with_clean(tokenizer: Tokenizer) -> Tokenizer:
-    """The same tokenizer, cleaning web text first (a classifier trained with
-    `clean` on a language model's tokenizer)."""
-    if tokenizer.clean:
-        return tokenizer
-    return tokenizer_from_dict({**tokenizer.to_dict(), "clean": True})
+def adapt_tokenizer(
+    tokenizer: Tokenizer,
+    cfg: TokenizerConfig,
+    texts: Iterable[str],
+    *,
+    clean: bool = False,
+) -> Tokenizer:
+    """A given tokenizer (a language model's) for a task's own training text: it
+    cleans web text first if `clean`, and lowercases inputs when the text has no
+    capitals, as `build_tokenizer` would (unless `cfg.lowercase` says yes or no)."""
+    data = tokenizer.to_dict()
+    if clean:
+        data["clean"] = True
+    detect = cfg.lowercase is None and not tokenizer.lowercase
+    if detect and not _CapitalWatch(texts).capitals():
+        data["lowercase"] = data["lowercase_detected"] = True
+    return tokenizer if data == tokenizer.to_dict() else tokenizer_from_dict(data)
 
 
 def describe(tokenizer: Tokenizer) -> str:

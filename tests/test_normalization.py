@@ -186,3 +186,15 @@ def test_word_tokenizer_flag_and_key(corpus_file: Path):
     bad = invoke("train-lm", corpus_file, "--word-tokenizer", "moses", "--dry-run")
     assert bad.exit_code == 2
     assert "'moses' is not one of ptb, whitespace" in bad.stderr
+
+
+def test_a_classifier_from_a_cased_lm_lowercases_like_its_own_text(
+    lm_config, tmp_path: Path, write_lines
+):
+    cased = write_lines(tmp_path / "cased.txt", ["The Cat sees the Dog."] * 40)
+    lm = train_lm(lm_config(train_path=str(cased))).path
+    assert not load_lm(lm).tokenizer.lowercase
+    cfg = sentiment_cfg(tmp_path, init_from=str(lm), extend_vocab=True, clean=True)
+    model = load_classifier(train_sentiment(cfg).path)
+    assert model.tokenizer.lowercase_detected and model.tokenizer.clean
+    assert model.tokenizer.tokenize("It's<br />GOOD.") == ["it", "'s", "good", "."]

@@ -37,11 +37,11 @@ from seqcli.tasks.transfer import start_encoder, transfer_config
 from seqcli.tokenizers import (
     NO_CAPITALS_NOTE,
     Tokenizer,
+    adapt_tokenizer,
     build_tokenizer,
     checkpoint_tokenizer,
     describe,
     tokenizer_from_dict,
-    with_clean,
 )
 from seqcli.training import Objective, Reporter, SilentReporter, fit
 from seqcli.vocab import Vocab, build_vocab, extend_vocab
@@ -149,8 +149,8 @@ def prepare_data(
     texts = [r.text for r in train]
     if tokenizer is None:
         tokenizer = build_tokenizer(cfg.tokenizer, texts, clean=cfg.clean)
-    elif cfg.clean:  # an LM's tokenizer, cleaning this task's web text first
-        tokenizer = with_clean(tokenizer)
+    else:  # an LM's (or a resumed run's): read this task's text as it needs
+        tokenizer = adapt_tokenizer(tokenizer, cfg.tokenizer, texts, clean=cfg.clean)
     if vocab is None or extend:
         counts = Counter(tok for t in texts for tok in tokenizer.tokenize(t))
         min_freq = cfg.tokenizer.min_freq
