@@ -69,7 +69,8 @@ class TokenizerConfig:
     """How text becomes tokens and tokens become ids."""
 
     level: str = "word"  # word | char | subword
-    lowercase: bool = False
+    lowercase: bool | None = None  # None: if the training text has no capitals
+    word_split: str = "ptb"  # ptb (punctuation and clitics split off) | whitespace
     reverse: bool = False  # read each line right to left (a backward LM)
     min_freq: int = 1
     max_size: int = 0  # 0 = no limit
@@ -244,6 +245,7 @@ _FLAG_NAMES = {
     "data_format": "--format",
     "select_metric": "--select",
     "tokenizer.max_size": "--max-vocab",
+    "tokenizer.word_split": "--word-tokenizer",
 }
 
 
@@ -348,6 +350,7 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "cell": ("rnn", "gru", "lstm"),
     "optimizer": ("adam", "sgd"),
     "level": ("word", "char", "subword"),
+    "word_split": ("ptb", "whitespace"),
     "sp_model_type": ("bpe", "unigram"),
     "softmax": ("auto", "full", "adaptive"),
     "data_format": ("auto", "tsv", "csv", "jsonl"),

@@ -99,9 +99,10 @@ def test_ids_with_a_vocab_file_round_trip(
     assert all(row[-1] == 3 for row in rows)  # closed by <eos>
     back = invoke(runner, "decode", "-", "--ids", "--vocab", vocab, input=ids.stdout)
     assert_ok(back)
+    # Words split Penn Treebank-style are joined back as text.
     assert back.stdout.splitlines() == [
-        "the cat sees the <unk> .",
-        "the owl likes the dog .",
+        "the cat sees the <unk>.",
+        "the owl likes the dog.",
     ]
 
 

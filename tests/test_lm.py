@@ -536,7 +536,7 @@ def test_a_backward_lm_writes_what_comes_before_the_prompt(overfit_config: MakeC
         on_text=streamed.append,
     )  # fmt: skip
     # Read right to left, "the mat ." can only be the end of the first sentence.
-    assert texts == ["the cat sat on the mat ."] * 2
+    assert texts == ["the cat sat on the mat."] * 2
     assert streamed == [texts[0]]  # given whole, not streamed from its end
     # It scores the training sentences far above the same words in another order.
     right, wrong = use.score(lm, [OVERFIT[1], "park the to ran dog a ."]).sentences

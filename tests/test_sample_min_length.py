@@ -36,7 +36,8 @@ WORDS = ["the", "cat", "sees", "a", "dog", "."]
 def eos_first_lm() -> use.LoadedLM:
     torch.manual_seed(0)
     cfg = LMConfig(
-        tokenizer=TokenizerConfig(level="word"),
+        # Whitespace-joined samples: a sample's words are its tokens.
+        tokenizer=TokenizerConfig(level="word", word_split="whitespace"),
         model=RecurrentConfig(emb_size=8, hidden_size=16, num_layers=1, dropout=0.0),
     )
     vocab = Vocab([*SPECIALS, *WORDS])

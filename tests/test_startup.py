@@ -23,6 +23,7 @@ TORCH_FREE = [
     "seqcli.config",
     "seqcli.vocab",
     "seqcli.tokenizers",
+    "seqcli.treebank",
     "seqcli.readers",
     "seqcli.metrics",
     "seqcli.metrics.translation",

@@ -204,6 +204,7 @@ SHARED_KEYS: dict[str, str] = {
     "device": "train.device",
     "level": "tokenizer.level",
     "lowercase": "tokenizer.lowercase",
+    "word_tokenizer": "tokenizer.word_split",
     "max_vocab": "tokenizer.max_size",
     "cell": "model.cell",
     "emb_size": "model.emb_size",
@@ -239,7 +240,16 @@ class NetworkOpts:
         self.lowercase = Annotated[
             bool | None,
             typer.Option(
-                "--lowercase/--keep-case", help="Lowercase text before tokenizing."
+                "--lowercase/--keep-case",
+                help="Lowercase text before tokenizing (default: when the training "
+                "text has no capitals).",
+            ),
+        ]
+        self.word_tokenizer = Annotated[
+            str | None,
+            typer.Option(
+                help="ptb (split punctuation and clitics: it's -> it 's) or "
+                f"whitespace. {d('tokenizer.word_split')}"
             ),
         ]
         self.max_vocab = Annotated[

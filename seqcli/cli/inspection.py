@@ -58,6 +58,15 @@ def info(
     out_console.print(table)
 
 
+def _tokenizer(stored: dict[str, Any]) -> dict[str, Any]:
+    """How the model reads raw text (a checkpoint from before normalisation was
+    recorded splits words on whitespace and cleans as its config said)."""
+    shown = {k: v for k, v in stored.items() if k != "model"}
+    if stored["kind"] == "word":
+        shown.setdefault("split", "whitespace")
+    return shown
+
+
 def _summary(path: Path, data: dict[str, Any]) -> dict[str, Any]:
     cfg = data.get("config", {})
     params = sum(t.numel() for k, t in data["state_dict"].items())
@@ -69,10 +78,7 @@ def _summary(path: Path, data: dict[str, Any]) -> dict[str, Any]:
         "saved by": f"seqcli {data['seqcli_version']}",
         "created": data.get("created"),
         "file size": f"{path.stat().st_size / 1e6:.1f} MB",
-        "tokenizer": {
-            "kind": data["tokenizer"]["kind"],
-            "lowercase": data["tokenizer"].get("lowercase", False),
-        },
+        "tokenizer": _tokenizer(data["tokenizer"]),
         "vocabulary": {k: len(v) for k, v in vocab.items()},
         "network": {
             k: model.get(k)

@@ -80,6 +80,7 @@ def train_lm(
         typer.Option(help=f"Subword pieces. {_d('tokenizer.sp_vocab_size')}"),
     ] = None,
     lowercase: _net.lowercase = None,
+    word_tokenizer: _net.word_tokenizer = None,
     init_from: Annotated[
         Path | None,
         typer.Option(

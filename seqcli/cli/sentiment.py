@@ -71,6 +71,7 @@ def train_sentiment(
     ] = None,
     level: _net.level = None,
     lowercase: _net.lowercase = None,
+    word_tokenizer: _net.word_tokenizer = None,
     clean: Annotated[
         bool | None,
         typer.Option(

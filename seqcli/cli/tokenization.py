@@ -19,20 +19,21 @@ from seqcli.cli._shared import (
     out_console,
     writing,
 )
-from seqcli.config import TokenizerConfig
+from seqcli.config import TokenizerConfig, default_of
 from seqcli.errors import ConfigError
 from seqcli.readers import read_lines, read_text
 from seqcli.tokenizers import (
     LEVELS,
     SentencePieceTokenizer,
     Tokenizer,
-    clean_web_text,
+    checkpoint_tokenizer,
     make_tokenizer,
     train_sentencepiece,
 )
 from seqcli.vocab import (
     EOS,
     SPECIALS,
+    UNK,
     Vocab,
     build_vocab,
     read_vocab_file,
@@ -68,20 +69,36 @@ SpModelOpt = Annotated[
 LowerOpt = Annotated[
     bool, typer.Option("--lowercase", help="Lowercase before tokenizing.")
 ]
+WordSplitOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="ptb (split punctuation and clitics: it's -> it 's) or whitespace. "
+        f"(default: {default_of(TokenizerConfig, 'word_split')})",
+    ),
+]
 
 
-def _tokenizer(level: str, sp_model: Path | None, lowercase: bool) -> Tokenizer:
+def _tokenizer(
+    level: str,
+    sp_model: Path | None,
+    lowercase: bool,
+    *,
+    split: str | None = None,
+    clean: bool = False,
+) -> Tokenizer:
     given, level = level, level.strip().lower()  # choices are matched in any case
     if level not in LEVELS:
         raise ConfigError(f"--level must be one of {', '.join(LEVELS)} (got '{given}')")
     if sp_model is not None:
-        return SentencePieceTokenizer.from_file(str(sp_model), lowercase=lowercase)
+        return SentencePieceTokenizer.from_file(
+            str(sp_model), lowercase=lowercase, clean=clean
+        )
     if level == "subword":
         raise ConfigError(
             "--level subword needs --sp-model FILE "
             "(train one with `seqcli tokenize train`)"
         )
-    return make_tokenizer(level, lowercase=lowercase)
+    return make_tokenizer(level, lowercase=lowercase, clean=clean, split=split)
 
 
 def _show(tokenizer: Tokenizer, tokens: list[str]) -> list[str]:
@@ -141,11 +158,16 @@ def train(
 @handle_errors
 def encode(
     file: Input,
-    level: LevelOpt = "word",
+    level: Annotated[
+        str | None,
+        typer.Option(help="word, char or subword (subword needs --sp-model)."),
+    ] = None,
     sp_model: SpModelOpt = None,
     lowercase: LowerOpt = False,
+    word_tokenizer: WordSplitOpt = None,
     ids: Annotated[
-        bool, typer.Option("--ids", help="Print ids from --vocab instead of tokens.")
+        bool,
+        typer.Option("--ids", help="Print ids from --vocab (or -m's) instead."),
     ] = False,
     vocab: Annotated[
         Path | None,
@@ -165,19 +187,71 @@ def encode(
             "(what train-sentiment --clean does).",
         ),
     ] = False,
+    model: Annotated[
+        Path | None,
+        typer.Option(
+            "--model",
+            "-m",
+            help="Show what this checkpoint sees: its normalisation, tokenizer "
+            "and (with --unk or --ids) vocabulary.",
+            dir_okay=False,
+        ),
+    ] = None,
+    unk: Annotated[
+        bool,
+        typer.Option("--unk", help="With -m: show words the model lacks as <unk>."),
+    ] = False,
 ) -> None:
     """Split text into tokens (or ids), one line of output per line of input.
 
-    Example: seqcli tokenize encode corpus.txt --sp-model spm.model
+    Example: seqcli tokenize encode reviews.txt -m models/sentiment.pt --unk
     """
-    tokenizer = _tokenizer(level, sp_model, lowercase)
-    table = _vocab_for_ids(ids, vocab)
+    if model is not None:
+        given = {
+            "--level": level,
+            "--sp-model": sp_model,
+            "--lowercase": lowercase,
+            "--word-tokenizer": word_tokenizer,
+            "--clean": clean,
+            "--vocab": vocab,
+        }
+        _refuse_with_model([flag for flag, value in given.items() if value])
+        tokenizer, table = _model_tokenizer(model, need_vocab=ids or unk)
+    elif unk:
+        raise ConfigError("--unk needs -m MODEL (the vocabulary to check)")
+    else:
+        tokenizer = _tokenizer(
+            level or "word", sp_model, lowercase, split=word_tokenizer, clean=clean
+        )
+        table = _vocab_for_ids(ids, vocab)
     for line in read_lines(file):
-        tokens = tokenizer.tokenize(clean_web_text(line.text) if clean else line.text)
-        if table is not None:
+        tokens = tokenizer.tokenize(line.text)
+        if ids and table is not None:
             print(" ".join(map(str, table.encode(tokens, add_eos=eos))))
-        else:
-            print(" ".join(_show(tokenizer, tokens) + ([EOS] if eos else [])))
+            continue
+        if unk and table is not None:
+            tokens = [t if t in table else UNK for t in tokens]
+        print(" ".join(_show(tokenizer, tokens) + ([EOS] if eos else [])))
+
+
+def _refuse_with_model(flags: list[str]) -> None:
+    if flags:
+        raise ConfigError(
+            f"{', '.join(flags)} cannot be combined with -m: the model's own "
+            "normalisation, tokenizer and vocabulary are used"
+        )
+
+
+def _model_tokenizer(path: Path, *, need_vocab: bool) -> tuple[Tokenizer, Vocab | None]:
+    """The tokenizer and the word vocabulary of a checkpoint."""
+    from seqcli.checkpoint import load_checkpoint  # imports torch: only with -m
+
+    data = load_checkpoint(path, command="`seqcli tokenize encode -m`")
+    tokenizer = checkpoint_tokenizer(data)
+    tokens = data.get("vocab", {}).get("tokens")
+    if tokens is None and need_vocab:
+        raise ConfigError(f"{path} holds no word vocabulary to check tokens in")
+    return tokenizer, Vocab.from_list(tokens) if tokens is not None else None
 
 
 def _vocab_for_ids(ids: bool, vocab: Path | None) -> Vocab | None:
@@ -201,12 +275,13 @@ def decode(
         Path | None,
         typer.Option(help="Vocabulary file, for --ids.", dir_okay=False),
     ] = None,
+    word_tokenizer: WordSplitOpt = None,
 ) -> None:
     """Turn tokens (or ids) back into text: the inverse of `encode`.
 
     Example: seqcli tokenize decode pieces.txt --sp-model m.model
     """
-    tokenizer = _tokenizer(level, sp_model, False)
+    tokenizer = _tokenizer(level, sp_model, False, split=word_tokenizer)
     table = _vocab_for_ids(ids, vocab)
     for line in read_lines(file):
         parts = line.text.split()
@@ -257,12 +332,13 @@ def vocab(
         Path | None,
         typer.Option(help="Also report the OOV rate of this file.", dir_okay=False),
     ] = None,
+    word_tokenizer: WordSplitOpt = None,
 ) -> None:
     """Build a vocabulary and print its size, coverage, OOV rate and top tokens.
 
     Example: seqcli tokenize vocab corpus.txt --min-freq 2 --heldout valid.txt
     """
-    tokenizer = _tokenizer(level, sp_model, lowercase)
+    tokenizer = _tokenizer(level, sp_model, lowercase, split=word_tokenizer)
     counts = _count(tokenizer, file)
     built = build_vocab(counts, min_freq=min_freq, max_size=max_size)
     stats = vocab_stats(built, counts, top=top)

@@ -23,8 +23,10 @@ from seqcli.nn.lm import LanguageModel, default_cutoffs
 from seqcli.readers import TextLine, read_text
 from seqcli.runs import TaskRun, TrainOutcome, train_task
 from seqcli.tokenizers import (
+    NO_CAPITALS_NOTE,
     Tokenizer,
     build_tokenizer,
+    describe,
     tokenizer_from_dict,
 )
 from seqcli.training import Objective, Reporter, dist_info
@@ -87,6 +89,7 @@ def prepare_data(
         "vocab_size": len(vocab),
         "train_coverage": stats.coverage,
         "valid_oov_rate": vocab_stats(vocab, valid_counts).oov_rate,
+        "tokenizer": describe(tokenizer),
     }
     test = None
     if test_lines is not None:
@@ -224,6 +227,8 @@ def setup(
             "vocab": Vocab.from_list(start["vocab"]["tokens"]),
         }
     data = prepare_data(cfg, **given)
+    if reporter is not None and data.tokenizer.lowercase_detected:
+        reporter.on_message(NO_CAPITALS_NOTE)
     network = build_network(cfg, len(data.vocab)).to(device)
     if resume is None and start is not None:
         load_weights(network, start["state_dict"], source=str(cfg.init_from))

@@ -24,7 +24,7 @@ from seqcli.tasks.lm import (
     stream_metrics,
     tokenize_lines,
 )
-from seqcli.tokenizers import ReversedTokenizer, Tokenizer, tokenizer_from_dict
+from seqcli.tokenizers import ReversedTokenizer, Tokenizer, checkpoint_tokenizer
 from seqcli.vocab import BOS_ID, EOS, EOS_ID, PAD_ID, UNK_ID, Vocab
 
 _SAMPLE = SampleConfig()  # the defaults of `sample`
@@ -48,7 +48,7 @@ def load_lm(
     return LoadedLM(
         network,
         Vocab.from_list(data["vocab"]["tokens"]),
-        tokenizer_from_dict(data["tokenizer"]),
+        checkpoint_tokenizer(data),
         cfg,
     )
 

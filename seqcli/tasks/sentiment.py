@@ -28,9 +28,12 @@ from seqcli.readers import LabeledText, read_table
 from seqcli.runs import TaskRun, TrainOutcome, train_task
 from seqcli.tasks.transfer import start_encoder, transfer_config
 from seqcli.tokenizers import (
+    NO_CAPITALS_NOTE,
     Tokenizer,
+    adapt_tokenizer,
     build_tokenizer,
-    clean_web_text,
+    checkpoint_tokenizer,
+    describe,
     tokenizer_from_dict,
 )
 from seqcli.training import Objective, Reporter, SilentReporter, dist_info
@@ -79,10 +82,10 @@ def read_split(cfg: SentimentConfig, path: str) -> list[LabeledText]:
 def encode_texts(
     tokenizer: Tokenizer, vocab: Vocab, texts: Iterable[str], cfg: SentimentConfig
 ) -> list[list[int]]:
-    """Texts -> ids: optional cleaning, tokenising, truncation to max_tokens."""
+    """Texts -> ids: tokenising (the tokenizer cleans and lowercases as the training
+    text was), truncation to max_tokens."""
     limit = cfg.max_tokens or None
-    prep = clean_web_text if cfg.clean else str
-    return [vocab.encode(tokenizer.tokenize(prep(t))[:limit]) for t in texts]
+    return [vocab.encode(tokenizer.tokenize(t)[:limit]) for t in texts]
 
 
 def label_ids(records: Sequence[LabeledText], labels: Vocab, path: str) -> list[int]:
@@ -138,9 +141,10 @@ def prepare_data(
         train, valid = hold_out(train, cfg.valid_fraction, seed=cfg.train.seed)
     test = read_split(cfg, cfg.test_path) if cfg.test_path else None
     texts = [r.text for r in train]
-    if cfg.clean:
-        texts = [clean_web_text(t) for t in texts]
-    tokenizer = tokenizer or build_tokenizer(cfg.tokenizer, texts)
+    if tokenizer is None:
+        tokenizer = build_tokenizer(cfg.tokenizer, texts, clean=cfg.clean)
+    else:  # an LM's (or a resumed run's): read this task's text as it needs
+        tokenizer = adapt_tokenizer(tokenizer, cfg.tokenizer, texts, clean=cfg.clean)
     if vocab is None or extend:
         counts = Counter(tok for t in texts for tok in tokenizer.tokenize(t))
         min_freq = cfg.tokenizer.min_freq
@@ -166,6 +170,7 @@ def prepare_data(
     summary["vocab_size"] = len(vocab)
     valid_ids = [i for ids in splits["valid"].ids for i in ids]
     summary["valid_oov_rate"] = valid_ids.count(UNK_ID) / max(len(valid_ids), 1)
+    summary["tokenizer"] = describe(tokenizer)
     return SentimentData(
         tokenizer,
         vocab,
@@ -290,6 +295,8 @@ def setup(
         weights = auto_class_weights(data.train.labels, len(data.labels))
     network = build_network(cfg, len(data.vocab), len(data.labels), weights)
     summary = dict(data.summary)
+    if data.tokenizer.lowercase_detected:
+        reporter.on_message(NO_CAPITALS_NOTE)
     if resume is None:
         summary.update(start_encoder(network.encoder, cfg, data.vocab, lm, reporter))
     if cfg.freeze_embeddings:
@@ -399,7 +406,7 @@ def _batch_factory(
 
 def stored_vocabs(snapshot: dict[str, Any]) -> dict[str, Any]:
     return {
-        "tokenizer": tokenizer_from_dict(snapshot["tokenizer"]),
+        "tokenizer": checkpoint_tokenizer(snapshot),
         "vocab": Vocab.from_list(snapshot["vocab"]["tokens"]),
         "labels": Vocab.from_list(snapshot["vocab"]["labels"], specials=False),
     }

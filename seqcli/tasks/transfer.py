@@ -46,6 +46,7 @@ def transfer_config(cfg: C, lm: dict[str, Any]) -> C:
         cfg.tokenizer,
         level=base.tokenizer.level,
         lowercase=base.tokenizer.lowercase,
+        word_split=base.tokenizer.word_split,
         reverse=base.tokenizer.reverse,
     )
     return replace(cfg, model=model, tokenizer=tokenizer)  # type: ignore[type-var]
