@@ -10,6 +10,7 @@ inside the functions that need it.
 from __future__ import annotations
 
 import io
+import itertools
 import re
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, Protocol
@@ -195,13 +196,15 @@ def train_sentencepiece(
         raise ConfigError(
             f"unknown SentencePiece model type '{model_type}'; use bpe or unigram"
         )
-    sentences = [(s.lower() if lowercase else s) for s in lines if s.strip()]
-    if not sentences:
+    # Streamed: SentencePiece keeps a sample of `max_sentences`, not the corpus.
+    sentences = ((s.lower() if lowercase else s) for s in lines if s.strip())
+    first = next(sentences, None)
+    if first is None:
         raise DataFormatError("no text to train a SentencePiece model on")
     buffer = io.BytesIO()
     try:
         spm.SentencePieceTrainer.train(
-            sentence_iterator=iter(sentences),
+            sentence_iterator=itertools.chain([first], sentences),
             model_writer=buffer,
             vocab_size=vocab_size,
             model_type=model_type,
