@@ -102,8 +102,9 @@ def write_corpus(path: Path, size: int, seed: int = 0) -> None:
             written += len(text)
 
 
-def peak_rss(cmd: list[str], env: dict[str, str]) -> tuple[int, float, int, str]:
-    """(peak RSS in bytes, seconds, exit status, stderr tail) of one child."""
+def peak_rss(cmd: list[str], env: dict[str, str]) -> tuple[int, float, float, int, str]:
+    """(peak RSS in bytes, wall and CPU seconds, exit status, stderr tail) of one
+    child. CPU seconds say more than wall seconds on a machine shared with others."""
     start = time.perf_counter()
     proc = subprocess.Popen(
         cmd,
@@ -118,14 +119,15 @@ def peak_rss(cmd: list[str], env: dict[str, str]) -> tuple[int, float, int, str]
     _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
     seconds = time.perf_counter() - start
-    return usage.ru_maxrss * 1024, seconds, proc.returncode, stderr[-400:]
+    cpu = usage.ru_utime + usage.ru_stime
+    return usage.ru_maxrss * 1024, seconds, cpu, proc.returncode, stderr[-400:]
 
 
 def run_one(code: Path, corpus: Path, level: str, python: str) -> dict:
     env = {**os.environ, "PYTHONPATH": str(code), "OMP_NUM_THREADS": "1"}
     cmd = [python, "-m", "seqcli", "train-lm", str(corpus), "--dry-run"]
     cmd += ["--level", level]
-    rss, seconds, rc, err = peak_rss(cmd, env)
+    rss, seconds, cpu, rc, err = peak_rss(cmd, env)
     size = corpus.stat().st_size
     row = {
         "code": str(code),
@@ -134,6 +136,7 @@ def run_one(code: Path, corpus: Path, level: str, python: str) -> dict:
         "peak_rss_bytes": rss,
         "ratio": round(rss / size, 3),
         "seconds": round(seconds, 1),
+        "cpu_seconds": round(cpu, 1),
         "exit": rc,
     }
     if rc != 0:
@@ -198,13 +201,14 @@ def _commit(folder: Path) -> str | None:
 
 
 def print_table(rows: list[dict]) -> None:
-    print("| code | level | corpus | peak RSS | RSS / corpus | seconds | exit |")
-    print("| --- | --- | --- | --- | --- | --- | --- |")
+    print("| code | level | corpus | peak RSS | RSS / corpus | wall s | CPU s | exit |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for r in rows:
         print(
             f"| {Path(r['code']).name} | {r['level']} | "
             f"{r['corpus_bytes'] / MB:,.1f} MB | {r['peak_rss_bytes'] / MB:,.0f} MB | "
-            f"{r['ratio']:.2f} | {r['seconds']:.0f} | {r['exit']} |"
+            f"{r['ratio']:.2f} | {r['seconds']:.0f} | {r['cpu_seconds']:.0f} | "
+            f"{r['exit']} |"
         )
 
 
