@@ -16,13 +16,7 @@ from typing import Any
 
 import torch
 
-from seqcli.batching import (
-    Batch,
-    IdStream,
-    lm_rows,
-    lm_window_count,
-    lm_windows,
-)
+from seqcli.batching import Batch, IdStream, lm_rows, lm_window_count, lm_windows
 from seqcli.checkpoint import load_checkpoint, load_weights
 from seqcli.config import LMConfig, from_dict, to_dict
 from seqcli.errors import ConfigError, DataFormatError
