@@ -122,7 +122,7 @@ def worker_reference_wikitext(budget: float) -> dict:
 
     def batchify(stream: torch.Tensor, bsz: int) -> torch.Tensor:
         n = stream.numel() // bsz
-        return stream[: n * bsz].view(bsz, -1).t().contiguous()  # (time, batch)
+        return stream[: n * bsz].view(bsz, -1).t().long().contiguous()
 
     train, valid = batchify(data.train, 20), batchify(data.valid, 10)
     model, crit, lr, bptt = RNNModel(), nn.CrossEntropyLoss(), 20.0, 35

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import itertools
 import random
-from collections.abc import Iterator, Sequence
+from array import array
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, fields, replace
 from typing import TypeVar
 
@@ -207,8 +208,83 @@ def shard(batches: Sequence[T], rank: int, world: int) -> list[T]:
 # The hidden state at the end of window 0 is where window 1 starts from.
 
 
+# An id stream is held in the smallest integer type for its vocabulary (a byte per
+# character for most character vocabularies, four bytes per word at most): a corpus
+# of N tokens takes N such integers, not N Python objects. Windows become int64
+# (what embeddings and losses index with) only when they are cut.
+_ID_TYPES = (  # (ids it holds, torch type, array typecode of the same width)
+    (1 << 8, torch.uint8, "B"),
+    (1 << 15, torch.int16, "h"),
+    (1 << 31, torch.int32, "i"),
+)
+
+
+def id_dtype(vocab_size: int) -> torch.dtype:
+    """The smallest integer type that holds ids 0 .. vocab_size - 1."""
+    return _id_type(vocab_size)[0]
+
+
+def _id_type(vocab_size: int) -> tuple[torch.dtype, str]:
+    for limit, dtype, code in _ID_TYPES:
+        if vocab_size <= limit:
+            return dtype, code
+    raise ValueError(f"a vocabulary of {vocab_size} ids is too large")
+
+
+class IdStream:
+    """Builds a 1-D compact id stream chunk by chunk, without a list of all ids.
+
+    With `size` known (from a counting pass) the tensor is allocated once and
+    filled in place; without, chunks are kept and joined at the end.
+    """
+
+    CHUNK = 1 << 20  # ids buffered before they are copied into the tensor
+
+    def __init__(self, vocab_size: int, *, size: int | None = None):
+        self.dtype, self._code = _id_type(vocab_size)
+        self._out = None if size is None else torch.empty(size, dtype=self.dtype)
+        self._chunks: list[array] = []
+        self._buffer = array(self._code)
+        self._filled = 0
+
+    def extend(self, ids: Iterable[int]) -> None:
+        self._buffer.extend(ids)
+        if len(self._buffer) >= self.CHUNK:
+            self._flush()
+
+    def append(self, id_: int) -> None:
+        self._buffer.append(id_)
+
+    def _flush(self) -> None:
+        buffer, n = self._buffer, len(self._buffer)
+        self._buffer = array(self._code)
+        if n == 0:
+            return
+        if self._out is None:
+            self._chunks.append(buffer)
+        else:
+            if self._filled + n > self._out.numel():
+                raise ValueError("more ids than the size given")
+            end = self._filled + n
+            self._out[self._filled : end] = torch.frombuffer(buffer, dtype=self.dtype)
+        self._filled += n
+
+    def finish(self) -> Tensor:
+        """The stream; ValueError if fewer ids came than the size given."""
+        self._flush()
+        if self._out is None:
+            parts = [torch.frombuffer(c, dtype=self.dtype) for c in self._chunks]
+            out = torch.cat(parts) if parts else torch.empty(0, dtype=self.dtype)
+            self._chunks = []
+            return out
+        if self._filled != self._out.numel():
+            raise ValueError("fewer ids than the size given")
+        return self._out
+
+
 def lm_rows(stream: Tensor, batch_size: int) -> Tensor:
-    """Cut a 1-D id stream into `batch_size` rows, dropping the ragged tail."""
+    """Cut a 1-D id stream into `batch_size` rows, dropping the ragged tail; the
+    rows are a view of the stream, in its (compact) type."""
     n = stream.numel() // batch_size
     if n < 2:
         raise ValueError("stream too short for this batch size")
@@ -231,11 +307,14 @@ def lm_window_count(rows: Tensor, bptt: int) -> int:
 
 
 def lm_windows(rows: Tensor, bptt: int, *, start: int = 0) -> Iterator[Batch]:
-    """Consecutive BPTT windows over `rows`, from window number `start` on."""
+    """Consecutive BPTT windows over `rows`, from window number `start` on, as int64
+    (a copy of one window; the rows stay compact)."""
     n = rows.size(1) - 1  # the last column is only ever a target
     for w in range(start, lm_window_count(rows, bptt)):
         i = w * bptt
         t = min(bptt, n - i)
         yield Batch(
-            ids=rows[:, i : i + t], targets=rows[:, i + 1 : i + 1 + t], carry=w > 0
+            ids=rows[:, i : i + t].long(),
+            targets=rows[:, i + 1 : i + 1 + t].long(),
+            carry=w > 0,
         )

@@ -12,6 +12,7 @@ Must not import torch; sentencepiece is imported inside the functions that need 
 from __future__ import annotations
 
 import io
+import itertools
 import re
 from collections.abc import Iterable, Iterator
 from typing import Any, Protocol
@@ -319,13 +320,15 @@ def train_sentencepiece(
         raise ConfigError(
             f"character coverage must be in (0, 1] (got {character_coverage})"
         )
-    sentences = [(s.lower() if lowercase else s) for s in lines if s.strip()]
-    if not sentences:
+    # Streamed: SentencePiece keeps a sample of `max_sentences`, not the corpus.
+    sentences = ((s.lower() if lowercase else s) for s in lines if s.strip())
+    first = next(sentences, None)
+    if first is None:
         raise DataFormatError("no text to train a SentencePiece model on")
     buffer = io.BytesIO()
     try:
         spm.SentencePieceTrainer.train(
-            sentence_iterator=iter(sentences),
+            sentence_iterator=itertools.chain([first], sentences),
             model_writer=buffer,
             vocab_size=vocab_size,
             model_type=model_type,
