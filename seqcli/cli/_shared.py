@@ -53,7 +53,12 @@ def handle_errors(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except SeqcliError as exc:
-            err_console.print(f"[bold red]error:[/] {exc}", soft_wrap=True, markup=True)
+            from rich.markup import escape
+
+            # escape: a message may hold brackets ("pip install seqcli[plot]").
+            err_console.print(
+                f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True, markup=True
+            )
             raise typer.Exit(code=2) from None
         except KeyboardInterrupt:
             err_console.print("[yellow]interrupted[/]")
