@@ -241,3 +241,41 @@ def test_skipgram_puts_words_sharing_contexts_together(tmp_path: Path) -> None:
         across = max(cos(a, b) for a in group for b in other)
         assert inside > across + 0.3
     assert outcome.metrics["speed"]["words_per_s"] > 0
+
+
+def test_two_vocabulary_checkpoint_needs_a_side(tmp_path: Path) -> None:
+    src, tgt = [*SPECIALS, "haus"], [*SPECIALS, "house", "home"]
+    path = tmp_path / "mt.pt"
+    save_checkpoint(
+        path,
+        {
+            "task": "translation",
+            "config": {},
+            "vocab": {"src": src, "tgt": tgt},
+            "tokenizer": {"kind": "word", "lowercase": True},
+            "state_dict": {
+                "encoder.embedding.weight": torch.zeros(len(src), 3),
+                "decoder.embedding.weight": torch.ones(len(tgt), 3),
+            },
+        },
+    )
+    assert load_model_vectors(path, side="src").words == ["haus"]
+    assert load_model_vectors(path, side="tgt").words == ["house", "home"]
+    with pytest.raises(SeqcliError, match="--side src"):
+        load_model_vectors(path)
+
+
+def test_character_level_checkpoint_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "char.pt"
+    save_checkpoint(
+        path,
+        {
+            "task": "lm",
+            "config": {},
+            "vocab": {"tokens": [*SPECIALS, "a", "b"]},
+            "tokenizer": {"kind": "char", "lowercase": False},
+            "state_dict": {"encoder.embedding.weight": torch.zeros(6, 3)},
+        },
+    )
+    with pytest.raises(SeqcliError, match="char-level vocabulary"):
+        load_model_vectors(path)

@@ -30,7 +30,9 @@ from seqcli.metrics.embeddings import (
 from seqcli.readers import read_word_vectors
 from seqcli.tasks.transfer import stored_word_vectors
 
-CHUNK = 512  # analogy questions scored per matrix product
+# Analogy questions scored per matrix product: (chunk, words) scores of about 64 MB,
+# whatever the vocabulary size.
+CHUNK_CELLS = 2**24
 EPSILON = 1e-3  # 3CosMul's guard against division by zero (Levy & Goldberg, 2014)
 
 
@@ -156,8 +158,8 @@ def evaluate_analogies(
 ) -> AnalogyReport:
     """Accuracy per section; questions with a word outside the vocabulary skipped.
 
-    Each section's answerable questions are scored in chunks of `CHUNK`, one matrix
-    product per chunk.
+    Each section's answerable questions are scored in chunks, one matrix product
+    per chunk.
     """
     sections: dict[str, SectionScore] = {}
     known: dict[str, list[list[int]]] = {}
@@ -168,10 +170,11 @@ def evaluate_analogies(
         if None not in rows:
             score.answered += 1
             known.setdefault(q.section, []).append(rows)  # type: ignore[arg-type]
+    chunk = max(1, CHUNK_CELLS // len(emb))
     for section, rows in known.items():
         table = torch.tensor(rows)  # (questions, 4)
-        for start in range(0, len(table), CHUNK):
-            part = table[start : start + CHUNK]
+        for start in range(0, len(table), chunk):
+            part = table[start : start + chunk]
             best = _analogy_scores(emb, part[:, :3], method).argmax(dim=1)
             sections[section].correct += int((best == part[:, 3]).sum())
     return analogy_report(list(sections.values()))
