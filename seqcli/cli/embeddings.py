@@ -67,7 +67,8 @@ def train_embeddings(
         float | None, typer.Option(help=f"Learning rate. {_d('train.lr')}")
     ] = None,
     optimizer: Annotated[
-        str | None, typer.Option(help=f"sgd or adam. {_d('train.optimizer')}")
+        str | None,
+        typer.Option(help=f"sgd, or adam (with --lr 0.002). {_d('train.optimizer')}"),
     ] = None,
     config: ConfigOpt = None,
     out: OutOpt = None,
