@@ -135,3 +135,22 @@ def test_model_and_vectors_together_is_an_error(vectors: Path, tmp_path: Path) -
     result = run("embeddings", "neighbors", "king", "--vectors", vectors, "-m", vectors)
     assert result.exit_code == 2
     assert "not both" in result.output
+
+
+def test_train_embeddings_dry_run_prints_the_config(tmp_path: Path) -> None:
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("the cat sat on the mat\n" * 5)
+    result = run(
+        "train-embeddings", corpus, "--min-count", "1", "--window", "3", "--dry-run"
+    )
+    assert result.exit_code == 0, result.output
+    assert "window: 3" in result.stdout and "lr_schedule: linear" in result.stdout
+    assert "vocabulary" in result.stderr
+
+
+def test_train_embeddings_rejects_a_bad_window(tmp_path: Path) -> None:
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("the cat sat on the mat\n" * 5)
+    result = run("train-embeddings", corpus, "--window", "0", "-o", tmp_path / "x.pt")
+    assert result.exit_code == 2
+    assert "window: must be at least 1" in result.output

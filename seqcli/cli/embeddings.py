@@ -287,7 +287,7 @@ def plot(
     vectors: VectorsOpt = None,
     side: SideOpt = None,
 ) -> None:
-    """Draw a labelled 2-D map of words (t-SNE or PCA); needs seqcli[plot].
+    r"""Draw a labelled 2-D map of words (t-SNE or PCA); needs seqcli\[plot].
 
     Example: seqcli embeddings plot -o map.png --top 500
     """

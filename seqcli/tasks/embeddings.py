@@ -51,7 +51,9 @@ class SkipGramData:
 
 
 def prepare_data(cfg: EmbeddingsConfig) -> SkipGramData:
-    """Read and tokenise the corpus, build the vocabulary, encode the word stream."""
+    """Check the settings; read and tokenise the corpus, build the vocabulary,
+    encode the word stream."""
+    _check(cfg)
     if cfg.tokenizer.level != "word":
         raise ConfigError("train-embeddings learns word vectors: --level must be word")
     lines = read_text(cfg.train_path)
@@ -170,7 +172,6 @@ def train_embeddings(
     reporter: Reporter | None = None,
 ) -> TrainOutcome:
     """Train skip-gram word vectors on `cfg.train_path`; returns where they went."""
-    _check(cfg)
     reporter = reporter if reporter is not None else SilentReporter()
     device = prepare(cfg.train)
     data = prepare_data(cfg)
