@@ -162,11 +162,18 @@ def _check_complete(data: dict[str, Any], path: Path) -> None:
             raise CheckpointError(
                 f"{path}: damaged checkpoint: '{key}' is not a {kind.__name__}"
             )
-    tokens = data["vocab"].get("tokens")
-    if not isinstance(tokens, list) or not all(isinstance(t, str) for t in tokens):
-        raise CheckpointError(f"{path}: damaged checkpoint: no 'vocab.tokens' list")
-    if not isinstance(data["tokenizer"].get("kind"), str):
-        raise CheckpointError(f"{path}: damaged checkpoint: no 'tokenizer.kind'")
+    # One vocabulary (`tokens`) or one per side of an encoder-decoder (`src`, `tgt`).
+    vocab, tokenizer = data["vocab"], data["tokenizer"]
+    sides = ("src", "tgt") if "tokens" not in vocab and "src" in vocab else (None,)
+    for side in sides:
+        tokens = vocab.get(side or "tokens")
+        if not isinstance(tokens, list) or not all(isinstance(t, str) for t in tokens):
+            name = f"vocab.{side or 'tokens'}"
+            raise CheckpointError(f"{path}: damaged checkpoint: no '{name}' list")
+        kind = (tokenizer.get(side) or {}) if side else tokenizer
+        if not isinstance(kind, dict) or not isinstance(kind.get("kind"), str):
+            name = f"tokenizer.{side}.kind" if side else "tokenizer.kind"
+            raise CheckpointError(f"{path}: damaged checkpoint: no '{name}'")
 
 
 def require(data: dict[str, Any], dotted: str, kind: type, *, source: str) -> Any:

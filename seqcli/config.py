@@ -57,6 +57,9 @@ class TrainConfig:
     seed: int = 1
     device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
     num_threads: int = 0  # torch CPU threads; 0 = the cores not busy (see runs.py)
+    # plateau: decay on evaluations without gain (lr_decay, plateau_patience);
+    # linear: from lr down to min_lr over all epochs' steps (word2vec's SGD schedule)
+    lr_schedule: str = "plateau"
 
 
 # A language model's softmax "auto" turns adaptive above this many vocabulary
@@ -157,6 +160,36 @@ class SentimentConfig:
     tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
     model: RecurrentConfig = field(default_factory=_sentiment_model)
     train: TrainConfig = field(default_factory=_sentiment_train)
+
+
+def _embeddings_train() -> TrainConfig:
+    # word2vec's recipe: plain SGD (sparse updates) decayed linearly, a few epochs,
+    # no clipping, no early stopping. lr is per pair, as word2vec's (nn/skipgram.py).
+    return TrainConfig(
+        epochs=5,
+        batch_size=4096,
+        optimizer="sgd",
+        lr=0.025,
+        clip=0.0,
+        early_stop=0,
+        lr_schedule="linear",
+    )
+
+
+@dataclass
+class EmbeddingsConfig:
+    """Word vectors by skip-gram with negative sampling: `seqcli train-embeddings`."""
+
+    train_path: str = ""
+    out: str | None = None
+    emb_size: int = 100
+    window: int = 5  # context words each side at most (shrunk at random per word)
+    negatives: int = 5  # negative samples per pair, from unigram counts ^ 3/4
+    subsample: float = 1e-4  # frequent-word subsampling threshold t; 0 = off
+    tokenizer: TokenizerConfig = field(
+        default_factory=lambda: TokenizerConfig(min_freq=5)
+    )
+    train: TrainConfig = field(default_factory=_embeddings_train)
 
 
 def to_dict(cfg: Any) -> dict[str, Any]:
@@ -349,6 +382,7 @@ def _type_name(hint: Any) -> str:
 _CHOICES: dict[str, tuple[str, ...]] = {
     "cell": ("rnn", "gru", "lstm"),
     "optimizer": ("adam", "sgd"),
+    "lr_schedule": ("plateau", "linear"),
     "level": ("word", "char", "subword"),
     "word_split": ("ptb", "whitespace"),
     "sp_model_type": ("bpe", "unigram"),
@@ -504,6 +538,16 @@ def config_changes(
 def device_error(value: str, name: str = "--device") -> ConfigError:
     """The error for a device name that is not one seqcli knows."""
     return ConfigError(f"{name} must be {_DEVICES} (got '{value}')")
+
+
+def has_key(cls: type, dotted: str) -> bool:
+    """Whether a config class has the (nested) field `dotted`."""
+    obj: Any = cls()
+    for part in dotted.split("."):
+        if not dataclasses.is_dataclass(obj) or not hasattr(obj, part):
+            return False
+        obj = getattr(obj, part)
+    return True
 
 
 def default_of(cls: type, dotted: str) -> Any:

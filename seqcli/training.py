@@ -439,6 +439,8 @@ def _train_epoch(
         loss = _train_step(run, batch)
         p.step_in_epoch += 1
         p.global_step += 1
+        if cfg.lr_schedule == "linear" and steps:
+            _linear_lr(run, steps)
         p.tokens += batch.num_tokens
         window_tokens += batch.num_tokens
         rate = window_tokens / max(time.monotonic() - window_start, 1e-9)
@@ -470,6 +472,13 @@ def _train_epoch(
         save("last", run.train_state(), {})
         run.last_save = time.monotonic()
     return verdict or "epochs"
+
+
+def _linear_lr(run: _Run, steps_per_epoch: int) -> None:
+    """Decay the lr linearly from cfg.lr at the first step to cfg.min_lr at the last."""
+    cfg = run.cfg
+    done = run.progress.global_step / (steps_per_epoch * cfg.epochs)
+    run.set_lr(max(cfg.lr * (1.0 - done), cfg.min_lr))
 
 
 def _train_step(run: _Run, batch: Batch) -> float:
@@ -533,7 +542,11 @@ def _evaluate(
         p.bad_evals += 1
         record["best"] = 0.0
         at_floor = _lr_at_floor(run)
-        if cfg.plateau_patience is not None and p.bad_evals > cfg.plateau_patience:
+        if (
+            cfg.lr_schedule == "plateau"
+            and cfg.plateau_patience is not None
+            and p.bad_evals > cfg.plateau_patience
+        ):
             run.set_lr(max(run.lr * cfg.lr_decay, cfg.min_lr))
     if run.rank == 0:
         reporter.on_eval(record)

@@ -30,6 +30,7 @@ TORCH_FREE = [
     "seqcli.metrics.bleu_explain",
     "seqcli.metrics.sacrebleu_compat",
     "seqcli.metrics.classification",
+    "seqcli.metrics.embeddings",
     "seqcli.cli",
 ]
 
@@ -110,6 +111,11 @@ def test_every_command_has_help(report: dict):
     names = {" ".join(c) for c in report["commands"]}
     expected = {"train-lm", "sample", "score", "info", "evaluate", "bleu", "tokenize"}
     expected |= {f"tokenize {c}" for c in ("train", "encode", "decode", "vocab")}
+    expected |= {"train-embeddings", "embeddings"}
+    expected |= {
+        f"embeddings {c}"
+        for c in ("neighbors", "analogy", "evaluate", "plot", "export")
+    }
     assert expected <= names
     for result in report["results"]:
         if result["args"][-1] == "--help":
@@ -140,6 +146,8 @@ def test_torch_free_modules_import_without_torch(report: dict):
         "seqcli.errors",
         "seqcli.vocab",
         "seqcli.cli.lm",
+        "seqcli.cli.embeddings",
+        "seqcli.metrics.embeddings",
         "seqcli.cli._shared",
     ):
         assert name in report["imported"]

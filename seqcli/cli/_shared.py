@@ -87,7 +87,12 @@ def handle_errors(func: F) -> F:
 
 def print_error(message: str) -> None:
     """The one `error: ...` line on stderr."""
-    err_console.print(f"[bold red]error:[/] {message}", soft_wrap=True, markup=True)
+    from rich.markup import escape
+
+    # escape: a message may hold brackets ("pip install seqcli[plot]").
+    err_console.print(
+        f"[bold red]error:[/] {escape(message)}", soft_wrap=True, markup=True
+    )
 
 
 def not_a_directory(ctx: Any, param: Any, value: Any) -> Any:
@@ -221,11 +226,21 @@ class NetworkOpts:
     aliases whose help shows the defaults of the task's own config (`cls`)."""
 
     @staticmethod
-    def overrides(flags: dict[str, Any]) -> dict[str, Any]:
+    def overrides(flags: dict[str, Any], cls: type | None = None) -> dict[str, Any]:
         """The config overrides of the shared flags among a command's parameters
-        (``locals()`` of its body): dotted config keys, paths as strings."""
-        shared = SHARED_KEYS.items()
-        return {key: plain(flags[name]) for name, key in shared if name in flags}
+        (``locals()`` of its body): dotted config keys, paths as strings.
+
+        With `cls`, only the keys that config has: a task whose own flag has a
+        shared flag's name (train-embeddings' --emb-size is no `model.` setting)
+        maps it itself.
+        """
+        from seqcli.config import has_key
+
+        return {
+            key: plain(flags[name])
+            for name, key in SHARED_KEYS.items()
+            if name in flags and (cls is None or has_key(cls, key))
+        }
 
     def __init__(self, cls: type) -> None:
         from seqcli.config import default_of

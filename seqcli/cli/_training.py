@@ -168,7 +168,7 @@ def run(
         nll: the loss is a per-token NLL (the progress bar shows its perplexity).
     """
     flags = {**flags, **(flags.get("run_flags") or {})}
-    overrides = {**NetworkOpts.overrides(flags), **own}
+    overrides = {**NetworkOpts.overrides(flags, cls), **own}
     overrides = {key: plain(value) for key, value in overrides.items()}
     cfg, snapshot = resolve(
         cls, task, config=flags["config"], overrides=overrides, resume=flags["resume"]
@@ -178,7 +178,7 @@ def run(
 
         print_config(cfg)
         checked = check_task(setup, cfg, resume=snapshot)
-        err_console.print(f"inputs ok: {checked.summary}", soft_wrap=True)
+        err_console.print(f"inputs ok: {checked.describe}", soft_wrap=True)
         return
     # Under torchrun, rank 0 alone reports: the tasks' own messages (the data
     # summary) would otherwise be printed once per process.

@@ -123,7 +123,7 @@ def train_sentiment(
     embeddings: Annotated[
         Path | None,
         typer.Option(
-            help="Word vectors, word2vec/GloVe text format.",
+            help="Word vectors: a word2vec/GloVe text file or a seqcli checkpoint.",
             dir_okay=False,
         ),
     ] = None,

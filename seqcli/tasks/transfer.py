@@ -12,10 +12,11 @@ from typing import Any, Protocol, TypeVar
 import torch
 from torch import Tensor, nn
 
+from seqcli.checkpoint import load_checkpoint
 from seqcli.config import RecurrentConfig, TokenizerConfig
-from seqcli.errors import ConfigError
+from seqcli.errors import CheckpointError, ConfigError
 from seqcli.nn.recurrent import RecurrentEncoder
-from seqcli.readers import read_word_vectors
+from seqcli.readers import WordVectors, read_word_vectors
 from seqcli.training import Reporter
 from seqcli.vocab import SPECIALS, Vocab
 
@@ -124,8 +125,9 @@ def copy_matching(target: nn.Module, source: dict[str, Tensor]) -> list[str]:
 def load_embeddings(
     encoder: RecurrentEncoder, vocab: Vocab, path: str
 ) -> dict[str, Any]:
-    """Set the embedding rows of vocabulary words found in a word-vector file."""
-    found = read_word_vectors(path, set(vocab.itos))
+    """Set the embedding rows of vocabulary words found in a word-vector file (or
+    in a seqcli checkpoint: `train-embeddings`, an LM, ...)."""
+    found = read_vectors_or_checkpoint(path, set(vocab.itos))
     weight = encoder.embedding.weight
     if found.dim != weight.size(1):
         raise ConfigError(
@@ -137,6 +139,70 @@ def load_embeddings(
         for i, tok in enumerate(vocab.itos):
             vector = found.vectors.get(tok)
             if vector is not None and i != 0:  # <pad> stays zero
-                weight[i] = torch.tensor(vector)
+                weight[i] = torch.as_tensor(vector)
                 hits += 1
     return {"path": path, "found": hits, "vocab_size": len(vocab)}
+
+
+# --- word vectors stored in checkpoints ------------------------------------------
+def read_vectors_or_checkpoint(path: str, wanted: set[str]) -> WordVectors:
+    """`read_word_vectors` for a text file; the stored word vectors for a `.pt`."""
+    if not path.endswith(".pt"):
+        return read_word_vectors(path, wanted)
+    words, matrix = stored_word_vectors(load_checkpoint(path, command="--embeddings"))
+    vectors = {
+        w: matrix[i] for i, w in enumerate(words) if w in wanted
+    }  # rows are (emb,) tensors
+    return WordVectors(matrix.size(1), vectors, len(words))  # type: ignore[arg-type]
+
+
+def stored_word_vectors(
+    data: dict[str, Any], *, side: str | None = None, source: str = "checkpoint"
+) -> tuple[list[str], Tensor]:
+    """The words of a checkpoint's word vocabulary and their embedding rows.
+
+    Works for any task whose network embeds its vocabulary with an
+    ``*embedding.weight`` (or, for `train-embeddings`, ``input.weight``) matrix: one
+    vocabulary under ``tokens``, or ``src``/``tgt`` chosen by `side`. The special
+    tokens are left out.
+    """
+    vocab = data.get("vocab", {})
+    task = data.get("task")
+    if "tokens" in vocab:
+        tokens, prefix = vocab["tokens"], ""
+    elif side in ("src", "tgt") and side in vocab:
+        tokens, prefix = vocab[side], "encoder." if side == "src" else "decoder."
+    else:
+        raise CheckpointError(
+            f"{source}: this {task} checkpoint has a source and a target "
+            "vocabulary; choose one with --side src|tgt"
+        )
+    kind = data.get("tokenizer", {}).get("kind", "word")
+    if kind != "word":
+        raise CheckpointError(
+            f"{source}: this {task} checkpoint has a {kind}-level vocabulary; word "
+            "vectors need a word-level one"
+        )
+    matrix = _embedding_matrix(data["state_dict"], prefix, len(tokens))
+    if matrix is None:
+        raise CheckpointError(
+            f"{source}: found no embedding matrix of {len(tokens)} rows in this "
+            f"{task} checkpoint"
+        )
+    keep = [i for i, tok in enumerate(tokens) if tok not in SPECIALS]
+    return [tokens[i] for i in keep], matrix[keep].float()
+
+
+def _embedding_matrix(
+    state: dict[str, Tensor], prefix: str, rows: int
+) -> Tensor | None:
+    """The input embedding: a train-embeddings net's, else the (first) encoder's."""
+    names = ["input.weight", f"{prefix}embedding.weight"]
+    names += sorted(
+        k for k in state if k.startswith(prefix) and k.endswith("embedding.weight")
+    )
+    for name in names:
+        tensor = state.get(name)
+        if tensor is not None and tensor.dim() == 2 and tensor.size(0) == rows:
+            return tensor
+    return None

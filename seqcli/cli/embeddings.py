@@ -1,0 +1,287 @@
+"""`seqcli train-embeddings` and `seqcli embeddings ...`: word vectors.
+
+Must not import torch: each command imports the task modules inside its body.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from seqcli.cli import _training
+from seqcli.cli._shared import (
+    ModelOpt,
+    err_console,
+    handle_errors,
+)
+from seqcli.config import EmbeddingsConfig, default_of
+from seqcli.errors import SeqcliError
+
+
+def _d(key: str) -> str:
+    return f"(default: {default_of(EmbeddingsConfig, key)})"
+
+
+@handle_errors
+@_training.training_command
+def train_embeddings(
+    corpus: Annotated[
+        str, typer.Argument(help="Training text, words separated by spaces.")
+    ],
+    emb_size: Annotated[
+        int | None, typer.Option(help=f"Dimensions. {_d('emb_size')}")
+    ] = None,
+    window: Annotated[
+        int | None,
+        typer.Option(help=f"Context words each side at most. {_d('window')}"),
+    ] = None,
+    negatives: Annotated[
+        int | None, typer.Option(help=f"Negative samples per pair. {_d('negatives')}")
+    ] = None,
+    subsample: Annotated[
+        float | None,
+        typer.Option(
+            help=f"Frequent-word subsampling threshold, 0 = off. {_d('subsample')}"
+        ),
+    ] = None,
+    min_count: Annotated[
+        int | None, typer.Option(help=f"Drop rarer words. {_d('tokenizer.min_freq')}")
+    ] = None,
+    lowercase: Annotated[
+        bool | None, typer.Option("--lowercase/--keep-case", help="Lowercase the text.")
+    ] = None,
+    batch_size: Annotated[
+        int | None, typer.Option(help=f"Pairs per step. {_d('train.batch_size')}")
+    ] = None,
+    lr: Annotated[
+        float | None, typer.Option(help=f"Learning rate. {_d('train.lr')}")
+    ] = None,
+    optimizer: Annotated[
+        str | None,
+        typer.Option(help=f"sgd, or adam (with --lr 0.002). {_d('train.optimizer')}"),
+    ] = None,
+    run_flags: _training.RunFlags = None,
+) -> None:
+    """Train word vectors: word2vec skip-gram with negative sampling.
+
+    Example: seqcli train-embeddings corpus.txt --emb-size 100 --epochs 5
+    """
+    flags = dict(locals())
+    from seqcli.tasks import embeddings as task
+
+    own = {
+        "train_path": corpus,
+        "emb_size": emb_size,
+        "window": window,
+        "negatives": negatives,
+        "subsample": subsample,
+        "tokenizer.min_freq": min_count,
+        "tokenizer.lowercase": lowercase,
+        "train.batch_size": batch_size,
+        "train.lr": lr,
+        "train.optimizer": optimizer,
+    }
+    _training.run(
+        EmbeddingsConfig,
+        task.TASK,
+        flags,
+        own,
+        setup=task.setup,
+        train=task.train_embeddings,
+    )
+
+
+# --- seqcli embeddings ... ---------------------------------------------------------
+app = typer.Typer(
+    no_args_is_help=True,
+    help="Query word vectors: neighbours, analogies, evaluation, a map, export.",
+)
+
+VectorsOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--vectors",
+        help="Word vectors in word2vec/GloVe text format (.gz ok), instead of -m.",
+        exists=True,
+        dir_okay=False,
+    ),
+]
+SideOpt = Annotated[
+    str | None,
+    typer.Option(help="src or tgt: which vocabulary of a two-vocabulary model."),
+]
+MethodOpt = Annotated[
+    str, typer.Option("--method", help="3cosadd (b - a + c) or 3cosmul.")
+]
+
+
+def _load(model: Path | None, vectors: Path | None, side: str | None):  # noqa: ANN202
+    from seqcli.tasks import embeddings_inference as inference
+
+    if model is not None and vectors is not None:
+        raise SeqcliError("give -m MODEL or --vectors FILE, not both")
+    if vectors is not None:
+        return inference.load_vectors(vectors)
+    if model is None:
+        from seqcli.checkpoint import find_latest
+
+        model = find_latest("embeddings")
+        err_console.print(f"[dim]using {model}[/]")
+    return inference.load_model_vectors(model, side=side)
+
+
+@app.command()
+@handle_errors
+def neighbors(
+    words: Annotated[list[str], typer.Argument(help="Words to look up.")],
+    k: Annotated[int, typer.Option("-k", help="Neighbours per word.", min=1)] = 10,
+    model: ModelOpt = None,
+    vectors: VectorsOpt = None,
+    side: SideOpt = None,
+) -> None:
+    """Print the nearest words by cosine similarity: word, neighbour, similarity.
+
+    Example: seqcli embeddings neighbors king paris -m models/vectors.pt
+    """
+    from seqcli.tasks.embeddings_inference import neighbors as nearest
+
+    emb = _load(model, vectors, side)
+    for word in words:
+        for other, sim in nearest(emb, word, k):
+            print(f"{word}\t{other}\t{sim:.4f}")
+
+
+@app.command()
+@handle_errors
+def analogy(
+    a: Annotated[str, typer.Argument(help="a, in a : b :: c : ?")],
+    b: Annotated[str, typer.Argument(help="b")],
+    c: Annotated[str, typer.Argument(help="c")],
+    k: Annotated[int, typer.Option("-k", help="Answers to show.", min=1)] = 5,
+    method: MethodOpt = "3cosadd",
+    model: ModelOpt = None,
+    vectors: VectorsOpt = None,
+    side: SideOpt = None,
+) -> None:
+    """Complete a : b :: c : ? (the query words excluded): answer and score.
+
+    Example: seqcli embeddings analogy man king woman
+    """
+    from seqcli.tasks.embeddings_inference import analogy as complete
+
+    for word, score in complete(
+        _load(model, vectors, side), a, b, c, k=k, method=method
+    ):
+        print(f"{word}\t{score:.4f}")
+
+
+@app.command()
+@handle_errors
+def evaluate(
+    analogies: Annotated[
+        Path | None,
+        typer.Option(
+            help="Analogy questions (': section', then 'a b c d').",
+            exists=True,
+            dir_okay=False,
+        ),
+    ] = None,
+    similarity: Annotated[
+        list[Path] | None,
+        typer.Option(
+            help="Word pairs with human scores; repeatable.",
+            exists=True,
+            dir_okay=False,
+        ),
+    ] = None,
+    method: MethodOpt = "3cosadd",
+    model: ModelOpt = None,
+    vectors: VectorsOpt = None,
+    side: SideOpt = None,
+) -> None:
+    """Score vectors on analogy questions (accuracy) and word similarity (Spearman).
+
+    Example: seqcli embeddings evaluate --analogies questions-words.txt
+    --similarity wordsim353.tsv
+    """
+    from seqcli.metrics.embeddings import read_analogies, read_similarity
+    from seqcli.tasks import embeddings_inference as inference
+
+    if analogies is None and not similarity:
+        raise SeqcliError("give --analogies FILE and/or --similarity FILE")
+    emb = _load(model, vectors, side)
+    if analogies is not None:
+        report = inference.evaluate_analogies(
+            emb, read_analogies(analogies), method=method
+        )
+        print("section\tcorrect\tanswered\ttotal\taccuracy\taccuracy_with_oov_wrong")
+        for s in [*report.sections, report.semantic, report.syntactic, report.overall]:
+            print(
+                f"{s.section}\t{s.correct}\t{s.answered}\t{s.total}\t"
+                f"{s.accuracy:.4f}\t{s.accuracy_all:.4f}"
+            )
+        err_console.print(
+            f"{report.overall.skipped:,} of {report.overall.total:,} questions "
+            "skipped: a word outside the vocabulary"
+        )
+    for path in similarity or []:
+        score = inference.evaluate_similarity(emb, read_similarity(path), path.name)
+        print(
+            f"{score.name}\tspearman\t{score.spearman:.4f}\tpairs\t{score.pairs}\toov_pairs\t{score.oov_pairs}"
+        )
+
+
+@app.command()
+@handle_errors
+def plot(
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="PNG file to write.", dir_okay=False)
+    ],
+    words: Annotated[
+        Path | None,
+        typer.Option(
+            help="Words to place, whitespace separated.", exists=True, dir_okay=False
+        ),
+    ] = None,
+    top: Annotated[
+        int, typer.Option(help="Else the N first (most frequent) words.", min=3)
+    ] = 300,
+    method: Annotated[str, typer.Option(help="tsne or pca.")] = "tsne",
+    model: ModelOpt = None,
+    vectors: VectorsOpt = None,
+    side: SideOpt = None,
+) -> None:
+    r"""Draw a labelled 2-D map of words (t-SNE or PCA); needs seqcli\[plot].
+
+    Example: seqcli embeddings plot -o map.png --top 500
+    """
+    from seqcli.tasks.embeddings_inference import plot_words
+
+    emb = _load(model, vectors, side)
+    chosen = words.read_text(encoding="utf-8").split() if words else emb.words[:top]
+    placed, missing = plot_words(emb, chosen, out, method=method)
+    if missing:
+        err_console.print(f"not in the vocabulary, left out: {' '.join(missing[:20])}")
+    err_console.print(f"{placed} words placed in {out}")
+
+
+@app.command()
+@handle_errors
+def export(
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Text file to write.", dir_okay=False)
+    ],
+    model: ModelOpt = None,
+    vectors: VectorsOpt = None,
+    side: SideOpt = None,
+) -> None:
+    """Write the vectors in word2vec text format (gensim, spaCy read it).
+
+    Example: seqcli embeddings export -m models/lm.pt -o vectors.txt
+    """
+    from seqcli.tasks.embeddings_inference import export_vectors
+
+    count = export_vectors(_load(model, vectors, side), out)
+    err_console.print(f"{count:,} vectors written to {out}")
