@@ -86,8 +86,34 @@ def handle_errors(func: F) -> F:
 
 
 def print_error(message: str) -> None:
-    """The one `error: ...` line on stderr."""
-    err_console.print(f"[bold red]error:[/] {message}", soft_wrap=True, markup=True)
+    """The one `error: ...` line on stderr.
+
+    The message is shown as it is, never read as markup (a file named ``[/]x``
+    would otherwise crash rich), and on one line: a line break in quoted user text
+    (a flag value, a YAML string, a file name) is shown escaped, as repr shows it.
+    """
+    from rich.text import Text
+
+    line = Text.assemble(("error:", "bold red"), " ", one_line(message))
+    err_console.print(line, soft_wrap=True)
+
+
+def print_dim(message: str) -> None:
+    """A side note on stderr (``using models/x.pt``), its text never read as markup."""
+    from rich.text import Text
+
+    err_console.print(Text(message, style="dim"), soft_wrap=True)
+
+
+# What str.splitlines() breaks a line at.
+_LINE_BREAKS = frozenset("\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029")
+
+
+def one_line(text: str) -> str:
+    """`text` with each line break written as an escape (``\\n``): one line."""
+    if not any(c in _LINE_BREAKS for c in text):
+        return text
+    return "".join(repr(c)[1:-1] if c in _LINE_BREAKS else c for c in text)
 
 
 def not_a_directory(ctx: Any, param: Any, value: Any) -> Any:
@@ -97,6 +123,8 @@ def not_a_directory(ctx: Any, param: Any, value: Any) -> Any:
     cannot catch what the option parser raises.)
     """
     flag = max(param.opts, key=len) if param.opts else param.name
+    if getattr(param, "param_type_name", "") == "argument":
+        flag = param.human_readable_name  # an argument is named as --help shows it
     for path in value if isinstance(value, list | tuple) else [value]:
         if path is not None and Path(path).is_dir():
             print_error(f"{flag} {path}: is a directory; give a file path")
@@ -126,7 +154,7 @@ ConfigOpt = Annotated[
         "--config",
         "-c",
         help="YAML file of settings; flags override it.",
-        dir_okay=False,
+        callback=not_a_directory,
     ),
 ]
 OutOpt = Annotated[

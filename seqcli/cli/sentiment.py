@@ -16,8 +16,9 @@ from seqcli.cli._shared import (
     DeviceOpt,
     ModelsOpt,
     NetworkOpts,
-    err_console,
     handle_errors,
+    not_a_directory,
+    print_dim,
 )
 from seqcli.config import ClassifyConfig, SentimentConfig, default_of
 
@@ -44,14 +45,14 @@ def train_sentiment(
             help="Labelled validation data (picks the best epoch; default: "
             f"{default_of(SentimentConfig, 'valid_fraction'):.0%} of TRAIN, "
             "stratified by label).",
-            dir_okay=False,
+            callback=not_a_directory,
         ),
     ] = None,
     test: Annotated[
         Path | None,
         typer.Option(
             help="Labelled test data, scored with the best model.",
-            dir_okay=False,
+            callback=not_a_directory,
         ),
     ] = None,
     data_format: Annotated[
@@ -108,7 +109,7 @@ def train_sentiment(
         typer.Option(
             help="Start from a seqcli LM (its vocab, tokenizer, sizes; a "
             "bidirectional model gets it in the forward direction only).",
-            dir_okay=False,
+            callback=not_a_directory,
         ),
     ] = None,
     extend_vocab: Annotated[
@@ -123,7 +124,7 @@ def train_sentiment(
         Path | None,
         typer.Option(
             help="Word vectors, word2vec/GloVe text format.",
-            dir_okay=False,
+            callback=not_a_directory,
         ),
     ] = None,
     freeze_embeddings: Annotated[
@@ -218,7 +219,7 @@ def classify(
 
     if not model:
         model = [find_latest("sentiment")]
-        err_console.print(f"[dim]using {model[0]}[/]")
+        print_dim(f"using {model[0]}")
     dev = str(resolve_device(device or "cpu"))
     command = "`seqcli classify`"
     loaded = [load_classifier(m, device=dev, command=command) for m in model]

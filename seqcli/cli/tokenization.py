@@ -62,7 +62,7 @@ SpModelOpt = Annotated[
     typer.Option(
         "--sp-model",
         help="SentencePiece model file (from `seqcli tokenize train`).",
-        dir_okay=False,
+        callback=not_a_directory,
     ),
 ]
 LowerOpt = Annotated[
@@ -73,7 +73,7 @@ LowerOpt = Annotated[
 def _tokenizer(level: str, sp_model: Path | None, lowercase: bool) -> Tokenizer:
     given, level = level, level.strip().lower()  # choices are matched in any case
     if level not in LEVELS:
-        raise ConfigError(f"--level must be one of {', '.join(LEVELS)} (got '{given}')")
+        raise ConfigError(f"--level must be one of {', '.join(LEVELS)} (got {given!r})")
     if sp_model is not None:
         return SentencePieceTokenizer.from_file(str(sp_model), lowercase=lowercase)
     if level == "subword":
@@ -151,7 +151,7 @@ def encode(
         Path | None,
         typer.Option(
             help="Vocabulary file (from `seqcli tokenize vocab --out`), for --ids.",
-            dir_okay=False,
+            callback=not_a_directory,
         ),
     ] = None,
     eos: Annotated[
@@ -199,7 +199,7 @@ def decode(
     ] = False,
     vocab: Annotated[
         Path | None,
-        typer.Option(help="Vocabulary file, for --ids.", dir_okay=False),
+        typer.Option(help="Vocabulary file, for --ids.", callback=not_a_directory),
     ] = None,
 ) -> None:
     """Turn tokens (or ids) back into text: the inverse of `encode`.
@@ -255,7 +255,9 @@ def vocab(
     top: Annotated[int, typer.Option(help="Most frequent tokens to list.", min=0)] = 15,
     heldout: Annotated[
         Path | None,
-        typer.Option(help="Also report the OOV rate of this file.", dir_okay=False),
+        typer.Option(
+            help="Also report the OOV rate of this file.", callback=not_a_directory
+        ),
     ] = None,
 ) -> None:
     """Build a vocabulary and print its size, coverage, OOV rate and top tokens.
