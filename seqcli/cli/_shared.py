@@ -255,10 +255,8 @@ class NetworkOpts:
         return {key: plain(flags[name]) for name, key in shared if name in flags}
 
     def __init__(self, cls: type) -> None:
-        from seqcli.config import default_of
-
-        def d(key: str) -> str:
-            return f"(default: {default_of(cls, key)})"
+        self.cls = cls
+        d = self.default
 
         self.level = Annotated[
             str | None,
@@ -290,3 +288,9 @@ class NetworkOpts:
         self.lr = Annotated[
             float | None, typer.Option(help=f"Learning rate. {d('train.lr')}")
         ]
+
+    def default(self, key: str) -> str:
+        """``(default: X)`` for a help text: `key`'s default in the task's config."""
+        from seqcli.config import default_of
+
+        return f"(default: {default_of(self.cls, key)})"

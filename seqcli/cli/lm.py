@@ -21,15 +21,11 @@ from seqcli.cli._shared import (
     not_a_directory,
     print_dim,
 )
-from seqcli.config import ADAPTIVE_SOFTMAX_ABOVE, LMConfig, SampleConfig, default_of
+from seqcli.config import ADAPTIVE_SOFTMAX_ABOVE, LMConfig, SampleConfig
 from seqcli.vocab import EOS, UNK
 
-
-def _d(key: str) -> str:
-    return f"(default: {default_of(LMConfig, key)})"
-
-
 _net = NetworkOpts(LMConfig)
+_d = _net.default  # "(default: X)" of a LMConfig key, for help texts
 _SAMPLE = SampleConfig()  # the defaults of `sample`, shown by --help
 
 

@@ -22,12 +22,8 @@ from seqcli.cli._shared import (
 )
 from seqcli.config import ClassifyConfig, SentimentConfig, default_of
 
-
-def _d(key: str) -> str:
-    return f"(default: {default_of(SentimentConfig, key)})"
-
-
 _net = NetworkOpts(SentimentConfig)
+_d = _net.default  # "(default: X)" of a SentimentConfig key, for help texts
 
 
 @handle_errors
