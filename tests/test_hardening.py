@@ -9,6 +9,7 @@ the outputs a real run refuses without writing anything.
 from __future__ import annotations
 
 import copy
+import re
 from pathlib import Path
 from typing import Any
 
@@ -281,3 +282,41 @@ def test_a_dry_run_creates_no_folder_and_no_lock(
     before = sorted(tmp_path.rglob("*"))
     assert_ok(invoke("train-lm", corpus_file, "-o", out, "--dry-run", *TINY))
     assert sorted(tmp_path.rglob("*")) == before
+
+
+# --- smaller things ------------------------------------------------------------------
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_the_declared_license_is_in_the_repository() -> None:
+    pyproject = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    assert 'license = { text = "MIT" }' in pyproject
+    assert (ROOT / "LICENSE").read_text(encoding="utf-8").startswith("MIT License")
+
+
+def test_bleu_help_shows_only_commands_that_exist() -> None:
+    import typer.main
+
+    from seqcli.cli import app as cli
+
+    commands = set(typer.main.get_command(cli).commands)
+    result = invoke("bleu", "--help")
+    assert_ok(result)
+    shown = re.findall(r"seqcli ([a-z][a-z-]+)", result.stdout)
+    assert shown, result.stdout  # the examples name commands
+    assert set(shown) <= commands, shown
+
+
+def test_special_tokens_are_spelled_only_in_vocab() -> None:
+    import ast
+
+    from seqcli.vocab import SPECIALS
+
+    specials = set(SPECIALS)
+    for path in sorted((ROOT / "seqcli").rglob("*.py")):
+        if path.name == "vocab.py":
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Constant) and node.value in specials:
+                raise AssertionError(f"{path}:{node.lineno}: {node.value!r}")
