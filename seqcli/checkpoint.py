@@ -157,10 +157,10 @@ def _check_complete(data: dict[str, Any], path: Path) -> None:
     """
     for key, kind in _REQUIRED.items():
         if key not in data:
-            raise CheckpointError(f"{path}: not a complete checkpoint: no '{key}'")
+            raise CheckpointError(f"{path}: not a complete checkpoint: no {key!r}")
         if not isinstance(data[key], kind):
             raise CheckpointError(
-                f"{path}: damaged checkpoint: '{key}' is not a {kind.__name__}"
+                f"{path}: damaged checkpoint: {key!r} is not a {kind.__name__}"
             )
     # One vocabulary (`tokens`) or one per side of an encoder-decoder (`src`, `tgt`).
     vocab, tokenizer = data["vocab"], data["tokenizer"]
@@ -181,11 +181,11 @@ def require(data: dict[str, Any], dotted: str, kind: type, *, source: str) -> An
     node: Any = data
     for part in dotted.split("."):
         if not isinstance(node, dict) or part not in node:
-            raise CheckpointError(f"{source}: not a complete checkpoint: no '{dotted}'")
+            raise CheckpointError(f"{source}: not a complete checkpoint: no {dotted!r}")
         node = node[part]
     if not isinstance(node, kind):
         raise CheckpointError(
-            f"{source}: damaged checkpoint: '{dotted}' is not a {kind.__name__}"
+            f"{source}: damaged checkpoint: {dotted!r} is not a {kind.__name__}"
         )
     return node
 
@@ -330,16 +330,16 @@ def _weights_problem(expected: dict[str, tuple[int, ...]], stored: Any) -> str:
     missing = [k for k in expected if k not in stored]
     extra = [k for k in stored if k not in expected]
     if missing:
-        return f"'{missing[0]}' is missing" + _more(missing)
+        return f"{missing[0]!r} is missing" + _more(missing)
     if extra:
-        return f"'{extra[0]}' is not part of the network" + _more(extra)
+        return f"{extra[0]!r} is not part of the network" + _more(extra)
     for key, shape in expected.items():
         value = stored[key]
         if not isinstance(value, torch.Tensor):
-            return f"'{key}' is not a tensor"
+            return f"{key!r} is not a tensor"
         if tuple(value.shape) != shape:
             return (
-                f"'{key}' has shape {list(value.shape)}, the config needs {list(shape)}"
+                f"{key!r} has shape {list(value.shape)}, the config needs {list(shape)}"
             )
     return ""
 

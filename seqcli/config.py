@@ -209,7 +209,7 @@ def from_dict(cls: type[C], data: dict[str, Any], *, source: str = "config") -> 
     for key, value in data.items():
         if key not in fields:
             valid = ", ".join(sorted(fields))
-            raise ConfigError(f"{source}: unknown key '{key}'; valid keys: {valid}")
+            raise ConfigError(f"{source}: unknown key {key!r}; valid keys: {valid}")
         value = _with_field_defaults(fields[key], value)
         kwargs[key] = _coerce(hints[key], value, f"{source}.{key}" if source else key)
     return cls(**kwargs)
@@ -486,7 +486,7 @@ def _check_choice(field_name: str, value: str, name: str) -> str:
         return lowered
     choices = _CHOICES[field_name]
     if lowered not in choices:
-        raise ConfigError(f"{name} must be one of {', '.join(choices)} (got '{value}')")
+        raise ConfigError(f"{name} must be one of {', '.join(choices)} (got {value!r})")
     return lowered
 
 
@@ -537,7 +537,7 @@ def config_changes(
 
 def device_error(value: str, name: str = "--device") -> ConfigError:
     """The error for a device name that is not one seqcli knows."""
-    return ConfigError(f"{name} must be {_DEVICES} (got '{value}')")
+    return ConfigError(f"{name} must be {_DEVICES} (got {value!r})")
 
 
 def has_key(cls: type, dotted: str) -> bool:

@@ -102,6 +102,34 @@ def guard_run(
         lock.release()
 
 
+def check_output(out: str | Path, inputs: Mapping[str, InputPath]) -> None:
+    """What `guard_run` checks, for a dry run: it creates, takes and writes nothing.
+
+    Raises:
+        OutputError: an output is an input, another run holds the output, or the
+            output's folder cannot be created or written.
+    """
+    refuse_inputs(out, inputs)
+    if os.environ.get("RANK", "0") != "0":
+        return
+    out = Path(out)
+    if out.is_dir():
+        raise OutputError(f"-o/--out {out}: is a directory; give a file name")
+    folder = next(p for p in [out.parent, *out.parent.parents] if p.exists())
+    if not folder.is_dir():
+        raise OutputError(
+            f"-o/--out {out}: cannot create folder {out.parent}: "
+            f"{_first_file(out.parent)} is a file"
+        )
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise OutputError(
+            f"-o/--out {out}: cannot write in {folder} (permission denied)"
+        )
+    if out.exists() and not os.access(out, os.W_OK):
+        raise OutputError(f"-o/--out {out}: the existing file is read-only")
+    RunLock(out).check()
+
+
 # --- outputs that are inputs ------------------------------------------------------
 # Config fields that name a file a training run reads, and how the user gave it.
 INPUT_FIELDS = {
@@ -210,6 +238,17 @@ class RunLock:
                 raise
             os.close(fd)  # the holder removed the file meanwhile: try the new one
         raise OutputError(f"{self.path}: could not take the lock; try again")
+
+    def check(self) -> None:
+        """Refuse if a live run holds the lock; take nothing, write nothing."""
+        try:
+            fd = os.open(self.path, os.O_RDONLY)
+        except OSError:
+            return  # no lock file: no run holds the output
+        try:
+            self._try_lock(fd)
+        finally:
+            os.close(fd)  # which drops the flock that _try_lock may have taken
 
     def _try_lock(self, fd: int) -> bool:
         holder = _read_holder(fd)

@@ -167,7 +167,7 @@ def table_format(path: str | Path, fmt: str = "auto") -> str:
     found = _SUFFIX_FORMATS.get(suffixes[-1])
     if found is None:
         raise DataFormatError(
-            f"cannot tell the format from the extension '{suffixes[-1]}'; "
+            f"cannot tell the format from the extension {suffixes[-1]!r}; "
             "pass --format tsv, csv or jsonl",
             display_name(path),
         )
@@ -208,7 +208,10 @@ def read_table(
     columns = _TableColumns(first[1], text_column, label_column, header, name)
     if not columns.has_header:
         rows = itertools.chain([first], rows)
-    for lineno, cells in rows:
+    head = list(itertools.islice(rows, _CONLL_PEEK))
+    if _looks_conll(head):
+        raise DataFormatError(_NOT_A_TABLE + _CONLL_KIND, name, head[0][0])
+    for lineno, cells in itertools.chain(head, rows):
         if len(cells) != columns.width:
             raise DataFormatError(
                 f"expected {columns.width} columns, found {len(cells)}"
@@ -277,7 +280,7 @@ class _TableColumns:
             self.has_header = header == "yes"
         if wanted and not self.has_header:
             raise DataFormatError(
-                f"column '{wanted[0]}' named but the file has no header "
+                f"column {wanted[0]!r} named but the file has no header "
                 f"(first row: {', '.join(names[:5])})",
                 name,
                 1,
@@ -288,10 +291,7 @@ class _TableColumns:
         for index in (self.text, self.label):
             if index >= self.width == 1:
                 raise DataFormatError(
-                    "expected labelled data (TSV, CSV or JSON Lines with a text and "
-                    f"a label column), found {_one_column_kind(first[0])}",
-                    name,
-                    1,
+                    _NOT_A_TABLE + _one_column_kind(first[0]), name, 1
                 )
             if index >= self.width:
                 raise DataFormatError(
@@ -301,15 +301,38 @@ class _TableColumns:
                 )
 
 
+_NOT_A_TABLE = (
+    "expected labelled data (TSV, CSV or JSON Lines with a text and a label "
+    "column), found "
+)
+_CONLL_KIND = "what looks like a CoNLL file (a token and its tags per line)"
 # A CoNLL line: a token, optional middle columns, an IOB/IOBES tag (or -DOCSTART-).
 _CONLL_LINE = re.compile(r"^(-DOCSTART-|\S+(\s+\S+){0,3}\s+([BIES][-_]\w+|O))\s*$")
+_CONLL_TAG = re.compile(r"[BIES][-_]\S+|O")
+_CONLL_PEEK = 50  # rows looked at to tell a tab-separated CoNLL file from a table
 
 
 def _one_column_kind(first: str) -> str:
     """What a one-column first row suggests the file is, for the error message."""
     if _CONLL_LINE.match(first.strip()):
-        return "what looks like a CoNLL file (a token and its tags per line)"
+        return _CONLL_KIND
     return "one column of plain text"
+
+
+def _looks_conll(rows: list[tuple[int, list[str]]]) -> bool:
+    """Whether table rows are a tab-separated CoNLL file: one token per row and a
+    tag (B-PER, I-LOC, O) in the last column, or -DOCSTART-.
+
+    Read as a table it would give one-word "texts" labelled with their second
+    column (a part of speech, a tag): a classifier of nonsense, without a word.
+    """
+    if len(rows) < 2 or len(rows[0][1]) < 2:
+        return False
+    return all(
+        cells[0].strip() == "-DOCSTART-"
+        or (len(cells[0].split()) == 1 and _CONLL_TAG.fullmatch(cells[-1].strip()))
+        for _, cells in rows
+    )
 
 
 def _column_index(
@@ -324,7 +347,7 @@ def _column_index(
         return next((names.index(n) for n in auto_names if n in names), fallback)
     if spec not in names:
         raise DataFormatError(
-            f"no column named '{spec}' (header: {', '.join(names)})", file, 1
+            f"no column named {spec!r} (header: {', '.join(names)})", file, 1
         )
     return names.index(spec)
 
@@ -368,11 +391,11 @@ def _json_field(
     )
     if key not in obj:
         raise DataFormatError(
-            f"no field '{key}' (fields: {', '.join(map(str, obj))})", name, lineno
+            f"no field {key!r} (fields: {', '.join(map(str, obj))})", name, lineno
         )
     value = obj[key]
     if isinstance(value, list | dict) or value is None:
-        raise DataFormatError(f"field '{key}' is not a string or number", name, lineno)
+        raise DataFormatError(f"field {key!r} is not a string or number", name, lineno)
     return str(value)
 
 

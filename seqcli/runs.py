@@ -67,7 +67,7 @@ from seqcli.checkpoint import (
 from seqcli.config import TrainConfig, to_dict
 from seqcli.errors import CheckpointError
 from seqcli.nn.recurrent import count_parameters
-from seqcli.outputs import guard_run, inputs_of, log_path
+from seqcli.outputs import check_output, guard_run, inputs_of, log_path
 from seqcli.training import (
     BatchFactory,
     Evaluate,
@@ -133,6 +133,12 @@ def find_resume(task: str, out: str | Path | None) -> tuple[Path, dict[str, Any]
     if "train_state" not in data:
         raise CheckpointError(f"{path}: holds no training state to resume from")
     return path, data
+
+
+def resume_source(cfg: Any) -> str:
+    """How errors name the snapshot a run resumes: the .last.pt beside its --out
+    (`cli._training.resolve` sets --out so)."""
+    return f"--resume {last_path(cfg.out)}" if cfg.out else "--resume"
 
 
 def out_of_snapshot(snapshot: Path) -> Path:
@@ -251,6 +257,8 @@ def check_task(
 ) -> TaskRun:
     """Everything a run does before training (device, start weights, data, network),
     and nothing after: what --dry-run checks. Writes no file."""
+    if cfg.out:  # what guard_run refuses, refused without writing anything
+        check_output(cfg.out, inputs_of(cfg))
     device = prepare(cfg.train)
     return setup(cfg, device, resume=resume, reporter=SilentReporter())
 
@@ -332,7 +340,7 @@ def _train(
 
 def load_weights_of(network: nn.Module, snapshot: dict[str, Any]) -> None:
     """A resume snapshot's weights into the freshly built network."""
-    load_weights(network, snapshot["state_dict"], source="resume snapshot")
+    load_weights(network, snapshot["state_dict"], source="--resume snapshot")
 
 
 def _test_best(run: TaskRun, path: Path, device: torch.device) -> dict[str, float]:

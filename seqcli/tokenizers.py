@@ -223,7 +223,7 @@ def make_tokenizer(
         tokenizer = SentencePieceTokenizer(sp_model, **norm)
     else:
         raise ConfigError(
-            f"unknown tokenization level '{level}'; use one of {', '.join(LEVELS)}"
+            f"unknown tokenization level {level!r}; use one of {', '.join(LEVELS)}"
         )
     return ReversedTokenizer(tokenizer) if reverse else tokenizer
 
@@ -314,7 +314,7 @@ def train_sentencepiece(
 
     if model_type not in ("bpe", "unigram"):
         raise ConfigError(
-            f"unknown SentencePiece model type '{model_type}'; use bpe or unigram"
+            f"unknown SentencePiece model type {model_type!r}; use bpe or unigram"
         )
     if not 0.0 < character_coverage <= 1.0:  # nan too
         raise ConfigError(

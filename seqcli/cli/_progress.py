@@ -19,7 +19,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from seqcli.cli._shared import err_console
+from seqcli.cli._shared import err_console, print_dim
 
 if TYPE_CHECKING:
     from seqcli.training import StepInfo
@@ -88,7 +88,7 @@ class RichReporter:
 
     def on_message(self, text: str) -> None:
         if not self.quiet:
-            err_console.print(f"[dim]{text}[/]")
+            print_dim(text)
 
     def close(self) -> None:
         self._stop_bar()

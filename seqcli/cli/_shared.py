@@ -86,13 +86,34 @@ def handle_errors(func: F) -> F:
 
 
 def print_error(message: str) -> None:
-    """The one `error: ...` line on stderr."""
-    from rich.markup import escape
+    """The one `error: ...` line on stderr.
 
-    # escape: a message may hold brackets ("pip install seqcli[plot]").
-    err_console.print(
-        f"[bold red]error:[/] {escape(message)}", soft_wrap=True, markup=True
-    )
+    The message is shown as it is, never read as markup (a file named ``[/]x``
+    would otherwise crash rich), and on one line: a line break in quoted user text
+    (a flag value, a YAML string, a file name) is shown escaped, as repr shows it.
+    """
+    from rich.text import Text
+
+    line = Text.assemble(("error:", "bold red"), " ", one_line(message))
+    err_console.print(line, soft_wrap=True)
+
+
+def print_dim(message: str) -> None:
+    """A side note on stderr (``using models/x.pt``), its text never read as markup."""
+    from rich.text import Text
+
+    err_console.print(Text(message, style="dim"), soft_wrap=True)
+
+
+# What str.splitlines() breaks a line at.
+_LINE_BREAKS = frozenset("\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029")
+
+
+def one_line(text: str) -> str:
+    """`text` with each line break written as an escape (``\\n``): one line."""
+    if not any(c in _LINE_BREAKS for c in text):
+        return text
+    return "".join(repr(c)[1:-1] if c in _LINE_BREAKS else c for c in text)
 
 
 def not_a_directory(ctx: Any, param: Any, value: Any) -> Any:
@@ -102,6 +123,8 @@ def not_a_directory(ctx: Any, param: Any, value: Any) -> Any:
     cannot catch what the option parser raises.)
     """
     flag = max(param.opts, key=len) if param.opts else param.name
+    if getattr(param, "param_type_name", "") == "argument":
+        flag = param.human_readable_name  # an argument is named as --help shows it
     for path in value if isinstance(value, list | tuple) else [value]:
         if path is not None and Path(path).is_dir():
             print_error(f"{flag} {path}: is a directory; give a file path")
@@ -131,7 +154,7 @@ ConfigOpt = Annotated[
         "--config",
         "-c",
         help="YAML file of settings; flags override it.",
-        dir_okay=False,
+        callback=not_a_directory,
     ),
 ]
 OutOpt = Annotated[
@@ -243,10 +266,8 @@ class NetworkOpts:
         }
 
     def __init__(self, cls: type) -> None:
-        from seqcli.config import default_of
-
-        def d(key: str) -> str:
-            return f"(default: {default_of(cls, key)})"
+        self.cls = cls
+        d = self.default
 
         self.level = Annotated[
             str | None,
@@ -287,3 +308,9 @@ class NetworkOpts:
         self.lr = Annotated[
             float | None, typer.Option(help=f"Learning rate. {d('train.lr')}")
         ]
+
+    def default(self, key: str) -> str:
+        """``(default: X)`` for a help text: `key`'s default in the task's config."""
+        from seqcli.config import default_of
+
+        return f"(default: {default_of(self.cls, key)})"

@@ -31,6 +31,7 @@ from typing import Any, TypeVar
 
 import typer
 import yaml
+from rich.markup import escape  # paths and values such as [1, 2] are not markup
 
 from seqcli.cli._progress import RichReporter
 from seqcli.cli._shared import (
@@ -46,6 +47,7 @@ from seqcli.cli._shared import (
     SeedOpt,
     err_console,
     plain,
+    print_dim,
 )
 from seqcli.config import config_changes, load_config, to_dict
 from seqcli.outputs import refuse_inputs
@@ -116,7 +118,7 @@ def resolve(
         base = dict(snapshot["config"])
         base["out"] = str(out_of_snapshot(path))
         if os.environ.get("RANK", "0") == "0":
-            err_console.print(f"[dim]resuming {path}[/]")
+            print_dim(f"resuming {path}")
     cfg = load_config(cls, config, overrides, base=base)
     if config is not None and getattr(cfg, "out", None):
         refuse_inputs(cfg.out, {"--config": config})  # type: ignore[attr-defined]
@@ -131,8 +133,6 @@ _CONTINUING = ("train.epochs", "train.max_time")
 
 def warn_changes(stored: dict[str, Any], resolved: dict[str, Any]) -> None:
     """One stderr line per setting a resumed run changes from its snapshot's."""
-    from rich.markup import escape  # values such as [1, 2] are not markup
-
     for key, old, new in config_changes(stored, resolved):
         if key == "out":
             continue  # the snapshot's own path, filled in by resolve
@@ -211,5 +211,5 @@ def report_outcome(
             shown = "  ".join(f"{k} {v:.4g}" for k, v in values.items())
             err_console.print(f"{split}: {shown}")
         err_console.print(f"stopped by: {stopped_by.replace('_', ' ')}")
-        err_console.print(f"saved [bold]{path}[/]")
+        err_console.print(f"saved [bold]{escape(str(path))}[/]", soft_wrap=True)
     print(path)

@@ -15,6 +15,7 @@ from seqcli.cli._shared import (
     ModelOpt,
     err_console,
     handle_errors,
+    not_a_directory,
 )
 from seqcli.config import EmbeddingsConfig, default_of
 from seqcli.errors import SeqcliError
@@ -104,8 +105,7 @@ VectorsOpt = Annotated[
     typer.Option(
         "--vectors",
         help="Word vectors in word2vec/GloVe text format (.gz ok), instead of -m.",
-        exists=True,
-        dir_okay=False,
+        callback=not_a_directory,
     ),
 ]
 SideOpt = Annotated[
@@ -184,16 +184,14 @@ def evaluate(
         Path | None,
         typer.Option(
             help="Analogy questions (': section', then 'a b c d').",
-            exists=True,
-            dir_okay=False,
+            callback=not_a_directory,
         ),
     ] = None,
     similarity: Annotated[
         list[Path] | None,
         typer.Option(
             help="Word pairs with human scores; repeatable.",
-            exists=True,
-            dir_okay=False,
+            callback=not_a_directory,
         ),
     ] = None,
     method: MethodOpt = "3cosadd",
@@ -237,12 +235,15 @@ def evaluate(
 @handle_errors
 def plot(
     out: Annotated[
-        Path, typer.Option("--out", "-o", help="PNG file to write.", dir_okay=False)
+        Path,
+        typer.Option(
+            "--out", "-o", help="PNG file to write.", callback=not_a_directory
+        ),
     ],
     words: Annotated[
         Path | None,
         typer.Option(
-            help="Words to place, whitespace separated.", exists=True, dir_okay=False
+            help="Words to place, whitespace separated.", callback=not_a_directory
         ),
     ] = None,
     top: Annotated[
@@ -271,7 +272,10 @@ def plot(
 @handle_errors
 def export(
     out: Annotated[
-        Path, typer.Option("--out", "-o", help="Text file to write.", dir_okay=False)
+        Path,
+        typer.Option(
+            "--out", "-o", help="Text file to write.", callback=not_a_directory
+        ),
     ],
     model: ModelOpt = None,
     vectors: VectorsOpt = None,

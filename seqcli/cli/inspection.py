@@ -16,9 +16,10 @@ from seqcli.cli._shared import (
     DeviceOpt,
     ModelOpt,
     ModelsOpt,
-    err_console,
     handle_errors,
+    not_a_directory,
     out_console,
+    print_dim,
 )
 
 if TYPE_CHECKING:
@@ -26,7 +27,9 @@ if TYPE_CHECKING:
 
 CkptArg = Annotated[
     Path | None,
-    typer.Argument(help="Checkpoint (default: newest in models/).", dir_okay=False),
+    typer.Argument(
+        help="Checkpoint (default: newest in models/).", callback=not_a_directory
+    ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
 
@@ -132,7 +135,7 @@ def evaluate(
 
     paths = model or [find_latest(EVALUATED_TASKS)]
     if not model:
-        err_console.print(f"[dim]using {paths[0]}[/]")
+        print_dim(f"using {paths[0]}")
     path = paths[0]
     task = peek_task(path) if path.exists() else None
     dev = str(resolve_device(device or "cpu"))

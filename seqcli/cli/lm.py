@@ -18,16 +18,14 @@ from seqcli.cli._shared import (
     SeedOpt,
     err_console,
     handle_errors,
+    not_a_directory,
+    print_dim,
 )
-from seqcli.config import ADAPTIVE_SOFTMAX_ABOVE, LMConfig, SampleConfig, default_of
+from seqcli.config import ADAPTIVE_SOFTMAX_ABOVE, LMConfig, SampleConfig
 from seqcli.vocab import EOS, UNK
 
-
-def _d(key: str) -> str:
-    return f"(default: {default_of(LMConfig, key)})"
-
-
 _net = NetworkOpts(LMConfig)
+_d = _net.default  # "(default: X)" of a LMConfig key, for help texts
 _SAMPLE = SampleConfig()  # the defaults of `sample`, shown by --help
 
 
@@ -42,12 +40,14 @@ def train_lm(
         Path | None,
         typer.Option(
             help="Validation text (default: the last 5% of the corpus).",
-            dir_okay=False,
+            callback=not_a_directory,
         ),
     ] = None,
     test: Annotated[
         Path | None,
-        typer.Option(help="Test text, scored with the best model.", dir_okay=False),
+        typer.Option(
+            help="Test text, scored with the best model.", callback=not_a_directory
+        ),
     ] = None,
     level: _net.level = None,
     cell: _net.cell = None,
@@ -86,7 +86,7 @@ def train_lm(
         typer.Option(
             help="Fine-tune this seqcli LM on CORPUS (its vocabulary, tokenizer "
             "and sizes are kept).",
-            dir_okay=False,
+            callback=not_a_directory,
         ),
     ] = None,
     reverse: Annotated[
@@ -131,7 +131,7 @@ def _load(model: Path | None, device: str | None, command: str):  # noqa: ANN202
 
     if model is None:
         model = find_latest("lm")
-        err_console.print(f"[dim]using {model}[/]")
+        print_dim(f"using {model}")
     return load_lm(model, device=str(resolve_device(device or "cpu")), command=command)
 
 

@@ -16,17 +16,14 @@ from seqcli.cli._shared import (
     DeviceOpt,
     ModelsOpt,
     NetworkOpts,
-    err_console,
     handle_errors,
+    not_a_directory,
+    print_dim,
 )
 from seqcli.config import ClassifyConfig, SentimentConfig, default_of
 
-
-def _d(key: str) -> str:
-    return f"(default: {default_of(SentimentConfig, key)})"
-
-
 _net = NetworkOpts(SentimentConfig)
+_d = _net.default  # "(default: X)" of a SentimentConfig key, for help texts
 
 
 @handle_errors
@@ -44,14 +41,14 @@ def train_sentiment(
             help="Labelled validation data (picks the best epoch; default: "
             f"{default_of(SentimentConfig, 'valid_fraction'):.0%} of TRAIN, "
             "stratified by label).",
-            dir_okay=False,
+            callback=not_a_directory,
         ),
     ] = None,
     test: Annotated[
         Path | None,
         typer.Option(
             help="Labelled test data, scored with the best model.",
-            dir_okay=False,
+            callback=not_a_directory,
         ),
     ] = None,
     data_format: Annotated[
@@ -109,7 +106,7 @@ def train_sentiment(
         typer.Option(
             help="Start from a seqcli LM (its vocab, tokenizer, sizes; a "
             "bidirectional model gets it in the forward direction only).",
-            dir_okay=False,
+            callback=not_a_directory,
         ),
     ] = None,
     extend_vocab: Annotated[
@@ -124,7 +121,7 @@ def train_sentiment(
         Path | None,
         typer.Option(
             help="Word vectors: a word2vec/GloVe text file or a seqcli checkpoint.",
-            dir_okay=False,
+            callback=not_a_directory,
         ),
     ] = None,
     freeze_embeddings: Annotated[
@@ -219,7 +216,7 @@ def classify(
 
     if not model:
         model = [find_latest("sentiment")]
-        err_console.print(f"[dim]using {model[0]}[/]")
+        print_dim(f"using {model[0]}")
     dev = str(resolve_device(device or "cpu"))
     command = "`seqcli classify`"
     loaded = [load_classifier(m, device=dev, command=command) for m in model]

@@ -63,7 +63,7 @@ SpModelOpt = Annotated[
     typer.Option(
         "--sp-model",
         help="SentencePiece model file (from `seqcli tokenize train`).",
-        dir_okay=False,
+        callback=not_a_directory,
     ),
 ]
 LowerOpt = Annotated[
@@ -88,7 +88,7 @@ def _tokenizer(
 ) -> Tokenizer:
     given, level = level, level.strip().lower()  # choices are matched in any case
     if level not in LEVELS:
-        raise ConfigError(f"--level must be one of {', '.join(LEVELS)} (got '{given}')")
+        raise ConfigError(f"--level must be one of {', '.join(LEVELS)} (got {given!r})")
     if sp_model is not None:
         return SentencePieceTokenizer.from_file(
             str(sp_model), lowercase=lowercase, clean=clean
@@ -173,7 +173,7 @@ def encode(
         Path | None,
         typer.Option(
             help="Vocabulary file (from `seqcli tokenize vocab --out`), for --ids.",
-            dir_okay=False,
+            callback=not_a_directory,
         ),
     ] = None,
     eos: Annotated[
@@ -194,7 +194,7 @@ def encode(
             "-m",
             help="Show what this checkpoint sees: its normalisation, tokenizer "
             "and (with --unk or --ids) vocabulary.",
-            dir_okay=False,
+            callback=not_a_directory,
         ),
     ] = None,
     unk: Annotated[
@@ -273,7 +273,7 @@ def decode(
     ] = False,
     vocab: Annotated[
         Path | None,
-        typer.Option(help="Vocabulary file, for --ids.", dir_okay=False),
+        typer.Option(help="Vocabulary file, for --ids.", callback=not_a_directory),
     ] = None,
     word_tokenizer: WordSplitOpt = None,
 ) -> None:
@@ -330,7 +330,9 @@ def vocab(
     top: Annotated[int, typer.Option(help="Most frequent tokens to list.", min=0)] = 15,
     heldout: Annotated[
         Path | None,
-        typer.Option(help="Also report the OOV rate of this file.", dir_okay=False),
+        typer.Option(
+            help="Also report the OOV rate of this file.", callback=not_a_directory
+        ),
     ] = None,
     word_tokenizer: WordSplitOpt = None,
 ) -> None:

@@ -29,7 +29,7 @@ from seqcli.config import ADAPTIVE_SOFTMAX_ABOVE, LMConfig, checked_from_dict
 from seqcli.errors import ConfigError, DataFormatError
 from seqcli.nn.lm import LanguageModel, default_cutoffs
 from seqcli.readers import TextLine, display_name, read_lines, read_text
-from seqcli.runs import TaskRun, TrainOutcome, train_task
+from seqcli.runs import TaskRun, TrainOutcome, resume_source, train_task
 from seqcli.tokenizers import (
     NO_CAPITALS_NOTE,
     Tokenizer,
@@ -313,7 +313,9 @@ def setup(
     their meaning; --init-from also takes the LM's weights and sizes.
     """
     start = resume
-    if resume is None and cfg.init_from:
+    if resume is not None:  # a snapshot is checked as a checkpoint is, first
+        check_network(resume, source=resume_source(cfg))
+    elif cfg.init_from:
         start = load_checkpoint(cfg.init_from, task=TASK, command="--init-from")
         cfg = _network_of(cfg, start)
     given = {}

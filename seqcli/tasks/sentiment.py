@@ -16,7 +16,12 @@ from typing import Any
 import torch
 
 from seqcli.batching import Batch, bucket_order, pad_batch, shard
-from seqcli.checkpoint import build_checked, load_checkpoint, require
+from seqcli.checkpoint import (
+    build_checked,
+    check_buildable,
+    load_checkpoint,
+    require,
+)
 from seqcli.config import ClassifyConfig, SentimentConfig, checked_from_dict
 from seqcli.errors import DataFormatError
 from seqcli.metrics.classification import (
@@ -25,7 +30,7 @@ from seqcli.metrics.classification import (
 )
 from seqcli.nn.classifier import Classifier
 from seqcli.readers import LabeledText, read_table
-from seqcli.runs import TaskRun, TrainOutcome, train_task
+from seqcli.runs import TaskRun, TrainOutcome, resume_source, train_task
 from seqcli.tasks.transfer import start_encoder, transfer_config
 from seqcli.tokenizers import (
     NO_CAPITALS_NOTE,
@@ -93,7 +98,7 @@ def label_ids(records: Sequence[LabeledText], labels: Vocab, path: str) -> list[
     unseen = Counter(r.label for r in records if r.label not in labels)
     if unseen:
         first = next(r.lineno for r in records if r.label not in labels)
-        which = ", ".join(f"'{lab}' ({n}x)" for lab, n in unseen.most_common(5))
+        which = ", ".join(f"{lab!r} ({n}x)" for lab, n in unseen.most_common(5))
         raise DataFormatError(
             f"{sum(unseen.values())} examples have labels the model was not "
             f"trained on: {which}; known labels: {', '.join(labels.itos)}",
@@ -108,7 +113,7 @@ def build_labels(records: Sequence[LabeledText], path: str) -> Vocab:
     names = sorted({r.label for r in records}, key=_label_key)
     if len(names) < 2:
         raise DataFormatError(
-            f"only one label ('{names[0]}') in the training data; "
+            f"only one label ({names[0]!r}) in the training data; "
             "a classifier needs at least two",
             path,
         )
@@ -370,7 +375,8 @@ def _starting_point(
     A resumed run keeps its snapshot's vocabularies; --init-from takes the LM's
     tokenizer, vocabulary and layer sizes; otherwise everything is built anew.
     """
-    if resume is not None:
+    if resume is not None:  # a snapshot is checked as a checkpoint is, first
+        check_network(resume, source=resume_source(cfg))
         return cfg, None, stored_vocabs(resume)
     if not cfg.init_from:
         return cfg, None, {}
@@ -419,11 +425,22 @@ def load_network(data: dict[str, Any], *, source: str = "checkpoint") -> Classif
     Only the sizes of the stored vocabularies are needed here, so neither they nor
     the tokenizer are rebuilt (`load_classifier` builds them once, for reading text).
     """
+    return build_checked(
+        _stored_builder(data, source=source), data["state_dict"], source=source
+    )
+
+
+def check_network(data: dict[str, Any], *, source: str) -> None:
+    """Refuse a checkpoint whose stored config is invalid or does not describe its
+    stored weights, allocating nothing (a forged huge network is never built)."""
+    check_buildable(
+        _stored_builder(data, source=source), data["state_dict"], source=source
+    )
+
+
+def _stored_builder(data: dict[str, Any], *, source: str) -> Callable[[], Classifier]:
+    """A function building the network the stored config describes, once checked."""
     cfg = checked_from_dict(SentimentConfig, data["config"], source=f"{source}: config")
     vocab_size = len(data["vocab"]["tokens"])
     classes = len(require(data, "vocab.labels", list, source=source))
-    return build_checked(
-        lambda: build_network(cfg, vocab_size, classes),
-        data["state_dict"],
-        source=source,
-    )
+    return lambda: build_network(cfg, vocab_size, classes)
