@@ -35,7 +35,7 @@ def train_sentiment(
     train: Annotated[
         str,
         typer.Argument(
-            help="Labelled training data: TSV, CSV or JSON Lines (.gz ok).",
+            help="Labelled training data: TSV, CSV, JSON Lines or FASTA (.gz ok).",
         ),
     ],
     valid: Annotated[
@@ -56,7 +56,17 @@ def train_sentiment(
     ] = None,
     data_format: Annotated[
         str | None,
-        typer.Option("--format", help="tsv, csv or jsonl (default: by extension)."),
+        typer.Option(
+            "--format", help="tsv, csv, jsonl or fasta (default: by extension)."
+        ),
+    ] = None,
+    fasta_labels: Annotated[
+        Path | None,
+        typer.Option(
+            help="FASTA: the labels, 'id<TAB>label' lines, when the headers are "
+            "not '>id label'.",
+            dir_okay=False,
+        ),
     ] = None,
     text_column: Annotated[
         str | None,
@@ -101,6 +111,13 @@ def train_sentiment(
         typer.Option(
             help=f"last, max, mean, attention or concat (the first three side by "
             f"side). {_d('pooling')}"
+        ),
+    ] = None,
+    encoder: Annotated[
+        str | None,
+        typer.Option(
+            help="rnn, or average: the mean of the word embeddings, then the output "
+            f"layer (no recurrent layer; --pooling unused). {_d('text_encoder')}"
         ),
     ] = None,
     init_from: Annotated[
@@ -160,12 +177,14 @@ def train_sentiment(
         "valid_path": valid,
         "test_path": test,
         "data_format": data_format,
+        "fasta_labels": fasta_labels,
         "text_column": text_column,
         "label_column": label_column,
         "header": header,
         "clean": clean,
         "max_tokens": max_tokens,
         "pooling": pooling,
+        "text_encoder": encoder,
         "class_weights": class_weights,
         "select_metric": select,
         "init_from": init_from,
