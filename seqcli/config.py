@@ -148,6 +148,7 @@ class SentimentConfig:
     max_tokens: int = 0  # keep the first N tokens of each text; 0 = all
     pooling: str = "max"  # last | max | mean | attention | concat
     text_encoder: str = "rnn"  # rnn | average (mean of the embeddings, no RNN)
+    position_size: int = 0  # a learnt position embedding beside each token; 0 = none
     class_weights: str = "none"  # none | auto (inverse class frequency)
     select_metric: str = "accuracy"  # accuracy | macro_f1
     init_from: str | None = None  # a seqcli language-model checkpoint
@@ -378,6 +379,7 @@ _RANGES: dict[str, _Range] = {
     "sp_vocab_size": _AT_LEAST_1,
     "max_size": _AT_LEAST_0,  # 0 = no limit
     "max_tokens": _AT_LEAST_0,  # 0 = all
+    "position_size": _AT_LEAST_0,  # 0 = none
     "plateau_patience": _AT_LEAST_0,
     "early_stop": _AT_LEAST_0,  # 0 = never
     "eval_every": _AT_LEAST_0,  # 0 = each epoch

@@ -161,3 +161,28 @@ def test_format_fasta_reads_a_file_of_any_name(tmp_path: Path) -> None:
     assert_error(
         invoke("train-classifier", data, "--dry-run"), "seqs.txt:1:", "one column"
     )
+
+
+def test_position_embeddings_tell_where_a_motif_is() -> None:
+    """--position-size: the encoder reads a learnt embedding of each position
+    beside the token's (what a splice site needs: a motif at the centre); texts
+    longer than the table share its last row."""
+    import torch
+
+    from seqcli.batching import pad_batch
+    from seqcli.config import RecurrentConfig
+    from seqcli.nn.classifier import MAX_POSITIONS, Classifier
+
+    torch.manual_seed(0)
+    cfg = RecurrentConfig(
+        emb_size=4, hidden_size=6, num_layers=1, dropout=0.0, bidirectional=True
+    )
+    network = Classifier(10, 3, cfg, position_size=5).eval()
+    assert network.encoder.rnn.weight_ih_l0.shape[1] == 4 + 5
+    batch = pad_batch([[4, 5, 6]])
+    before = network.logits(batch)
+    with torch.no_grad():
+        network.positions.weight[1] += 1.0  # change what position 2 means
+    assert not torch.allclose(network.logits(batch), before)
+    long = pad_batch([[4] * (MAX_POSITIONS + 5)])  # past the table: the last row
+    assert network.logits(long).shape == (1, 3)

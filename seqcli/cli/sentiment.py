@@ -120,6 +120,14 @@ def train_sentiment(
             f"layer (no recurrent layer; --pooling unused). {_d('text_encoder')}"
         ),
     ] = None,
+    position_size: Annotated[
+        int | None,
+        typer.Option(
+            help="Learn an embedding of this size for each token's position, read "
+            "beside the token's: for fixed-length windows (DNA) where a motif's "
+            f"place matters. {_d('position_size')}"
+        ),
+    ] = None,
     init_from: Annotated[
         Path | None,
         typer.Option(
@@ -185,6 +193,7 @@ def train_sentiment(
         "max_tokens": max_tokens,
         "pooling": pooling,
         "text_encoder": encoder,
+        "position_size": position_size,
         "class_weights": class_weights,
         "select_metric": select,
         "init_from": init_from,

@@ -238,6 +238,7 @@ def build_network(
         pooling=cfg.pooling,
         class_weights=class_weights,
         encoder=cfg.text_encoder,
+        position_size=cfg.position_size,
     )
 
 
