@@ -112,3 +112,15 @@ def test_the_cli_flag_and_its_choices(tmp_path: Path) -> None:
     assert "text_encoder: average" in dry.stdout
     bad = CliRunner().invoke(app, [*args, "--encoder", "cnn"])
     assert_error(bad, "--encoder must be one of rnn, average")
+
+
+def test_the_negated_sentences_read_as_a_balanced_table() -> None:
+    """bench/sentiment.py scores both models on these; SST-2's labels (0/1)."""
+    from collections import Counter
+
+    from seqcli.readers import read_table
+
+    path = Path(__file__).resolve().parents[1] / "corpora" / "negated-sentiment.tsv"
+    records = list(read_table(path))
+    assert Counter(r.label for r in records) == {"0": 20, "1": 20}
+    assert records[0].text.startswith("completely lacking in good taste")
