@@ -63,8 +63,8 @@ def train_sentiment(
     fasta_labels: Annotated[
         Path | None,
         typer.Option(
-            help="FASTA: the labels, 'id<TAB>label' lines, when the headers are "
-            "not '>id label'.",
+            help="FASTA: the labels, 'id<TAB>label' lines (one file for every "
+            "split), when the headers are not '>id label'.",
             dir_okay=False,
         ),
     ] = None,
