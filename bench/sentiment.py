@@ -7,7 +7,12 @@ Runs, one after another, through the Python API (`seqcli.tasks`):
    backward (`tokenizer.reverse`) LM, 1x512, trained side by side, three epochs each;
    for IMDB a forward 1x256 LM of the IMDB classifier's sizes, one epoch.
 2. SST-2 (sentence level, the 6,920 training sentences only): a plain bi-LSTM with
-   max pooling; and a forward/backward ensemble (ULMFiT's recipe): K classifiers
+   max pooling; the course's averaging model (`--encoder average`: the mean of
+   the word embeddings, then the output layer), both also scored on
+   `corpora/negated-sentiment.tsv` (40 sentences written for this, whose
+   sentiment words are negated: "completely lacking in good taste , good
+   service , and good ambience ." is negative), where the RNN should win; and
+   a forward/backward ensemble (ULMFiT's recipe): K classifiers
    (`--pooling`, `--lr`) started from the forward LM and K from the backward one
    (seeds 1..K), whose class probabilities `classify` averages. The members train
    `--parallel` at a time, one process and one thread each, so that every core is
@@ -105,11 +110,17 @@ def test_models(paths: list[Path], test_path: str) -> dict[str, Any]:
 
 
 def train_classifier(name: str, overrides: dict[str, Any]) -> dict[str, Any]:
-    """Train, then classify the test texts once: accuracy and throughput."""
+    """Train, then classify the test texts once: accuracy and throughput (and the
+    accuracy on each extra test set of `bench_extra`, name -> file)."""
     test_path = overrides.pop("bench_test")
+    extra = overrides.pop("bench_extra", {})
     outcome, train_s = train_one(name, overrides)
     result = {
         **test_models([outcome.path], test_path),
+        **{
+            key: test_models([outcome.path], path)["test_accuracy"]
+            for key, path in extra.items()
+        },
         "valid": outcome.metrics["valid"],
         "train_minutes": round(train_s / 60, 2),
         "epochs": outcome.epochs,
@@ -197,6 +208,16 @@ def sst2_plain(budget: float, threads: int, out: Path) -> dict[str, Any]:
     }
 
 
+def sst2_average(budget: float, threads: int, out: Path) -> dict[str, Any]:
+    """The course's baseline: averaged word embeddings, then the output layer."""
+    return {
+        **common(budget, threads, out, "sst2-average"),
+        "text_encoder": "average",
+        "model.emb_size": 300,
+        "model.dropout": 0.5,
+    }
+
+
 def sst2_transfer(
     args: argparse.Namespace, budget: float, out: Path, lm: str
 ) -> dict[str, Any]:
@@ -271,9 +292,15 @@ def bench_sst2(
         "bench_test": str(folder / "test.tsv"),
     }
     budget, threads = args.budget, args.threads
+    negated = {"negated_accuracy": str(ROOT / "corpora" / "negated-sentiment.tsv")}
     return {
         "plain": train_classifier(
-            "sst2 plain", {**sst2_plain(budget, threads, out), **data}
+            "sst2 plain",
+            {**sst2_plain(budget, threads, out), **data, "bench_extra": negated},
+        ),
+        "average": train_classifier(
+            "sst2 average",
+            {**sst2_average(budget, threads, out), **data, "bench_extra": negated},
         ),
         "ensemble": sst2_ensemble(args, out, lms, data),
     }

@@ -143,13 +143,16 @@ class SentimentConfig:
     test_path: str | None = None
     valid_fraction: float = 0.1  # held out of train (per label) when no valid file
     out: str | None = None
-    data_format: str = "auto"  # auto (by extension) | tsv | csv | jsonl
+    data_format: str = "auto"  # auto (by extension) | tsv | csv | jsonl | fasta
+    fasta_labels: str | None = None  # id<TAB>label lines, for FASTA without labels
     text_column: str = "auto"  # a name, a 1-based position, or auto
     label_column: str = "auto"
     header: str = "auto"  # auto | yes | no
     clean: bool = False  # web text: strip HTML, split punctuation and clitics (PTB)
     max_tokens: int = 0  # keep the first N tokens of each text; 0 = all
     pooling: str = "max"  # last | max | mean | attention | concat
+    text_encoder: str = "rnn"  # rnn | average (mean of the embeddings, no RNN)
+    position_size: int = 0  # a learnt position embedding beside each token; 0 = none
     class_weights: str = "none"  # none | auto (inverse class frequency)
     select_metric: str = "accuracy"  # accuracy | macro_f1
     init_from: str | None = None  # a seqcli language-model checkpoint
@@ -277,6 +280,7 @@ _FLAG_NAMES = {
     "test_path": "--test",
     "data_format": "--format",
     "select_metric": "--select",
+    "text_encoder": "--encoder",
     "tokenizer.max_size": "--max-vocab",
     "tokenizer.word_split": "--word-tokenizer",
 }
@@ -387,9 +391,10 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "word_split": ("ptb", "whitespace"),
     "sp_model_type": ("bpe", "unigram"),
     "softmax": ("auto", "full", "adaptive"),
-    "data_format": ("auto", "tsv", "csv", "jsonl"),
+    "data_format": ("auto", "tsv", "csv", "jsonl", "fasta"),
     "header": ("auto", "yes", "no"),
     "pooling": ("last", "max", "mean", "attention", "concat"),
+    "text_encoder": ("rnn", "average"),
     "class_weights": ("none", "auto"),
     "select_metric": ("accuracy", "macro_f1"),
 }
@@ -411,6 +416,7 @@ _RANGES: dict[str, _Range] = {
     "sp_vocab_size": _AT_LEAST_1,
     "max_size": _AT_LEAST_0,  # 0 = no limit
     "max_tokens": _AT_LEAST_0,  # 0 = all
+    "position_size": _AT_LEAST_0,  # 0 = none
     "plateau_patience": _AT_LEAST_0,
     "early_stop": _AT_LEAST_0,  # 0 = never
     "eval_every": _AT_LEAST_0,  # 0 = each epoch

@@ -59,6 +59,7 @@ def sample(
     min_len: int = 0,
     generator: torch.Generator | None = None,
     on_step: Callable[[Tensor], None] | None = None,
+    stop: Callable[[int, int], bool] | None = None,
 ) -> list[list[int]]:
     """Draw one continuation per row; temperature 0 means greedy (argmax).
 
@@ -72,6 +73,8 @@ def sample(
         min_len: `<eos>` is never drawn among the first ``min_len`` generated
             tokens, so that a row has at least that many before it ends.
         on_step: called with the (batch,) ids chosen at each step, for streaming.
+        stop: called as ``stop(row, id)`` with each id a row emits; True finishes
+            the row there (the id kept), as `<eos>` does (`sample --stop-at`).
 
     Returns:
         The generated ids of each row, `<eos>` included when it was produced.
@@ -96,10 +99,12 @@ def sample(
         for row, token in enumerate(next_ids.tolist()):
             if not done[row]:
                 out[row].append(token)
+                if stop is not None and stop(row, token):
+                    done[row] = True
         if stop_at_eos:
             done |= next_ids == EOS_ID
-            if bool(done.all()):
-                break
+        if (stop_at_eos or stop is not None) and bool(done.all()):
+            break
         prev_ids = next_ids
     return out
 

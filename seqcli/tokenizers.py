@@ -391,7 +391,7 @@ def build_tokenizer(
             character_coverage=cfg.sp_character_coverage,
             lowercase=bool(cfg.lowercase),
         )
-    detected = cfg.lowercase is None and not watch.capitals()
+    detected = cfg.lowercase is None and watch.lowercase_only()
     return make_tokenizer(
         cfg.level,
         lowercase=bool(cfg.lowercase) or detected,
@@ -404,20 +404,34 @@ def build_tokenizer(
 
 
 class _CapitalWatch:
-    """Iterates over texts once, noting whether any holds a capital letter."""
+    """Iterates over texts once, noting whether any holds a capital letter (and
+    whether any holds a letter with case at all)."""
 
     def __init__(self, texts: Iterable[str]):
         self._texts = iter(texts)
         self._seen = False
+        self._cased = False
 
     def __iter__(self) -> Iterator[str]:
         for text in self._texts:
-            if not self._seen and text != text.lower():
-                self._seen = True
+            self._note(text)
             yield text
+
+    def _note(self, text: str) -> None:
+        if not self._seen and text != text.lower():
+            self._seen = True
+        if not self._cased and text != text.upper():
+            self._cased = True
 
     def capitals(self) -> bool:
         """Whether a capital was seen; reads the texts not yet read, up to one."""
-        if not self._seen:
-            self._seen = any(text != text.lower() for text in self._texts)
+        for text in self._texts:
+            if self._seen:
+                break
+            self._note(text)
         return self._seen
+
+    def lowercase_only(self) -> bool:
+        """Texts with lowercase letters and no capital: lowercasing inputs loses
+        nothing the model knows. (No text, or no cased letter, proves nothing.)"""
+        return not self.capitals() and self._cased

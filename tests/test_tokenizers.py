@@ -286,3 +286,11 @@ def test_ptb_split_of_split_text_changes_nothing():
         assert all(w and not any(c.isspace() for c in w) for w in words)
         assert ptb_split(" ".join(words)) == words, text
         ptb_join(words)
+
+
+def test_no_text_or_no_cased_letter_detects_nothing() -> None:
+    # Nothing to go on: lowercasing inputs would be a guess, so it is not done.
+    for texts in ([], ["1984 42", "-- 3.5"]):
+        tok = build_tokenizer(TokenizerConfig(level="char"), texts)
+        assert not tok.lowercase and not tok.lowercase_detected
+    assert build_tokenizer(TokenizerConfig(level="char"), ["abc 1"]).lowercase

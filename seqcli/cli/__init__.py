@@ -24,6 +24,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "sample": ("lm", "sample"),
     "score": ("lm", "score"),
     "train-sentiment": ("sentiment", "train_sentiment"),
+    # The same command: DNA, topics, ... are classified too, not only sentiment.
+    "train-classifier": ("sentiment", "train_sentiment"),
     "classify": ("sentiment", "classify"),
     "train-embeddings": ("embeddings", "train_embeddings"),
     "embeddings": ("embeddings", "app"),

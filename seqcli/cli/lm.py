@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import sys
 from pathlib import Path
@@ -141,7 +142,10 @@ def sample(
     num: Annotated[
         int, typer.Option("--num", "-n", help="Samples to draw, as one batch.", min=1)
     ] = _SAMPLE.num,
-    prompt: Annotated[str, typer.Option(help="Text the samples continue.")] = "",
+    prompt: Annotated[
+        str,
+        typer.Option(help="Text the samples continue (\\n, \\t, \\\\ understood)."),
+    ] = "",
     max_length: Annotated[
         int, typer.Option(help="Tokens to generate at most.", min=1)
     ] = _SAMPLE.max_length,
@@ -178,6 +182,13 @@ def sample(
             min=0,
         ),
     ] = _SAMPLE.min_length,
+    stop_at: Annotated[
+        str,
+        typer.Option(
+            help="End each sample at this separator, kept (\\n etc. understood): "
+            '"\\n\\n" gives one ABC tune or paragraph per sample.',
+        ),
+    ] = "",
     seed: SeedOpt = None,
     device: DeviceOpt = None,
 ) -> None:
@@ -189,6 +200,7 @@ def sample(
     from seqcli.tasks.lm_inference import sample as draw
 
     stop = stop_at_eos if stop_at_eos is not None else lm.tokenizer.kind != "char"
+    stop_at = unescape(stop_at)
     separator = "\n\n" if lm.tokenizer.kind == "char" and not stop else "\n"
 
     def write(text: str) -> None:
@@ -198,7 +210,7 @@ def sample(
     texts = draw(
         lm,
         num=num,
-        prompt=prompt,
+        prompt=unescape(prompt),
         max_length=max_length,
         temperature=temperature,
         top_k=top_k,
@@ -208,8 +220,23 @@ def sample(
         min_length=min_length,
         seed=seed,
         on_text=write,
+        stop_at=stop_at,
     )
+    if stop_at:  # the first sample is out; each ends with the separator
+        write(_after_first(texts, stop_at))
+        return
     write(separator.join(["", *[t.rstrip("\n") for t in texts[1:]]]) + "\n")
+
+
+def _after_first(texts: list[str], separator: str) -> str:
+    """What follows the streamed first sample: the others, each set off by the
+    separator (added where a sample stopped at --max-length instead), then a line
+    end if the output has none."""
+    out = []
+    for previous, text in itertools.pairwise(texts):
+        out.append(text if previous.endswith(separator) else separator + text)
+    end = out[-1] if out else texts[0]
+    return "".join(out) + ("" if end.endswith("\n") else "\n")
 
 
 @handle_errors
@@ -253,6 +280,25 @@ def score(
             f"ln P {result.logprob:.2f}, perplexity {result.ppl:.2f}, "
             f"{result.bpc:.3f} bits/char"
         )
+
+
+_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "\\": "\\"}
+
+
+def unescape(text: str) -> str:
+    """A flag's text with \\n, \\t, \\r and \\\\ turned into the characters (a
+    shell passes "\\n" as two characters); any other backslash stays as it is."""
+    out: list[str] = []
+    pos = 0
+    while pos < len(text):
+        char = text[pos]
+        if char == "\\" and pos + 1 < len(text) and text[pos + 1] in _ESCAPES:
+            out.append(_ESCAPES[text[pos + 1]])
+            pos += 2
+        else:
+            out.append(char)
+            pos += 1
+    return "".join(out)
 
 
 def _prob(log10p: float) -> str:

@@ -32,7 +32,7 @@ def train_sentiment(
     train: Annotated[
         str,
         typer.Argument(
-            help="Labelled training data: TSV, CSV or JSON Lines (.gz ok).",
+            help="Labelled training data: TSV, CSV, JSON Lines or FASTA (.gz ok).",
         ),
     ],
     valid: Annotated[
@@ -53,7 +53,17 @@ def train_sentiment(
     ] = None,
     data_format: Annotated[
         str | None,
-        typer.Option("--format", help="tsv, csv or jsonl (default: by extension)."),
+        typer.Option(
+            "--format", help="tsv, csv, jsonl or fasta (default: by extension)."
+        ),
+    ] = None,
+    fasta_labels: Annotated[
+        Path | None,
+        typer.Option(
+            help="FASTA: the labels, 'id<TAB>label' lines (one file for every "
+            "split), when the headers are not '>id label'.",
+            dir_okay=False,
+        ),
     ] = None,
     text_column: Annotated[
         str | None,
@@ -99,6 +109,21 @@ def train_sentiment(
         typer.Option(
             help=f"last, max, mean, attention or concat (the first three side by "
             f"side). {_d('pooling')}"
+        ),
+    ] = None,
+    encoder: Annotated[
+        str | None,
+        typer.Option(
+            help="rnn, or average: the mean of the word embeddings, then the output "
+            f"layer (no recurrent layer; --pooling unused). {_d('text_encoder')}"
+        ),
+    ] = None,
+    position_size: Annotated[
+        int | None,
+        typer.Option(
+            help="Learn an embedding of this size for each token's position, read "
+            "beside the token's: for fixed-length windows (DNA) where a motif's "
+            f"place matters. {_d('position_size')}"
         ),
     ] = None,
     init_from: Annotated[
@@ -158,12 +183,15 @@ def train_sentiment(
         "valid_path": valid,
         "test_path": test,
         "data_format": data_format,
+        "fasta_labels": fasta_labels,
         "text_column": text_column,
         "label_column": label_column,
         "header": header,
         "clean": clean,
         "max_tokens": max_tokens,
         "pooling": pooling,
+        "text_encoder": encoder,
+        "position_size": position_size,
         "class_weights": class_weights,
         "select_metric": select,
         "init_from": init_from,

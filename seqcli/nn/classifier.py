@@ -9,6 +9,15 @@ Many-to-one: a whole sentence or document gets one label. Pooling turns the
     attention  a learnt weighted average (Yang et al., 2016)
     concat     last, max and mean side by side (ULMFiT's "concat pooling",
                Howard and Ruder, 2018): three views of the text for the cost of one
+
+With ``position_size`` > 0, each token's position (from the text's start) has a
+learnt embedding, read beside the token's: for fixed-length windows such as DNA
+splice sites, where what a base means depends on where it is (a GT is a donor
+site at the window's centre, nothing elsewhere), which max pooling alone loses.
+
+With ``encoder="average"`` there is no recurrent layer: the text is the mean of
+its word embeddings, then the linear layer (the bag-of-embeddings baseline the
+course contrasts with an RNN: it cannot tell "good" from "not good").
 """
 
 from __future__ import annotations
@@ -22,8 +31,30 @@ from torch import Tensor, nn
 from seqcli.batching import Batch
 from seqcli.config import RecurrentConfig
 from seqcli.nn.recurrent import RecurrentEncoder
+from seqcli.vocab import PAD_ID
 
 POOLINGS = ("last", "max", "mean", "attention", "concat")
+ENCODERS = ("rnn", "average")
+MAX_POSITIONS = 512  # positions beyond share the last position's embedding
+
+
+class AverageEncoder(nn.Module):
+    """ids -> their word embeddings (with dropout), unchanged by their neighbours:
+    the `RecurrentEncoder` interface, read by mean pooling."""
+
+    def __init__(self, vocab_size: int, cfg: RecurrentConfig):
+        super().__init__()
+        self.embedding = nn.Embedding(vocab_size, cfg.emb_size, padding_idx=PAD_ID)
+        self.dropout = nn.Dropout(cfg.dropout)
+        self.output_size = cfg.emb_size
+        nn.init.uniform_(self.embedding.weight, -0.1, 0.1)
+        with torch.no_grad():
+            self.embedding.weight[PAD_ID].zero_()
+
+    def forward(
+        self, ids: Tensor, lengths: Tensor | None = None, *, final_state: bool = False
+    ) -> tuple[Tensor, None]:
+        return self.dropout(self.embedding(ids)), None  # (batch, time, emb)
 
 
 class Classifier(nn.Module):
@@ -37,21 +68,35 @@ class Classifier(nn.Module):
         *,
         pooling: str = "max",
         class_weights: Sequence[float] | None = None,
+        encoder: str = "rnn",
+        position_size: int = 0,
     ):
+        """`encoder`: ``rnn``, or ``average`` (mean of the embeddings; `pooling`
+        is then mean). `position_size`: a position embedding of this size beside
+        each token's (rnn only; 0 = none)."""
         super().__init__()
         if pooling not in POOLINGS:
             raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
-        self.pooling = pooling
-        self.bidirectional = cfg.bidirectional
-        self.encoder = RecurrentEncoder(vocab_size, cfg)
+        if encoder not in ENCODERS:
+            raise ValueError(f"encoder must be one of {ENCODERS}, got {encoder!r}")
+        self.pooling = "mean" if encoder == "average" else pooling
+        self.bidirectional = cfg.bidirectional and encoder == "rnn"
+        self.encoder: RecurrentEncoder | AverageEncoder
+        self.positions: nn.Embedding | None = None
+        if encoder == "average":
+            self.encoder = AverageEncoder(vocab_size, cfg)
+        else:
+            self.encoder = RecurrentEncoder(vocab_size, cfg, extra_size=position_size)
+            if position_size:
+                self.positions = nn.Embedding(MAX_POSITIONS, position_size)
         hidden = self.encoder.output_size
         self.attention: nn.Module | None = None
-        if pooling == "attention":
+        if self.pooling == "attention":
             # Score each position with a small MLP; softmax over real positions.
             self.attention = nn.Sequential(
                 nn.Linear(hidden, hidden), nn.Tanh(), nn.Linear(hidden, 1, bias=False)
             )
-        if pooling == "concat":
+        if self.pooling == "concat":
             hidden *= 3
         self.dropout = nn.Dropout(cfg.dropout)
         self.output = nn.Linear(hidden, num_classes)
@@ -62,9 +107,15 @@ class Classifier(nn.Module):
 
     def logits(self, batch: Batch) -> Tensor:
         """Unnormalised class scores, (batch, classes)."""
-        outputs, _ = self.encoder(
-            batch.ids, batch.lengths, final_state=False
-        )  # (batch, time, hidden)
+        if self.positions is None:
+            outputs, _ = self.encoder(batch.ids, batch.lengths, final_state=False)
+        else:
+            outputs, _ = self.encoder(
+                batch.ids,
+                batch.lengths,
+                final_state=False,
+                extra=self._positions(batch),
+            )  # (batch, time, hidden)
         mask = batch.mask
         if mask is None:  # every row is full length
             mask = torch.ones(batch.ids.shape, dtype=torch.bool, device=outputs.device)
@@ -78,6 +129,13 @@ class Classifier(nn.Module):
         )
 
     loss = forward
+
+    def _positions(self, batch: Batch) -> Tensor:
+        """(batch, time, position_size): each position's embedding."""
+        assert self.positions is not None
+        rows, time = batch.ids.shape
+        steps = torch.arange(time, device=batch.ids.device).clamp(max=MAX_POSITIONS - 1)
+        return self.positions(steps).unsqueeze(0).expand(rows, -1, -1)
 
     def pool(self, outputs: Tensor, mask: Tensor) -> Tensor:
         """(batch, time, hidden) outputs and (batch, time) mask -> (batch, hidden)."""

@@ -67,6 +67,7 @@ def sample(
     min_length: int = _SAMPLE.min_length,
     seed: int | None = None,
     on_text: Callable[[str], None] | None = None,
+    stop_at: str = "",
 ) -> list[str]:
     """Draw `num` continuations of `prompt` as one batch.
 
@@ -75,6 +76,8 @@ def sample(
     LM (`tokenizer.reverse`) reads the prompt as the end of a text and writes what
     comes before it, so its texts end with the prompt.
     `on_text` receives the text of the first sample piece by piece, for streaming.
+    `stop_at`, a separator (a blank line "\n\n" between ABC tunes), ends each
+    sample where it first appears after the prompt, the separator included.
     `<eos>` is not drawn before a sample, the prompt's tokens included, is
     `min_length` tokens long: an LM trained on text with blank lines (WikiText)
     would otherwise often end a sample without a prompt at once, empty.
@@ -87,9 +90,14 @@ def sample(
         )
     if not 0.0 < top_p <= 1.0:
         raise ConfigError(f"--top-p must be in (0, 1] (got {top_p})")
+    if stop_at and lm.tokenizer.reverse:
+        raise ConfigError("--stop-at needs a forward LM (this one reads right to left)")
     device = next(lm.network.parameters()).device
-    prefix_tokens = lm.tokenizer.tokenize(prompt) if prompt else []
-    prefix = [EOS_ID] + lm.vocab.encode(prefix_tokens)
+    prefix_tokens = prompt_tokens(lm, prompt)
+    prefix = [EOS_ID] + [
+        EOS_ID if token == "\n" else lm.vocab.stoi.get(token, UNK_ID)
+        for token in prefix_tokens
+    ]
     ids = torch.tensor([prefix] * num, dtype=torch.long, device=device)  # (num, len)
     generator = None
     if seed is not None:
@@ -101,6 +109,8 @@ def sample(
     # cannot be streamed: the first sample goes to `on_text` once it is complete.
     stream = on_text is not None and not lm.tokenizer.reverse
     streamer = _Streamer(lm, prefix_tokens, on_text, newline_eos) if stream else None
+    prompt_text = _detok(lm, prefix_tokens)
+    watch = _SeparatorWatch(lm, stop_at, prompt_text, num) if stop_at else None
     with torch.no_grad():
         state = lm.network.start(ids[:, :-1])
         rows = sample_ids(
@@ -118,11 +128,27 @@ def sample(
             min_len=max(0, min_length - len(prefix_tokens)),
             generator=generator,
             on_step=streamer.step if streamer else None,
+            stop=watch.seen if watch else None,
         )
     texts = [_detok(lm, prefix_tokens + _tokens(lm, row, newline_eos)) for row in rows]
+    if stop_at:
+        texts = [cut_at(text, stop_at, len(prompt_text)) for text in texts]
     if on_text is not None and not stream:
         on_text(texts[0])
     return texts
+
+
+def prompt_tokens(lm: LoadedLM, prompt: str) -> list[str]:
+    """A prompt's tokens, a line break being a "\\n" token: the model read
+    `<eos>` at each line end in training, so it reads one there now."""
+    lines = prompt.split("\n") if prompt else []
+    if lm.tokenizer.reverse:
+        lines.reverse()
+    tokens: list[str] = []
+    for i, line in enumerate(lines):
+        tokens.extend(["\n"] if i else [])
+        tokens.extend(lm.tokenizer.tokenize(line))
+    return tokens
 
 
 def _tokens(lm: LoadedLM, ids: Sequence[int], newline_eos: bool) -> list[str]:
@@ -146,6 +172,41 @@ def _detok(lm: LoadedLM, tokens: list[str]) -> str:
         else:
             lines[-1].append(token)
     return "\n".join(tokenizer.detokenize(line) for line in lines)
+
+
+class _SeparatorWatch:
+    """Tells `decoding.sample` when a row's text has produced the separator.
+
+    Only the text's last characters are kept per row (the prompt's end to start
+    with, so that a separator may begin inside the prompt). A token's text is
+    its vocabulary entry (a space before a word, a line break for `<eos>`), close
+    enough to the detokenised text to see the separator; `cut_at` then cuts the
+    real text.
+    """
+
+    def __init__(self, lm: LoadedLM, separator: str, prompt: str, rows: int):
+        self.separator, self.keep = separator, len(separator) - 1
+        self.words = lm.tokenizer.kind != "char"
+        self.itos = lm.vocab.itos
+        start = prompt[len(prompt) - self.keep :] if self.keep else ""
+        self.tails = [start] * rows
+
+    def seen(self, row: int, token: int) -> bool:
+        if token == EOS_ID:
+            piece = "\n"
+        else:
+            piece = self.itos[token].replace("\u2581", " ")  # subword word marker
+            piece = " " + piece if self.words else piece
+        tail = self.tails[row] + piece
+        self.tails[row] = tail[len(tail) - self.keep :] if self.keep else ""
+        return self.separator in tail
+
+
+def cut_at(text: str, separator: str, start: int) -> str:
+    """`text` up to and including the first `separator` that ends after `start`
+    (the prompt's length); the whole text when there is none."""
+    found = text.find(separator, max(0, start - len(separator) + 1))
+    return text if found < 0 else text[: found + len(separator)]
 
 
 class _Streamer:

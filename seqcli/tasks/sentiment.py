@@ -24,6 +24,7 @@ from seqcli.checkpoint import (
 )
 from seqcli.config import ClassifyConfig, SentimentConfig, checked_from_dict
 from seqcli.errors import DataFormatError
+from seqcli.fasta import is_fasta, read_fasta, read_labels
 from seqcli.metrics.classification import (
     ClassificationReport,
     classification_report,
@@ -69,7 +70,10 @@ class SentimentData:
 
 # --- data ------------------------------------------------------------------------
 def read_split(cfg: SentimentConfig, path: str) -> list[LabeledText]:
-    """All records of one labelled file, read with the configured columns."""
+    """All records of one labelled file, read with the configured columns (a
+    FASTA file: its sequences, labelled by their headers or `cfg.fasta_labels`)."""
+    if cfg.data_format == "fasta" or (cfg.data_format == "auto" and is_fasta(path)):
+        return read_fasta_split(cfg, path)
     records = list(
         read_table(
             path,
@@ -82,6 +86,11 @@ def read_split(cfg: SentimentConfig, path: str) -> list[LabeledText]:
     if not records:
         raise DataFormatError("no labelled examples in the file", path)
     return records
+
+
+def read_fasta_split(cfg: SentimentConfig, path: str) -> list[LabeledText]:
+    labels = read_labels(cfg.fasta_labels) if cfg.fasta_labels else None
+    return list(read_fasta(path, labels=labels, labels_name=str(cfg.fasta_labels)))
 
 
 def encode_texts(
@@ -238,6 +247,8 @@ def build_network(
         cfg.model,
         pooling=cfg.pooling,
         class_weights=class_weights,
+        encoder=cfg.text_encoder,
+        position_size=cfg.position_size,
     )
 
 
