@@ -198,10 +198,10 @@ def _translation_tokenizer() -> TokenizerConfig:
 
 
 def _translation_model() -> RecurrentConfig:
-    # One GRU layer each way of 256 units: on a CPU the best quality per second
+    # One GRU layer each way of 256 units: on a CPU, the best quality per second
     # of training on a Multi30k-sized corpus (docs/BENCHMARKS.md).
     return RecurrentConfig(
-        cell="gru", emb_size=256, hidden_size=256, num_layers=1, dropout=0.3
+        cell="gru", emb_size=256, hidden_size=256, num_layers=1, dropout=0.2
     )
 
 
@@ -225,7 +225,9 @@ class TranslationConfig:
     data_format: str = "auto"  # of a pairs file: auto | tsv | csv | jsonl
     out: str | None = None
     max_len: int = 80  # drop training pairs with a side longer (tokens); 0 = none
-    batch_tokens: int = 1500  # target tokens per training batch
+    # Target tokens per training batch. A CPU computes a token about as fast in
+    # small batches as in large ones, and small ones give more updates.
+    batch_tokens: int = 600
     attention: str = "general"  # bahdanau | dot | general
     input_feeding: bool = False  # Luong's; slower on a CPU (a loop over time)
     tie_embeddings: bool = True  # output layer shares the target embeddings
@@ -337,6 +339,13 @@ _FLAG_NAMES = {
     "select_metric": "--select",
     "tokenizer.max_size": "--max-vocab",
     "tokenizer.word_split": "--word-tokenizer",
+    "src_path": "SRC_FILE",
+    "tgt_path": "TGT_FILE",
+    "pairs_path": "--pairs",
+    "valid_src_path": "--valid-src",
+    "valid_tgt_path": "--valid-tgt",
+    "test_src_path": "--test-src",
+    "test_tgt_path": "--test-tgt",
 }
 
 
@@ -487,6 +496,11 @@ _RANGES: dict[str, _Range] = {
     "dropout": (0, True, 1, False),
     "valid_fraction": (0, False, 1, False),
     "sp_character_coverage": (0, False, 1, True),
+    # translation
+    "batch_tokens": _AT_LEAST_1,
+    "max_len": _AT_LEAST_0,  # 0 = no limit
+    "label_smoothing": (0, True, 1, False),
+    "show_examples": _AT_LEAST_0,
 }
 
 _DEVICES = "auto, cpu, cuda, cuda:N or mps"

@@ -14,17 +14,9 @@ import typer
 
 from seqcli.cli import _training
 from seqcli.cli._shared import (
-    ConfigOpt,
     DeviceOpt,
-    DryRunOpt,
-    EpochsOpt,
-    MaxTimeOpt,
     ModelOpt,
     NetworkOpts,
-    OutOpt,
-    QuietOpt,
-    ResumeOpt,
-    SeedOpt,
     err_console,
     handle_errors,
 )
@@ -48,6 +40,7 @@ _FILE = {"dir_okay": False}
 
 
 @handle_errors
+@_training.training_command
 def train_translate(
     src: Annotated[
         str | None, typer.Argument(help="Source sentences, one per line.")
@@ -134,15 +127,7 @@ def train_translate(
         int | None,
         typer.Option(help="Validate every N steps (0 = at each epoch's end)."),
     ] = None,
-    config: ConfigOpt = None,
-    out: OutOpt = None,
-    epochs: EpochsOpt = None,
-    max_time: MaxTimeOpt = None,
-    resume: ResumeOpt = False,
-    seed: SeedOpt = None,
-    device: DeviceOpt = None,
-    dry_run: DryRunOpt = False,
-    quiet: QuietOpt = False,
+    run_flags: _training.RunFlags = None,
 ) -> None:
     """Train an attentional encoder-decoder on parallel text.
 
@@ -154,7 +139,7 @@ def train_translate(
 
     if pairs and (src or tgt):
         raise ConfigError("give SRC_FILE TGT_FILE or --pairs FILE, not both")
-    if not pairs and not (src and tgt) and not resume:
+    if not pairs and not (src and tgt) and not (run_flags or {}).get("resume"):
         raise ConfigError("give SRC_FILE TGT_FILE (parallel files) or --pairs FILE")
     own = {
         "src_path": src,

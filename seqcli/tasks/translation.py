@@ -106,7 +106,6 @@ def prepare_data(
 ) -> TranslationData:
     """Read, tokenise, filter and encode every split; build tokenizers and vocabs
     unless given (a resumed run's)."""
-    _check_sizes(cfg)
     if cfg.pairs_path:
         train_pairs = read_split(cfg, cfg.pairs_path, None)
     else:
@@ -153,18 +152,6 @@ def prepare_data(
     test = None if test_pairs is None else encode_split(test_pairs, tokenizers, vocabs)
     summary = _summary(cfg, train, valid, test, vocabs, len(train_pairs) - len(keep))
     return TranslationData(*tokenizers, *vocabs, train, valid, test, summary)
-
-
-def _check_sizes(cfg: TranslationConfig) -> None:
-    """Settings `check_config` does not know: translation's own ranges."""
-    if cfg.batch_tokens < 1:
-        raise ConfigError(f"--batch-tokens: must be at least 1, got {cfg.batch_tokens}")
-    if cfg.max_len < 0:
-        raise ConfigError(f"--max-len: must be 0 (no limit) or more, got {cfg.max_len}")
-    if not 0.0 <= cfg.label_smoothing < 1.0:
-        raise ConfigError(
-            f"--label-smoothing: must be in [0, 1), got {cfg.label_smoothing}"
-        )
 
 
 def _summary(
