@@ -357,6 +357,8 @@ def torch_threads() -> None:
 
 
 def _commit() -> str:
+    if os.environ.get("SEQCLI_BENCH_COMMIT"):  # a run from an exported copy
+        return os.environ["SEQCLI_BENCH_COMMIT"]
     try:
         return subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"],
