@@ -46,7 +46,7 @@ RECIPE = {
     "hidden_size": 256,
     "num_layers": 1,
     "dropout": 0.2,
-    "attention": "general",
+    "attention": "bahdanau",
     "input_feeding": False,
     "tie_embeddings": True,
     "label_smoothing": 0.1,

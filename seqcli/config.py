@@ -228,7 +228,10 @@ class TranslationConfig:
     # Target tokens per training batch. A CPU computes a token about as fast in
     # small batches as in large ones, and small ones give more updates.
     batch_tokens: int = 600
-    attention: str = "general"  # bahdanau | dot | general
+    # bahdanau | dot | general. Bahdanau's additive attention reads the source
+    # before each step, so the decoder knows where it is: it learns alignments
+    # in far fewer updates than Luong's without input feeding, for ~5% more time.
+    attention: str = "bahdanau"
     input_feeding: bool = False  # Luong's; slower on a CPU (a loop over time)
     tie_embeddings: bool = True  # output layer shares the target embeddings
     label_smoothing: float = 0.1
