@@ -138,13 +138,13 @@ def assert_error(result: Result, *fragments: str) -> str:
     return lines[0]
 
 
-# --- translation: a toy reversal task -------------------------------------------
+# --- translation: a toy copying task -------------------------------------------
 TOY_WORDS = ("a", "b", "c", "d", "e", "f", "g", "h")
 
 
-def reverse_pairs(n: int, seed: int) -> list[tuple[str, str]]:
-    """(source, target) pairs: 2-6 letters, and the same letters reversed and in
-    upper case, a task a tiny encoder-decoder learns in seconds."""
+def copy_pairs(n: int, seed: int) -> list[tuple[str, str]]:
+    """(source, target) pairs: 2-6 letters, and the same letters in upper case, a
+    task a tiny attentional encoder-decoder learns in seconds."""
     import random
 
     rng = random.Random(seed)
@@ -156,12 +156,12 @@ def reverse_pairs(n: int, seed: int) -> list[tuple[str, str]]:
 
 
 @pytest.fixture(scope="session")
-def reverse_corpus(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """train/valid source and target files of the reversal task."""
-    folder = tmp_path_factory.mktemp("reverse")
+def copy_corpus(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """train/valid source and target files of the copying task."""
+    folder = tmp_path_factory.mktemp("copy")
     files = {}
     for split, n, seed in (("train", 400, 1), ("valid", 20, 2)):
-        pairs = reverse_pairs(n, seed)
+        pairs = copy_pairs(n, seed)
         files[f"{split}_src"] = _write_lines(
             folder / f"{split}.src", [s for s, _ in pairs]
         )

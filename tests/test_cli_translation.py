@@ -1,6 +1,6 @@
 """`seqcli train-translate`, `translate`, `evaluate` and `info` through CliRunner.
 
-One tiny model of the toy reversal task is trained through the CLI once per module
+One tiny model of the toy copying task is trained through the CLI once per module
 and shared; the error tests write their own broken files.
 """
 
@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import assert_error, assert_ok, reverse_pairs
+from conftest import assert_error, assert_ok, copy_pairs
 from typer.testing import CliRunner, Result
 
 from seqcli.checkpoint import save_checkpoint
@@ -19,8 +19,8 @@ from seqcli.cli import app
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 TINY = ["--emb-size", "32", "--hidden-size", "64", "--dropout", "0", "--lr", "0.01"]
-TINY += ["--batch-tokens", "200", "--min-freq", "1", "--label-smoothing", "0"]
-TINY += ["--epochs", "14", "--device", "cpu", "-q"]
+TINY += ["--batch-tokens", "60", "--min-freq", "1", "--label-smoothing", "0"]
+TINY += ["--epochs", "12", "--device", "cpu", "-q"]
 
 
 def invoke(*args: object, input: str | None = None) -> Result:
@@ -29,11 +29,11 @@ def invoke(*args: object, input: str | None = None) -> Result:
 
 @pytest.fixture(scope="module")
 def trained(
-    reverse_corpus: dict[str, Path], tmp_path_factory: pytest.TempPathFactory
+    copy_corpus: dict[str, Path], tmp_path_factory: pytest.TempPathFactory
 ) -> dict[str, Path]:
     folder = tmp_path_factory.mktemp("cli-mt")
     out = folder / "mt.pt"
-    files = reverse_corpus
+    files = copy_corpus
     result = invoke(
         "train-translate",
         files["train_src"],
@@ -47,7 +47,7 @@ def trained(
         out,
     )
     assert_ok(result)
-    pairs = reverse_pairs(10, 5)
+    pairs = copy_pairs(10, 5)
     test_src = folder / "test.src"
     test_src.write_text("".join(f"{s}\n" for s, _ in pairs), encoding="utf-8")
     test_tgt = folder / "test.tgt"
@@ -62,13 +62,13 @@ def test_translate_prints_one_line_per_input_line(
     given.write_text("a b c\n\nd e\n", encoding="utf-8")
     result = invoke("translate", given, "-m", trained["model"])
     assert_ok(result)
-    assert result.stdout.split("\n") == ["C B A", "", "E D", ""]
+    assert result.stdout.split("\n") == ["A B C", "", "D E", ""]
 
 
 def test_translate_reads_stdin(trained: dict[str, Path]) -> None:
     result = invoke("translate", "-", "-m", trained["model"], input="a b\nh g f\n")
     assert_ok(result)
-    assert result.stdout.splitlines() == ["B A", "F G H"]
+    assert result.stdout.splitlines() == ["A B", "H G F"]
 
 
 def test_n_best_is_tsv_of_index_rank_score_text(trained: dict[str, Path]) -> None:
@@ -78,7 +78,7 @@ def test_n_best_is_tsv_of_index_rank_score_text(trained: dict[str, Path]) -> Non
     assert_ok(result)
     rows = [line.split("\t") for line in result.stdout.splitlines()]
     assert [(r[0], r[1]) for r in rows] == [("1", "1"), ("1", "2"), ("1", "3")]
-    assert rows[0][3] == "C B A"
+    assert rows[0][3] == "A B C"
     assert len({r[3] for r in rows}) == 3
     scores = [float(r[2]) for r in rows]
     assert scores == sorted(scores, reverse=True)
@@ -88,7 +88,7 @@ def test_scores_add_the_score_and_log_prob(trained: dict[str, Path]) -> None:
     result = invoke("translate", "-", "-m", trained["model"], "--scores", input="a b\n")
     assert_ok(result)
     text, score, log_prob = result.stdout.strip().split("\t")
-    assert text == "B A"
+    assert text == "A B"
     assert float(log_prob) <= float(score) <= 0.0  # alpha 1: the per-token mean
 
 
@@ -147,27 +147,27 @@ def test_evaluate_and_info_show_translation_metrics(trained: dict[str, Path]) ->
 
 def test_evaluate_reads_a_pairs_file(trained: dict[str, Path], tmp_path: Path) -> None:
     pairs = tmp_path / "pairs.tsv"
-    pairs.write_text("a b\tB A\nc d e\tE D C\n", encoding="utf-8")
+    pairs.write_text("a b c d\tA B C D\nc d e f g\tC D E F G\n", encoding="utf-8")
     result = invoke("evaluate", pairs, "-m", trained["model"], "--json")
     assert_ok(result)
     assert '"bleu": 100.0' in result.stdout
 
 
 def test_train_from_a_pairs_file_dry_run(
-    reverse_corpus: dict[str, Path], tmp_path: Path
+    copy_corpus: dict[str, Path], tmp_path: Path
 ) -> None:
     pairs = tmp_path / "train.tsv"
     pairs.write_text(
-        "".join(f"{s}\t{t}\n" for s, t in reverse_pairs(30, 3)), encoding="utf-8"
+        "".join(f"{s}\t{t}\n" for s, t in copy_pairs(30, 3)), encoding="utf-8"
     )
     result = invoke(
         "train-translate",
         "--pairs",
         pairs,
         "--valid-src",
-        reverse_corpus["valid_src"],
+        copy_corpus["valid_src"],
         "--valid-tgt",
-        reverse_corpus["valid_tgt"],
+        copy_corpus["valid_tgt"],
         "--dry-run",
     )
     assert_ok(result)
@@ -175,58 +175,58 @@ def test_train_from_a_pairs_file_dry_run(
 
 
 def test_max_len_drops_long_pairs_and_says_how_many(
-    reverse_corpus: dict[str, Path], tmp_path: Path
+    copy_corpus: dict[str, Path], tmp_path: Path
 ) -> None:
     result = invoke(
         "train-translate",
-        reverse_corpus["train_src"],
-        reverse_corpus["train_tgt"],
+        copy_corpus["train_src"],
+        copy_corpus["train_tgt"],
         "--valid-src",
-        reverse_corpus["valid_src"],
+        copy_corpus["valid_src"],
         "--valid-tgt",
-        reverse_corpus["valid_tgt"],
+        copy_corpus["valid_tgt"],
         "--max-len",
         "3",
         "--dry-run",
     )
     assert_ok(result)
     dropped = sum(
-        len(s.split()) > 3 for s in reverse_corpus["train_src"].read_text().splitlines()
+        len(s.split()) > 3 for s in copy_corpus["train_src"].read_text().splitlines()
     )
     assert f"'dropped_long_pairs': {dropped}" in result.stderr
 
 
 # --- bad input: one line, exit 2 ------------------------------------------------------
 def test_parallel_files_of_different_line_counts(
-    reverse_corpus: dict[str, Path], tmp_path: Path
+    copy_corpus: dict[str, Path], tmp_path: Path
 ) -> None:
     short = tmp_path / "short.tgt"
     short.write_text("A\nB\n", encoding="utf-8")
     result = invoke(
         "train-translate",
-        reverse_corpus["train_src"],
+        copy_corpus["train_src"],
         short,
         "--valid-src",
-        reverse_corpus["valid_src"],
+        copy_corpus["valid_src"],
         "--valid-tgt",
-        reverse_corpus["valid_tgt"],
+        copy_corpus["valid_tgt"],
     )
     assert_error(result, "short.tgt", "has 2 lines")
 
 
-def test_an_empty_source_line(reverse_corpus: dict[str, Path], tmp_path: Path) -> None:
+def test_an_empty_source_line(copy_corpus: dict[str, Path], tmp_path: Path) -> None:
     src = tmp_path / "gap.src"
     src.write_text("a b\n\nc d\n", encoding="utf-8")
     tgt = tmp_path / "gap.tgt"
-    tgt.write_text("B A\nX\nD C\n", encoding="utf-8")
+    tgt.write_text("A B\nX\nC D\n", encoding="utf-8")
     result = invoke(
         "train-translate",
         src,
         tgt,
         "--valid-src",
-        reverse_corpus["valid_src"],
+        copy_corpus["valid_src"],
         "--valid-tgt",
-        reverse_corpus["valid_tgt"],
+        copy_corpus["valid_tgt"],
     )
     assert_error(result, "gap.src:2", "empty source sentence")
 

@@ -1,5 +1,5 @@
 """Translation through the Python API: readers, token batches, training on a toy
-reversal task, decoding, n-best, --replace-unk, error analysis, checkpoints.
+copying task, decoding, n-best, --replace-unk, error analysis, checkpoints.
 
 One tiny model is trained once per module (a few seconds) and shared.
 """
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import reverse_pairs
+from conftest import copy_pairs
 
 from seqcli.batching import token_batches
 from seqcli.config import RecurrentConfig, TrainConfig, TranslationConfig
@@ -42,15 +42,15 @@ def tiny_config(
         valid_src_path=str(files["valid_src"]),
         valid_tgt_path=str(files["valid_tgt"]),
         out=str(out),
-        batch_tokens=200,
+        batch_tokens=60,
         label_smoothing=0.0,
         show_examples=1,
         model=RecurrentConfig(
             cell="gru", emb_size=32, hidden_size=64, num_layers=1, dropout=0.0
         ),
         train=TrainConfig(
-            epochs=14,
-            plateau_patience=3,
+            epochs=12,
+            plateau_patience=0,
             lr_decay=0.5,
             lr=0.01,
             clip=1.0,
@@ -69,10 +69,10 @@ def tiny_config(
 
 @pytest.fixture(scope="module")
 def model_path(
-    reverse_corpus: dict[str, Path], tmp_path_factory: pytest.TempPathFactory
+    copy_corpus: dict[str, Path], tmp_path_factory: pytest.TempPathFactory
 ) -> Path:
     out = tmp_path_factory.mktemp("mt") / "mt.pt"
-    outcome = train_translation(tiny_config(reverse_corpus, out))
+    outcome = train_translation(tiny_config(copy_corpus, out))
     assert outcome.metrics["valid"]["bleu"] > 90, outcome.metrics
     return outcome.path
 
@@ -125,9 +125,9 @@ def test_token_batches_hold_every_pair_once_within_the_budget() -> None:
 
 
 # --- a trained model ---------------------------------------------------------------
-def test_a_trained_tiny_model_reverses_its_input(model: inference.Translator) -> None:
-    lines = [s for s, _ in reverse_pairs(10, 7)]
-    wanted = [t for _, t in reverse_pairs(10, 7)]
+def test_a_trained_tiny_model_copies_its_input(model: inference.Translator) -> None:
+    lines = [s for s, _ in copy_pairs(10, 7)]
+    wanted = [t for _, t in copy_pairs(10, 7)]
     for beam in (1, 5):
         got = [t.texts[0] for t in translate(model, lines, beam=beam)]
         assert got == wanted
@@ -135,13 +135,13 @@ def test_a_trained_tiny_model_reverses_its_input(model: inference.Translator) ->
 
 def test_an_empty_line_translates_to_an_empty_line(model: inference.Translator) -> None:
     result = translate(model, ["a b", "", "  ", "c d e"], beam=3)
-    assert [t.texts[0] for t in result] == ["B A", "", "", "E D C"]
+    assert [t.texts[0] for t in result] == ["A B", "", "", "C D E"]
 
 
 def test_a_checkpoint_round_trip_gives_identical_translations(
     model_path: Path, model: inference.Translator
 ) -> None:
-    lines = [s for s, _ in reverse_pairs(12, 9)]
+    lines = [s for s, _ in copy_pairs(12, 9)]
     again = load_translator(model_path)
     first = translate(model, lines, beam=4, n_best=2)
     second = translate(again, lines, beam=4, n_best=2)
@@ -209,7 +209,7 @@ def test_verdicts() -> None:
 def test_analyze_finds_a_planted_model_error(model: inference.Translator) -> None:
     """A wrong reference: the model rightly prefers its own output, so the
     difference is the model's (it disagrees with the reference)."""
-    rows, summary = analyze(model, ["a b c", "d e"], ["C B A", "A A A A"], beam=3)
+    rows, summary = analyze(model, ["a b c", "d e"], ["A B C", "A A A A"], beam=3)
     assert [r.verdict for r in rows] == [SAME, MODEL_ERROR]
     assert rows[1].ref_score < rows[1].out_score
     assert (summary.same, summary.search_errors, summary.model_errors) == (1, 0, 1)
@@ -231,7 +231,7 @@ def test_analyze_finds_a_planted_search_error(
         return found
 
     monkeypatch.setattr(inference, "decode_ids", failed_search)
-    rows, summary = analyze(model, ["a b c", "d e"], ["C B A", "E D"], beam=2)
+    rows, summary = analyze(model, ["a b c", "d e"], ["A B C", "D E"], beam=2)
     assert [r.verdict for r in rows] == [SEARCH_ERROR, SAME]
     assert rows[0].ref_score > rows[0].out_score
     assert summary.share(summary.search_errors) == 1.0
@@ -242,7 +242,7 @@ def test_analyze_scores_use_the_same_length_normalisation(
     model: inference.Translator,
 ) -> None:
     for alpha in (0.0, 1.0):
-        (row,), _ = analyze(model, ["a b c"], ["C B A"], beam=2, alpha=alpha)
+        (row,), _ = analyze(model, ["a b c"], ["A B C"], beam=2, alpha=alpha)
         assert row.verdict == SAME
         assert row.ref_score == pytest.approx(row.out_score, abs=1e-4)
 
@@ -251,7 +251,7 @@ def test_analyze_scores_use_the_same_length_normalisation(
 def test_evaluate_translation_reports_bleu_chrf_ter_ppl(
     model: inference.Translator,
 ) -> None:
-    pairs = reverse_pairs(8, 11)
+    pairs = copy_pairs(8, 11)
     metrics = inference.evaluate_translation(
         model, [s for s, _ in pairs], [t for _, t in pairs]
     )
