@@ -318,7 +318,11 @@ def main() -> None:
     parser.add_argument("--only", default="tok,raw")
     parser.add_argument("--skip-train", action="store_true")
     parser.add_argument("--worker", choices=sorted(WORKERS))
+    parser.add_argument("--markdown", help="render a results JSON file and exit")
     args = parser.parse_args()
+    if args.markdown:
+        print(markdown(json.loads(Path(args.markdown).read_text())))
+        return
     if args.worker:
         torch_threads()
         print(json.dumps(WORKERS[args.worker](args.budget)))
@@ -347,7 +351,90 @@ def main() -> None:
         result["cli_raw"] = cli_figures("raw")
     result["loadavg_end"] = os.getloadavg()
     (RESULTS / "translate.json").write_text(json.dumps(result, indent=2))
+    (RESULTS / "translate.md").write_text(markdown(result))
     print(json.dumps(result))
+
+
+def markdown(r: dict) -> str:
+    """The figures of a run as the docs/BENCHMARKS.md section shows them."""
+    load = ", ".join(f"{x:.1f}" for x in r["loadavg_start"])
+    lines = [
+        f"Run of {r['date']} UTC, commit {r['commit']}, {r['machine']}; "
+        f"{r['threads']} torch thread; load average at the start {load} "
+        f"(1/5/15 min), at the end "
+        f"{', '.join(f'{x:.1f}' for x in r['loadavg_end'])}.",
+        "",
+    ]
+    t, c = r.get("train_tok"), r.get("cli_tok")
+    if t and c:
+        lines += [
+            f"1. Tokenized (multi30k-tok), {r['budget_min']:g} minutes: test2016 "
+            f"**BLEU {c['bleu']:.2f}** at beam 5 (`seqcli bleu --tokenize none`); "
+            f"validation BLEU (greedy) {t['valid']['bleu']:.2f}, test greedy "
+            f"{t['test_greedy'].get('bleu', float('nan')):.2f}; "
+            f"{t['train_tokens']:,} target tokens trained "
+            f"({t['epochs_done']} epochs), stopped by {t['stopped_by']}.",
+            f"   `{c['bleu_line']}`",
+            f"   `{c['chrf_line']}`",
+        ]
+    rc, rt = r.get("cli_raw"), r.get("train_raw")
+    if rc and rt:
+        lines += [
+            f"2. Raw, cased (multi30k), default settings, {r['raw_budget_min']:g} "
+            f"minutes: test2016 **BLEU {rc['bleu']:.2f}** (sacreBLEU 13a, "
+            f"detokenized); {rt['train_tokens']:,} target tokens trained "
+            f"({rt['epochs_done']} epochs).",
+            f"   `{rc['bleu_line']}`",
+        ]
+    d = r.get("decode_tok")
+    if d:
+        lines += ["", "3. BLEU (tokenized test2016, `--tokenize none`):", ""]
+        lines += [
+            "   | beam | alpha 0 | alpha 0.6 | alpha 1.0 |",
+            "   | --- | --- | --- | --- |",
+        ]
+        for beam in GRID_BEAMS:
+            cells = [f"{d['grid'][f'beam{beam}_alpha{a}']:.2f}" for a in GRID_ALPHAS]
+            lines.append(f"   | {beam} | {' | '.join(cells)} |")
+        sp = d["speed"]
+        lines += [
+            "",
+            f"4. Decoding at beam 5, first {sp['sentences']} test sentences: batched "
+            f"(64) {sp['batched_sent_per_s_wall']} sentences/s wall "
+            f"({sp['batched_sent_per_s_cpu']} per CPU-second), one at a time "
+            f"{sp['one_at_a_time_sent_per_s_wall']} wall "
+            f"({sp['one_at_a_time_sent_per_s_cpu']} per CPU-second): "
+            f"**{sp['speedup_wall']}x** wall, {sp['speedup_cpu']}x CPU. The whole "
+            f"test set batched: {sp['batched_full_test_sent_per_s_wall']} sentences/s "
+            f"wall, {sp['batched_full_test_sent_per_s_cpu']} per CPU-second.",
+            "",
+            "5. Error analysis of test2016 (alpha 1.0): shares of the sentences that "
+            "differ from their reference",
+            "",
+            "   | beam | same | search errors | model errors | BLEU (13a) |",
+            "   | --- | --- | --- | --- | --- |",
+        ]
+        for beam in GRID_BEAMS:
+            a = d["analysis"][f"beam{beam}"]
+            lines.append(
+                f"   | {beam} | {a['same']} | {a['search_errors']} "
+                f"({a['search_share']:.1%}) | {a['model_errors']} "
+                f"({a['model_share']:.1%}) | {a['bleu_13a']:.2f} |"
+            )
+    if t:
+        lines += [
+            "",
+            f"6. Training: {t['train_tokens_per_s']:.0f} target tokens/s (time in "
+            f"training steps), peak RSS {t['peak_rss_mb']:.0f} MB; "
+            + (
+                f"`seqcli translate` of test2016: peak RSS "
+                f"{c['translate_peak_rss_mb']:.0f} MB, "
+                f"{c['translate_seconds_with_startup']} s with start-up."
+                if c
+                else ""
+            ),
+        ]
+    return "\n".join(lines) + "\n"
 
 
 def torch_threads() -> None:
