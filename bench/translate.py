@@ -53,6 +53,7 @@ RECIPE = {
     "batch_tokens": 600,
     "lr": 2e-3,
     "min_freq": 2,
+    "word_split": "whitespace",  # the data are tokenized: outputs stay so
     "eval_every": 400,  # steps (about 2/3 of an epoch)
 }
 GRID_BEAMS = (1, 5, 10)
@@ -161,6 +162,7 @@ def worker_train_tok(budget: float) -> dict:
         setattr(cfg, key, r[key])
     cfg.batch_tokens, cfg.train.lr = r["batch_tokens"], r["lr"]
     cfg.tokenizer.min_freq, cfg.train.eval_every = r["min_freq"], r["eval_every"]
+    cfg.tokenizer.word_split = r["word_split"]
     return {**_train(cfg, budget), "recipe": RECIPE}
 
 

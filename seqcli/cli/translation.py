@@ -65,6 +65,7 @@ def train_translate(
         typer.Option("--format", help="Of --pairs: tsv, csv or jsonl (default: auto)."),
     ] = None,
     level: _net.level = None,
+    word_tokenizer: _net.word_tokenizer = None,
     lowercase: _net.lowercase = None,
     min_freq: Annotated[
         int | None,
