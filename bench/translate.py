@@ -185,7 +185,8 @@ def worker_decode_tok(budget: float) -> dict:
     import torch
 
     from seqcli.metrics.translation import BleuOptions, corpus_scores
-    from seqcli.tasks.translation_inference import analyze, load_translator, translate
+    from seqcli.tasks.translation_analysis import analyze
+    from seqcli.tasks.translation_inference import load_translator, translate
 
     torch.set_num_threads(THREADS)
     d = tok_dir()

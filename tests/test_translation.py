@@ -19,15 +19,15 @@ from seqcli.errors import ConfigError, DataFormatError
 from seqcli.readers import read_pairs, read_parallel
 from seqcli.tasks import translation_inference as inference
 from seqcli.tasks.translation import train_translation
-from seqcli.tasks.translation_inference import (
+from seqcli.tasks.translation_analysis import (
     MODEL_ERROR,
     SAME,
     SEARCH_ERROR,
+    advice,
     analyze,
-    load_translator,
-    translate,
     verdict,
 )
+from seqcli.tasks.translation_inference import load_translator, translate
 from seqcli.vocab import UNK_ID
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -235,7 +235,7 @@ def test_analyze_finds_a_planted_search_error(
     assert [r.verdict for r in rows] == [SEARCH_ERROR, SAME]
     assert rows[0].ref_score > rows[0].out_score
     assert summary.share(summary.search_errors) == 1.0
-    assert "wider --beam" in inference.advice(summary)
+    assert "wider --beam" in advice(summary)
 
 
 def test_analyze_scores_use_the_same_length_normalisation(

@@ -233,7 +233,8 @@ def translate(
 
     Example: seqcli translate test.de --beam 5 -m models/translation.pt > out.en
     """
-    from seqcli.tasks.translation_inference import check_search, matplotlib_pyplot
+    from seqcli.tasks.translation_analysis import matplotlib_pyplot
+    from seqcli.tasks.translation_inference import check_search
 
     search = {
         "beam": beam,
@@ -364,7 +365,7 @@ def _analyze(
     search: dict[str, Any],
 ) -> None:
     """Per-sentence TSV on stdout, a summary per beam size on stderr."""
-    from seqcli.tasks.translation_inference import advice, analyze
+    from seqcli.tasks.translation_analysis import advice, analyze
 
     lines, references = _read_all(file), _read_all(ref)
     print("beam\tline\tref_score\tout_score\tverdict\tsentence_bleu\toutput")
@@ -394,8 +395,8 @@ def _analyze(
 def _plot(
     translator: Translator, first: str | None, path: Path, beam: int, alpha: float
 ) -> None:
-    from seqcli.tasks.translation_inference import attention_matrix
-    from seqcli.tasks.translation_inference import plot_attention as draw
+    from seqcli.tasks.translation_analysis import attention_matrix
+    from seqcli.tasks.translation_analysis import plot_attention as draw
 
     if first is None:
         raise ConfigError("--plot-attention: the input has no sentence to draw")
