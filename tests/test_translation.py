@@ -18,7 +18,12 @@ from seqcli.decoding import Hypothesis
 from seqcli.errors import ConfigError, DataFormatError
 from seqcli.readers import read_pairs, read_parallel
 from seqcli.tasks import translation_inference as inference
-from seqcli.tasks.translation import train_translation
+from seqcli.tasks.translation import (
+    prepare_data,
+    stored_vocabs,
+    tokenizers_dict,
+    train_translation,
+)
 from seqcli.tasks.translation_analysis import (
     MODEL_ERROR,
     SAME,
@@ -258,3 +263,23 @@ def test_evaluate_translation_reports_bleu_chrf_ter_ppl(
     assert metrics["bleu"] == pytest.approx(100.0)
     assert metrics["ter"] == pytest.approx(0.0)
     assert 1.0 <= metrics["ppl"] < 2.0
+
+
+# --- subword tokenization -------------------------------------------------------------
+@pytest.mark.parametrize("joint", [True, False])
+def test_subword_models_joint_or_one_per_side(
+    copy_corpus: dict[str, Path], tmp_path: Path, joint: bool
+) -> None:
+    cfg = tiny_config(copy_corpus, tmp_path / "mt.pt", joint_vocab=joint)
+    cfg.tokenizer.level, cfg.tokenizer.sp_vocab_size = "subword", 30
+    data = prepare_data(cfg)
+    src, tgt = data.src_tokenizer, data.tgt_tokenizer
+    assert (src.to_dict()["model"] == tgt.to_dict()["model"]) is joint
+    assert tgt.detokenize(tgt.tokenize("A B C")) == "A B C"
+    stored = stored_vocabs(
+        {
+            "tokenizer": tokenizers_dict(src, tgt),
+            "vocab": {"src": data.src_vocab.to_list(), "tgt": data.tgt_vocab.to_list()},
+        }
+    )
+    assert stored["tokenizers"][1].tokenize("A B") == tgt.tokenize("A B")
