@@ -19,6 +19,7 @@ from seqcli.cli._shared import (
     NetworkOpts,
     err_console,
     handle_errors,
+    not_a_directory,
 )
 from seqcli.config import TranslateConfig, TranslationConfig, default_of
 from seqcli.errors import ConfigError
@@ -36,7 +37,8 @@ def _t(key: str) -> str:
 
 
 _net = NetworkOpts(TranslationConfig)
-_FILE = {"dir_okay": False}
+# A folder given as a file is the one-line error, not a usage box.
+_FILE = {"callback": not_a_directory}
 
 
 @handle_errors
