@@ -193,6 +193,55 @@ def shard(batches: Sequence[T], rank: int, world: int) -> list[T]:
     return padded[rank::world]
 
 
+def token_batches(
+    src_lengths: Sequence[int],
+    tgt_lengths: Sequence[int],
+    max_tokens: int,
+    *,
+    shuffle: bool,
+    seed: int = 0,
+) -> list[list[int]]:
+    """Group pair indices into batches of about `max_tokens` padded target tokens.
+
+    Pairs are sorted by (target, source) length within large shuffled chunks, so a
+    batch holds pairs of nearly equal lengths and padding costs little; a batch
+    grows while rows x its longest target (`<eos>` included) stays within
+    `max_tokens` (a single longer pair is a batch of its own). Batch order is
+    shuffled, as in `bucket_order`.
+    """
+    rng = random.Random(seed)
+    order = list(range(len(tgt_lengths)))
+    if shuffle:
+        rng.shuffle(order)
+    chunk = max(1000, 50 * max_tokens // max(1, _mean(tgt_lengths)))
+    order = [
+        i
+        for start in range(0, len(order), chunk)
+        for i in sorted(
+            order[start : start + chunk], key=lambda i: (tgt_lengths[i], src_lengths[i])
+        )
+    ]
+    batches: list[list[int]] = []
+    current: list[int] = []
+    longest = 0
+    for i in order:
+        width = max(longest, tgt_lengths[i] + 1)
+        if current and width * (len(current) + 1) > max_tokens:
+            batches.append(current)
+            current, width = [], tgt_lengths[i] + 1
+        current.append(i)
+        longest = width
+    if current:
+        batches.append(current)
+    if shuffle:
+        rng.shuffle(batches)
+    return batches
+
+
+def _mean(values: Sequence[int]) -> int:
+    return max(1, sum(values) // max(1, len(values)))
+
+
 # --- language-model streams ------------------------------------------------------
 #
 # The corpus is one long id stream, cut into `batch` parallel rows so that row r

@@ -195,6 +195,69 @@ class EmbeddingsConfig:
     train: TrainConfig = field(default_factory=_embeddings_train)
 
 
+def _translation_tokenizer() -> TokenizerConfig:
+    # Words seen once are mostly names and typos: <unk> costs less than their rows.
+    return TokenizerConfig(min_freq=2)
+
+
+def _translation_model() -> RecurrentConfig:
+    # One GRU layer each way of 256 units: on a CPU, the best quality per second
+    # of training on a Multi30k-sized corpus (docs/BENCHMARKS.md).
+    return RecurrentConfig(
+        cell="gru", emb_size=256, hidden_size=256, num_layers=1, dropout=0.2
+    )
+
+
+def _translation_train() -> TrainConfig:
+    return TrainConfig(
+        epochs=30, lr=2e-3, clip=1.0, lr_decay=0.5, plateau_patience=0, early_stop=4
+    )
+
+
+@dataclass
+class TranslationConfig:
+    """An attentional encoder-decoder: `seqcli train-translate`."""
+
+    src_path: str = ""  # parallel files, one sentence per line ...
+    tgt_path: str = ""
+    pairs_path: str | None = None  # ... or one two-column TSV/CSV/JSONL file
+    valid_src_path: str = ""
+    valid_tgt_path: str = ""
+    test_src_path: str | None = None
+    test_tgt_path: str | None = None
+    data_format: str = "auto"  # of a pairs file: auto | tsv | csv | jsonl
+    out: str | None = None
+    max_len: int = 80  # drop training pairs with a side longer (tokens); 0 = none
+    # Target tokens per training batch. A CPU computes a token about as fast in
+    # small batches as in large ones, and small ones give more updates.
+    batch_tokens: int = 600
+    # bahdanau | dot | general. Bahdanau's additive attention reads the source
+    # before each step, so the decoder knows where it is: it learns alignments
+    # in far fewer updates than Luong's without input feeding, for ~5% more time.
+    attention: str = "bahdanau"
+    input_feeding: bool = False  # Luong's; slower on a CPU (a loop over time)
+    tie_embeddings: bool = True  # output layer shares the target embeddings
+    label_smoothing: float = 0.1
+    select: str = "bleu"  # bleu | loss: the validation metric that picks the best
+    joint_vocab: bool = False  # subword: one SentencePiece model for both sides
+    show_examples: int = 3  # validation translations shown at each evaluation
+    tokenizer: TokenizerConfig = field(default_factory=_translation_tokenizer)
+    model: RecurrentConfig = field(default_factory=_translation_model)
+    train: TrainConfig = field(default_factory=_translation_train)
+
+
+@dataclass
+class TranslateConfig:
+    """Decoding with a trained translation model: `seqcli translate`."""
+
+    beam: int = 5  # 1 = greedy search
+    alpha: float = 1.0  # length normalisation: score = log P / T^alpha
+    max_len_ratio: float = 2.0  # output tokens at most: ratio x source tokens + 10
+    min_len: int = 1  # output tokens before <eos> is allowed
+    n_best: int = 1
+    batch_size: int = 64  # sentences decoded together
+
+
 def to_dict(cfg: Any) -> dict[str, Any]:
     """Plain nested dict of a config (what the checkpoint stores)."""
     return dataclasses.asdict(cfg)
@@ -283,6 +346,13 @@ _FLAG_NAMES = {
     "text_encoder": "--encoder",
     "tokenizer.max_size": "--max-vocab",
     "tokenizer.word_split": "--word-tokenizer",
+    "src_path": "SRC_FILE",
+    "tgt_path": "TGT_FILE",
+    "pairs_path": "--pairs",
+    "valid_src_path": "--valid-src",
+    "valid_tgt_path": "--valid-tgt",
+    "test_src_path": "--test-src",
+    "test_tgt_path": "--test-tgt",
 }
 
 
@@ -397,6 +467,8 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "text_encoder": ("rnn", "average"),
     "class_weights": ("none", "auto"),
     "select_metric": ("accuracy", "macro_f1"),
+    "select": ("bleu", "loss"),
+    "attention": ("bahdanau", "dot", "general"),
 }
 
 # (lowest, lowest allowed?, highest, highest allowed?); None = unbounded.
@@ -433,6 +505,11 @@ _RANGES: dict[str, _Range] = {
     "dropout": (0, True, 1, False),
     "valid_fraction": (0, False, 1, False),
     "sp_character_coverage": (0, False, 1, True),
+    # translation
+    "batch_tokens": _AT_LEAST_1,
+    "max_len": _AT_LEAST_0,  # 0 = no limit
+    "label_smoothing": (0, True, 1, False),
+    "show_examples": _AT_LEAST_0,
 }
 
 _DEVICES = "auto, cpu, cuda, cuda:N or mps"

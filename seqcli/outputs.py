@@ -138,6 +138,13 @@ INPUT_FIELDS = {
     "test_path": "--test",
     "init_from": "--init-from",
     "embeddings": "--embeddings",
+    "src_path": "SRC_FILE",
+    "tgt_path": "TGT_FILE",
+    "pairs_path": "--pairs",
+    "valid_src_path": "--valid-src",
+    "valid_tgt_path": "--valid-tgt",
+    "test_src_path": "--test-src",
+    "test_tgt_path": "--test-tgt",
 }
 
 

@@ -136,3 +136,36 @@ def assert_error(result: Result, *fragments: str) -> str:
     for fragment in fragments:
         assert fragment in lines[0], lines[0]
     return lines[0]
+
+
+# --- translation: a toy copying task -------------------------------------------
+TOY_WORDS = ("a", "b", "c", "d", "e", "f", "g", "h")
+
+
+def copy_pairs(n: int, seed: int) -> list[tuple[str, str]]:
+    """(source, target) pairs: 2-6 letters, and the same letters in upper case, a
+    task a tiny attentional encoder-decoder learns in seconds."""
+    import random
+
+    rng = random.Random(seed)
+    pairs = []
+    for _ in range(n):
+        words = rng.choices(TOY_WORDS, k=rng.randint(2, 6))
+        pairs.append((" ".join(words), " ".join(words).upper()))
+    return pairs
+
+
+@pytest.fixture(scope="session")
+def copy_corpus(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """train/valid source and target files of the copying task."""
+    folder = tmp_path_factory.mktemp("copy")
+    files = {}
+    for split, n, seed in (("train", 400, 1), ("valid", 20, 2)):
+        pairs = copy_pairs(n, seed)
+        files[f"{split}_src"] = _write_lines(
+            folder / f"{split}.src", [s for s, _ in pairs]
+        )
+        files[f"{split}_tgt"] = _write_lines(
+            folder / f"{split}.tgt", [t for _, t in pairs]
+        )
+    return files

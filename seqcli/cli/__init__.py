@@ -29,6 +29,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "classify": ("sentiment", "classify"),
     "train-embeddings": ("embeddings", "train_embeddings"),
     "embeddings": ("embeddings", "app"),
+    "train-translate": ("translation", "train_translate"),
+    "translate": ("translation", "translate"),
     "bleu": ("bleu", "bleu"),
     "info": ("inspection", "info"),
     "evaluate": ("inspection", "evaluate"),

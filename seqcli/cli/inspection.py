@@ -34,7 +34,7 @@ CkptArg = Annotated[
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
 
 # Tasks whose checkpoints `evaluate` understands (later tasks add themselves).
-EVALUATED_TASKS = ("lm", "sentiment")
+EVALUATED_TASKS = ("lm", "sentiment", "translation")
 
 
 @handle_errors
@@ -121,6 +121,13 @@ def evaluate(
             help="Labelled data (or text, for a language model); - for stdin.",
         ),
     ],
+    target: Annotated[
+        str | None,
+        typer.Argument(
+            help="Reference translations of DATA, for a translation model "
+            "(without it, DATA is a file of pairs).",
+        ),
+    ] = None,
     model: ModelsOpt = None,
     as_json: JsonOpt = False,
     device: DeviceOpt = None,
@@ -161,6 +168,11 @@ def evaluate(
             load_classifier(p, device=dev, command="`seqcli evaluate`") for p in paths
         ]
         _render_classification(evaluate_classifier(loaded, data), as_json)
+        return
+    if task == "translation":
+        from seqcli.cli.translation import evaluate_files
+
+        _render({"metrics": evaluate_files(path, data, target, dev)}, as_json)
         return
     if task is None:
         from seqcli.checkpoint import load_checkpoint

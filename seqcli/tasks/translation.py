@@ -1,0 +1,448 @@
+"""Translation: data, `train_translation`, batched decoding, `load_network`.
+
+Parallel text (two line-aligned files, or one two-column table) is tokenised on
+each side with its own tokenizer (a joint SentencePiece model when asked), encoded
+with a source and a target `Vocab`, and batched by target tokens over pairs of
+similar length. A `Seq2Seq` network learns P(y | x); validation scores its loss,
+perplexity and the BLEU of its greedy translations. Using a trained model (beam
+search, n-best, error analysis) is in `translation_inference`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from seqcli.batching import (
+    Batch,
+    bucket_order,
+    pad_batch,
+    pad_parallel,
+    shard,
+    token_batches,
+)
+from seqcli.checkpoint import load_weights
+from seqcli.config import TranslationConfig, from_dict
+from seqcli.decoding import Hypothesis, beam_search
+from seqcli.errors import ConfigError, DataFormatError
+from seqcli.metrics.translation import BleuOptions, corpus_scores
+from seqcli.nn.seq2seq import Seq2Seq
+from seqcli.readers import SentencePair, read_pairs, read_parallel
+from seqcli.runs import TaskRun, TrainOutcome, train_task
+from seqcli.tokenizers import Tokenizer, build_tokenizer, tokenizer_from_dict
+from seqcli.training import Objective, Reporter, SilentReporter
+from seqcli.vocab import BOS_ID, PAD_ID, UNK_ID, Vocab, build_vocab
+
+TASK = "translation"
+EVAL_BATCH = 64  # sentences per validation batch (greedy decoding, loss)
+
+
+@dataclass
+class Split:
+    """Encoded pairs of one split, in file order, with the raw target text."""
+
+    src: list[list[int]]
+    tgt: list[list[int]]
+    src_text: list[str]
+    references: list[str]
+
+
+@dataclass
+class TranslationData:
+    src_tokenizer: Tokenizer
+    tgt_tokenizer: Tokenizer
+    src_vocab: Vocab
+    tgt_vocab: Vocab
+    train: Split
+    valid: Split
+    test: Split | None
+    summary: dict[str, Any]
+
+
+# --- data ------------------------------------------------------------------------
+def read_split(
+    cfg: TranslationConfig, src: str | None, tgt: str | None
+) -> list[SentencePair]:
+    """The pairs of two parallel files, or of `cfg.pairs_path` when `tgt` is None."""
+    if tgt is None:
+        return read_pairs(src or "", fmt=cfg.data_format)
+    return read_parallel(src or "", tgt)
+
+
+def build_tokenizers(
+    cfg: TranslationConfig, pairs: Sequence[SentencePair]
+) -> tuple[Tokenizer, Tokenizer]:
+    """(source, target) tokenizers; subword models are trained on the pairs."""
+    src_text = [p.src for p in pairs]
+    tgt_text = [p.tgt for p in pairs]
+    if cfg.tokenizer.level == "subword" and cfg.joint_vocab:
+        joint = build_tokenizer(cfg.tokenizer, src_text + tgt_text)
+        return joint, joint
+    return build_tokenizer(cfg.tokenizer, src_text), build_tokenizer(
+        cfg.tokenizer, tgt_text
+    )
+
+
+def encode_split(
+    pairs: Sequence[SentencePair],
+    tokenizers: tuple[Tokenizer, Tokenizer],
+    vocabs: tuple[Vocab, Vocab],
+) -> Split:
+    src = [vocabs[0].encode(tokenizers[0].tokenize(p.src)) for p in pairs]
+    tgt = [vocabs[1].encode(tokenizers[1].tokenize(p.tgt)) for p in pairs]
+    return Split(src, tgt, [p.src for p in pairs], [p.tgt for p in pairs])
+
+
+def prepare_data(
+    cfg: TranslationConfig,
+    *,
+    tokenizers: tuple[Tokenizer, Tokenizer] | None = None,
+    vocabs: tuple[Vocab, Vocab] | None = None,
+) -> TranslationData:
+    """Read, tokenise, filter and encode every split; build tokenizers and vocabs
+    unless given (a resumed run's)."""
+    if cfg.pairs_path:
+        train_pairs = read_split(cfg, cfg.pairs_path, None)
+    else:
+        train_pairs = read_split(cfg, cfg.src_path, cfg.tgt_path)
+    if not cfg.valid_src_path or not cfg.valid_tgt_path:
+        raise ConfigError("give the validation set: --valid-src FILE --valid-tgt FILE")
+    valid_pairs = read_split(cfg, cfg.valid_src_path, cfg.valid_tgt_path)
+    test_pairs = None
+    if cfg.test_src_path or cfg.test_tgt_path:
+        if not (cfg.test_src_path and cfg.test_tgt_path):
+            raise ConfigError("give both --test-src and --test-tgt, or neither")
+        test_pairs = read_split(cfg, cfg.test_src_path, cfg.test_tgt_path)
+    tokenizers = tokenizers or build_tokenizers(cfg, train_pairs)
+    src_tokens = [tokenizers[0].tokenize(p.src) for p in train_pairs]
+    tgt_tokens = [tokenizers[1].tokenize(p.tgt) for p in train_pairs]
+    if vocabs is None:
+        vocabs = tuple(  # type: ignore[assignment]
+            build_vocab(
+                Counter(t for tokens in side for t in tokens),
+                min_freq=cfg.tokenizer.min_freq,
+                max_size=cfg.tokenizer.max_size,
+            )
+            for side in (src_tokens, tgt_tokens)
+        )
+    assert vocabs is not None
+    keep = [
+        i
+        for i in range(len(train_pairs))
+        if not cfg.max_len
+        or (len(src_tokens[i]) <= cfg.max_len and len(tgt_tokens[i]) <= cfg.max_len)
+    ]
+    if not keep:
+        raise DataFormatError(
+            f"every training pair is longer than --max-len {cfg.max_len} tokens",
+            cfg.pairs_path or cfg.src_path,
+        )
+    train = Split(
+        [vocabs[0].encode(src_tokens[i]) for i in keep],
+        [vocabs[1].encode(tgt_tokens[i]) for i in keep],
+        [train_pairs[i].src for i in keep],
+        [train_pairs[i].tgt for i in keep],
+    )
+    valid = encode_split(valid_pairs, tokenizers, vocabs)
+    test = None if test_pairs is None else encode_split(test_pairs, tokenizers, vocabs)
+    summary = _summary(cfg, train, valid, test, vocabs, len(train_pairs) - len(keep))
+    return TranslationData(*tokenizers, *vocabs, train, valid, test, summary)
+
+
+def _summary(
+    cfg: TranslationConfig,
+    train: Split,
+    valid: Split,
+    test: Split | None,
+    vocabs: tuple[Vocab, Vocab],
+    dropped: int,
+) -> dict[str, Any]:
+    def describe(path: str, split: Split) -> dict[str, Any]:
+        return {
+            "path": path,
+            "pairs": len(split.src),
+            "src_tokens": sum(map(len, split.src)),
+            "tgt_tokens": sum(map(len, split.tgt)),
+        }
+
+    valid_ids = [i for ids in valid.src for i in ids]
+    summary: dict[str, Any] = {
+        "train": describe(cfg.pairs_path or cfg.src_path, train),
+        "valid": describe(cfg.valid_src_path, valid),
+        "dropped_long_pairs": dropped,
+        "src_vocab_size": len(vocabs[0]),
+        "tgt_vocab_size": len(vocabs[1]),
+        "valid_src_oov_rate": valid_ids.count(UNK_ID) / max(1, len(valid_ids)),
+    }
+    if test is not None:
+        summary["test"] = describe(cfg.test_src_path or "", test)
+    return summary
+
+
+def describe_data(summary: dict[str, Any], max_len: int) -> str:
+    """One line about the data, with the pairs --max-len dropped."""
+    train = summary["train"]
+    dropped = summary["dropped_long_pairs"]
+    line = (
+        f"{train['pairs']:,} training pairs ({train['tgt_tokens']:,} target tokens), "
+        f"{summary['valid']['pairs']:,} validation; vocabularies "
+        f"{summary['src_vocab_size']:,} source / {summary['tgt_vocab_size']:,} target"
+    )
+    if dropped:
+        line += f"; dropped {dropped:,} pairs longer than {max_len} tokens (--max-len)"
+    return line
+
+
+# --- network and batches -------------------------------------------------------
+def build_network(
+    cfg: TranslationConfig, src_vocab_size: int, tgt_vocab_size: int
+) -> Seq2Seq:
+    return Seq2Seq(
+        src_vocab_size,
+        tgt_vocab_size,
+        cfg.model,
+        attention=cfg.attention,
+        input_feeding=cfg.input_feeding,
+        tie_embeddings=cfg.tie_embeddings,
+        label_smoothing=cfg.label_smoothing,
+    )
+
+
+def _batch_factory(
+    train: Split, cfg: TranslationConfig
+) -> Callable[[int, int, int], Iterator[Batch]]:
+    """`fit`'s batches: pairs of similar length, about `batch_tokens` targets each."""
+    src_lengths = [len(s) for s in train.src]
+    tgt_lengths = [len(t) for t in train.tgt]
+
+    def batches(epoch: int, rank: int, world: int) -> Iterator[Batch]:
+        order = token_batches(
+            src_lengths,
+            tgt_lengths,
+            cfg.batch_tokens,
+            shuffle=True,
+            seed=cfg.train.seed * 1000 + epoch,
+        )
+        for rows in shard(order, rank, world):
+            yield pad_parallel(
+                [train.src[i] for i in rows], [train.tgt[i] for i in rows]
+            )
+
+    return batches
+
+
+# --- decoding ----------------------------------------------------------------------
+def decode_ids(
+    network: Seq2Seq,
+    sources: Sequence[Sequence[int]],
+    *,
+    beam: int = 1,
+    alpha: float = 0.0,
+    max_len_ratio: float = 2.0,
+    min_len: int = 0,
+    n_best: int = 1,
+    batch_size: int = EVAL_BATCH,
+) -> list[list[Hypothesis]]:
+    """The `n_best` hypotheses of each source, best first, in input order.
+
+    Sentences of similar length are decoded together: one batched beam search per
+    batch, `batch_size` sentences x `beam` rows per step. An empty source gets one
+    empty hypothesis without a search.
+    """
+    device = next(network.parameters()).device
+    results: list[list[Hypothesis]] = [
+        [Hypothesis([], 0.0, 0.0)] for _ in range(len(sources))
+    ]
+    todo = [i for i, s in enumerate(sources) if s]
+    order = bucket_order([len(sources[i]) for i in todo], batch_size, shuffle=False)
+    was_training = network.training
+    network.eval()
+    with torch.no_grad():
+        for rows in order:
+            index = [todo[r] for r in rows]
+            batch = pad_batch([sources[i] for i in index])
+            state = network.start(batch.ids.to(device), batch.lengths)
+            found = beam_search(
+                network,
+                state,
+                torch.full((len(index),), BOS_ID, dtype=torch.long, device=device),
+                beam_size=beam,
+                max_len=[max_output_len(len(sources[i]), max_len_ratio) for i in index],
+                min_len=min_len,
+                alpha=alpha,
+                n_best=n_best,
+                banned_ids=(PAD_ID, BOS_ID),
+            )
+            for i, hyps in zip(index, found, strict=True):
+                results[i] = hyps
+    network.train(was_training)
+    return results
+
+
+def max_output_len(src_len: int, ratio: float) -> int:
+    """Output tokens allowed, `<eos>` included: ratio x source length + 10."""
+    return max(1, math.ceil(ratio * src_len)) + 10
+
+
+def detokenize(tokenizer: Tokenizer, vocab: Vocab, ids: Sequence[int]) -> str:
+    return tokenizer.detokenize(vocab.decode(ids))
+
+
+def split_nll(network: Seq2Seq, split: Split) -> dict[str, float]:
+    """Mean negative log-likelihood per target token (`<eos>` included) and its
+    perplexity, without label smoothing."""
+    device = next(network.parameters()).device
+    total, count = 0.0, 0
+    rows = [i for i, s in enumerate(split.src) if s]
+    with torch.no_grad():
+        for chunk in bucket_order(
+            [len(split.tgt[i]) for i in rows], EVAL_BATCH, shuffle=False
+        ):
+            index = [rows[r] for r in chunk]
+            batch = pad_parallel(
+                [split.src[i] for i in index], [split.tgt[i] for i in index]
+            )
+            total -= float(network.sequence_log_probs(batch.to(device)).sum())
+            count += int((batch.targets != PAD_ID).sum())
+    loss = total / max(count, 1)
+    return {"loss": loss, "ppl": math.exp(min(loss, 700))}
+
+
+def split_metrics(
+    network: Seq2Seq,
+    split: Split,
+    data: TranslationData,
+    *,
+    lowercase: bool,
+    show: int = 0,
+    reporter: Reporter | None = None,
+) -> dict[str, float]:
+    """Loss, perplexity and greedy BLEU of a split; `show` examples to `reporter`."""
+    metrics = split_nll(network, split)
+    hyps = decode_ids(network, split.src, beam=1)
+    outputs = [detokenize(data.tgt_tokenizer, data.tgt_vocab, h[0].ids) for h in hyps]
+    (bleu,) = corpus_scores(
+        outputs, [split.references], options=BleuOptions(lowercase=lowercase)
+    )
+    metrics["bleu"] = bleu.score
+    if reporter is not None:
+        for i in _examples(len(outputs), show):
+            reporter.on_message(
+                f"  src: {split.src_text[i]}\n  ref: {split.references[i]}\n"
+                f"  out: {outputs[i]}"
+            )
+    return metrics
+
+
+def _examples(n: int, show: int) -> list[int]:
+    """`show` validation sentences spread over the set, the same at every evaluation."""
+    if show <= 0 or n == 0:
+        return []
+    return sorted({round(k * (n - 1) / max(1, show)) for k in range(show)})
+
+
+# --- training ----------------------------------------------------------------------
+def setup(
+    cfg: TranslationConfig,
+    device: torch.device,
+    *,
+    resume: dict[str, Any] | None = None,
+    reporter: Reporter | None = None,
+) -> TaskRun:
+    """Data, network and metrics of a translation run (see `runs.train_task`).
+
+    A resumed run reuses its snapshot's tokenizers and vocabularies.
+    """
+    reporter = reporter or SilentReporter()
+    given = {} if resume is None else stored_vocabs(resume)
+    data = prepare_data(cfg, **given)
+    network = build_network(cfg, len(data.src_vocab), len(data.tgt_vocab)).to(device)
+    lowercase = cfg.tokenizer.lowercase
+
+    def evaluate(net: torch.nn.Module) -> dict[str, float]:
+        return split_metrics(
+            net,  # type: ignore[arg-type]
+            data.valid,
+            data,
+            lowercase=lowercase,
+            show=cfg.show_examples,
+            reporter=reporter,
+        )
+
+    test = data.test
+    steps = len(
+        token_batches(
+            [len(s) for s in data.train.src],
+            [len(t) for t in data.train.tgt],
+            cfg.batch_tokens,
+            shuffle=False,
+        )
+    )
+    return TaskRun(
+        task=TASK,
+        cfg=cfg,
+        network=network,
+        batches=_batch_factory(data.train, cfg),
+        steps_per_epoch=steps,
+        evaluate=evaluate,
+        objective=Objective(cfg.select, higher_is_better=cfg.select == "bleu"),
+        vocab={"src": data.src_vocab.to_list(), "tgt": data.tgt_vocab.to_list()},
+        tokenizer=tokenizers_dict(data.src_tokenizer, data.tgt_tokenizer),
+        summary=data.summary,
+        describe=describe_data(data.summary, cfg.max_len),
+        load_network=load_network,
+        test_metrics=None
+        if test is None
+        else (lambda best: split_metrics(best, test, data, lowercase=lowercase)),
+    )
+
+
+def train_translation(
+    cfg: TranslationConfig,
+    *,
+    resume: dict[str, Any] | None = None,
+    reporter: Reporter | None = None,
+) -> TrainOutcome:
+    """Train a translation model; returns where the best one was saved."""
+    return train_task(setup, cfg, resume=resume, reporter=reporter)
+
+
+def tokenizers_dict(src: Tokenizer, tgt: Tokenizer) -> dict[str, Any]:
+    """The checkpoint's `tokenizer` entry: both sides, and the target's kind on top
+    (what `seqcli info` shows)."""
+    return {
+        "kind": tgt.kind,
+        "lowercase": tgt.lowercase,
+        "src": src.to_dict(),
+        "tgt": tgt.to_dict(),
+    }
+
+
+def stored_vocabs(data: dict[str, Any]) -> dict[str, Any]:
+    """The tokenizers and vocabularies of a loaded checkpoint, as `prepare_data`
+    takes them."""
+    tok = data["tokenizer"]
+    return {
+        "tokenizers": (
+            tokenizer_from_dict(tok["src"]),
+            tokenizer_from_dict(tok["tgt"]),
+        ),
+        "vocabs": (
+            Vocab.from_list(data["vocab"]["src"]),
+            Vocab.from_list(data["vocab"]["tgt"]),
+        ),
+    }
+
+
+# --- loading a trained model ----------------------------------------------------
+def load_network(data: dict[str, Any], *, source: str = "checkpoint") -> Seq2Seq:
+    """The network of a loaded checkpoint, its weights in place."""
+    cfg = from_dict(TranslationConfig, data["config"])
+    network = build_network(cfg, len(data["vocab"]["src"]), len(data["vocab"]["tgt"]))
+    load_weights(network, data["state_dict"], source=source)
+    return network

@@ -1,0 +1,260 @@
+"""Using a trained translation model: load, translate, n-best, --replace-unk,
+scores, attention weights and `evaluate_translation`.
+
+Every function takes raw text lines and returns plain data; the CLI renders it.
+The beam-search error analysis and the attention heat map are in
+`translation_analysis`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from seqcli.batching import pad_parallel
+from seqcli.checkpoint import load_checkpoint
+from seqcli.config import TranslateConfig, TranslationConfig, from_dict
+from seqcli.decoding import Hypothesis
+from seqcli.errors import ConfigError
+from seqcli.metrics.translation import BleuOptions, corpus_scores
+from seqcli.nn.seq2seq import Seq2Seq
+from seqcli.tasks.translation import (
+    TASK,
+    Split,
+    decode_ids,
+    load_network,
+    split_nll,
+    stored_vocabs,
+)
+from seqcli.tokenizers import Tokenizer
+from seqcli.vocab import UNK_ID, Vocab
+
+_DEFAULTS = TranslateConfig()
+
+
+@dataclass
+class Translator:
+    """A loaded translation model and everything it needs to read and write text."""
+
+    network: Seq2Seq
+    src_tokenizer: Tokenizer
+    tgt_tokenizer: Tokenizer
+    src_vocab: Vocab
+    tgt_vocab: Vocab
+    cfg: TranslationConfig
+
+    def src_tokens(self, line: str) -> list[str]:
+        return self.src_tokenizer.tokenize(line)
+
+    def encode_src(self, line: str) -> list[int]:
+        return self.src_vocab.encode(self.src_tokens(line))
+
+    def encode_tgt(self, line: str) -> list[int]:
+        return self.tgt_vocab.encode(self.tgt_tokenizer.tokenize(line))
+
+    def detokenize(self, tokens: Sequence[str]) -> str:
+        return self.tgt_tokenizer.detokenize(tokens)
+
+    def tokens_of(self, ids: Sequence[int]) -> list[str]:
+        return self.tgt_vocab.decode(ids)
+
+
+@dataclass
+class Translation:
+    """The outputs of one input line, best first (`n_best` of them)."""
+
+    texts: list[str]
+    hypotheses: list[Hypothesis]
+
+
+def load_translator(
+    path: str | Path, *, device: str = "cpu", command: str = "this command"
+) -> Translator:
+    """A trained translation model, in eval mode on `device`."""
+    data = load_checkpoint(path, task=TASK, command=command)
+    cfg = from_dict(TranslationConfig, data["config"])
+    given = stored_vocabs(data)
+    network = load_network(data, source=str(path)).to(device).eval()
+    return Translator(network, *given["tokenizers"], *given["vocabs"], cfg)
+
+
+def check_search(
+    *,
+    beam: int,
+    alpha: float,
+    n_best: int = 1,
+    max_len_ratio: float = 1.0,
+    min_len: int = 0,
+    batch_size: int = 1,
+) -> None:
+    """Refuse search settings that cannot work, naming the flag."""
+    if beam < 1:
+        raise ConfigError(f"--beam: must be at least 1 (1 = greedy), got {beam}")
+    if alpha < 0 or math.isnan(alpha):
+        raise ConfigError(f"--alpha: must be 0 or more, got {alpha}")
+    if n_best < 1:
+        raise ConfigError(f"--n-best: must be at least 1, got {n_best}")
+    if n_best > beam:
+        raise ConfigError(
+            f"--n-best {n_best}: at most --beam ({beam}) hypotheses are kept"
+        )
+    if max_len_ratio <= 0:
+        raise ConfigError(f"--max-len-ratio: must be above 0, got {max_len_ratio}")
+    if min_len < 0:
+        raise ConfigError(f"--min-len: must be 0 or more, got {min_len}")
+    if batch_size < 1:
+        raise ConfigError(f"--batch-size: must be at least 1, got {batch_size}")
+
+
+def translate(
+    model: Translator,
+    lines: Sequence[str],
+    *,
+    beam: int = _DEFAULTS.beam,
+    alpha: float = _DEFAULTS.alpha,
+    max_len_ratio: float = _DEFAULTS.max_len_ratio,
+    min_len: int = _DEFAULTS.min_len,
+    n_best: int = _DEFAULTS.n_best,
+    batch_size: int = _DEFAULTS.batch_size,
+    replace_unk: bool = False,
+) -> list[Translation]:
+    """Translate lines (beam 1 = greedy); a blank line gives one empty output.
+
+    With `replace_unk`, every `<unk>` of an output becomes the source token that
+    the output position attended to most.
+    """
+    check_search(
+        beam=beam,
+        alpha=alpha,
+        n_best=n_best,
+        max_len_ratio=max_len_ratio,
+        min_len=min_len,
+        batch_size=batch_size,
+    )
+    sources = [model.encode_src(line) for line in lines]
+    found = decode_ids(
+        model.network,
+        sources,
+        beam=beam,
+        alpha=alpha,
+        max_len_ratio=max_len_ratio,
+        min_len=min_len,
+        n_best=n_best,
+        batch_size=batch_size,
+    )
+    tokens = [[model.tokens_of(h.ids) for h in hyps] for hyps in found]
+    if replace_unk:
+        tokens = _replace_unks(model, lines, sources, found, tokens)
+    return [
+        Translation([model.detokenize(t) for t in toks], hyps)
+        for toks, hyps in zip(tokens, found, strict=True)
+    ]
+
+
+def _replace_unks(
+    model: Translator,
+    lines: Sequence[str],
+    sources: list[list[int]],
+    found: list[list[Hypothesis]],
+    tokens: list[list[list[str]]],
+) -> list[list[list[str]]]:
+    """Each output `<unk>` -> the most attended source token (Luong et al., 2015)."""
+    for i, hyps in enumerate(found):
+        for k, hyp in enumerate(hyps):
+            if UNK_ID not in hyp.ids:
+                continue
+            weights = attention_weights(model, sources[i], hyp.ids)  # (out, src)
+            src_tokens = model.src_tokens(lines[i])
+            tokens[i][k] = [
+                src_tokens[int(weights[t].argmax())] if tok_id == UNK_ID else tok
+                for t, (tok_id, tok) in enumerate(
+                    zip(hyp.ids, tokens[i][k], strict=True)
+                )
+            ]
+    return tokens
+
+
+def attention_weights(
+    model: Translator, src_ids: Sequence[int], out_ids: Sequence[int]
+) -> torch.Tensor:
+    """Attention weights (output tokens + `<eos>`, source tokens) of the model
+    reading `out_ids` as its output for `src_ids` (a teacher-forced pass)."""
+    device = next(model.network.parameters()).device
+    batch = pad_parallel([list(src_ids)], [list(out_ids)]).to(device)
+    with torch.no_grad():
+        _, weights = model.network.teacher_forced(batch)  # (1, out + 1, src)
+    return weights[0].cpu()
+
+
+def sequence_log_probs(
+    model: Translator,
+    sources: Sequence[Sequence[int]],
+    outputs: Sequence[Sequence[int]],
+    *,
+    batch_size: int = _DEFAULTS.batch_size,
+) -> list[float]:
+    """log P(y | x) of each (source, output) pair, `<eos>` included."""
+    device = next(model.network.parameters()).device
+    result = [0.0] * len(sources)
+    rows = [i for i, s in enumerate(sources) if s]
+    with torch.no_grad():
+        for start in range(0, len(rows), batch_size):
+            index = rows[start : start + batch_size]
+            batch = pad_parallel(
+                [sources[i] for i in index], [outputs[i] for i in index]
+            ).to(device)
+            log_probs = model.network.sequence_log_probs(batch).tolist()
+            for i, lp in zip(index, log_probs, strict=True):
+                result[i] = lp
+    return result
+
+
+# --- scoring against references -------------------------------------------------------
+def score_outputs(
+    outputs: Sequence[str], references: Sequence[str], *, lowercase: bool = False
+) -> dict[str, float]:
+    """BLEU, chrF and TER of outputs against one reference per line."""
+    if len(outputs) != len(references):
+        raise ConfigError(
+            f"--ref: the reference has {len(references)} lines but there are "
+            f"{len(outputs)} outputs"
+        )
+    scores = corpus_scores(
+        outputs,
+        [list(references)],
+        metrics=("bleu", "chrf", "ter"),
+        options=BleuOptions(lowercase=lowercase),
+    )
+    return {s.name.lower().rstrip("2"): s.score for s in scores}
+
+
+def evaluate_translation(
+    model: Translator,
+    sources: Sequence[str],
+    references: Sequence[str],
+    *,
+    beam: int = _DEFAULTS.beam,
+    alpha: float = _DEFAULTS.alpha,
+    batch_size: int = _DEFAULTS.batch_size,
+) -> dict[str, float]:
+    """BLEU, chrF and TER of beam-search translations, and the model's perplexity
+    of the references."""
+    outputs = [t.texts[0] for t in translate(model, sources, beam=beam, alpha=alpha)]
+    metrics = score_outputs(outputs, references)
+    split = Split(
+        [model.encode_src(s) for s in sources],
+        [model.encode_tgt(r) for r in references],
+        list(sources),
+        list(references),
+    )
+    nll = split_nll(model.network, split)
+    return {
+        **metrics,
+        "loss": nll["loss"],
+        "ppl": nll["ppl"],
+        "sentences": len(sources),
+    }

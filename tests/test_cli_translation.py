@@ -1,0 +1,291 @@
+"""`seqcli train-translate`, `translate`, `evaluate` and `info` through CliRunner.
+
+One tiny model of the toy copying task is trained through the CLI once per module
+and shared; the error tests write their own broken files.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import assert_error, assert_ok, copy_pairs
+from typer.testing import CliRunner, Result
+
+from seqcli.checkpoint import save_checkpoint
+from seqcli.cli import app
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+TINY = ["--emb-size", "32", "--hidden-size", "64", "--dropout", "0", "--lr", "0.01"]
+TINY += ["--batch-tokens", "60", "--min-freq", "1", "--label-smoothing", "0"]
+TINY += ["--epochs", "12", "--device", "cpu", "-q"]
+
+
+def invoke(*args: object, input: str | None = None) -> Result:
+    return CliRunner().invoke(app, [str(a) for a in args], input=input)
+
+
+@pytest.fixture(scope="module")
+def trained(
+    copy_corpus: dict[str, Path], tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("cli-mt")
+    out = folder / "mt.pt"
+    files = copy_corpus
+    result = invoke(
+        "train-translate",
+        files["train_src"],
+        files["train_tgt"],
+        "--valid-src",
+        files["valid_src"],
+        "--valid-tgt",
+        files["valid_tgt"],
+        *TINY,
+        "-o",
+        out,
+    )
+    assert_ok(result)
+    pairs = copy_pairs(10, 5)
+    test_src = folder / "test.src"
+    test_src.write_text("".join(f"{s}\n" for s, _ in pairs), encoding="utf-8")
+    test_tgt = folder / "test.tgt"
+    test_tgt.write_text("".join(f"{t}\n" for _, t in pairs), encoding="utf-8")
+    return {**files, "model": out, "test_src": test_src, "test_tgt": test_tgt}
+
+
+def test_translate_prints_one_line_per_input_line(
+    trained: dict[str, Path], tmp_path: Path
+) -> None:
+    given = tmp_path / "in.txt"
+    given.write_text("a b c\n\nd e\n", encoding="utf-8")
+    result = invoke("translate", given, "-m", trained["model"])
+    assert_ok(result)
+    assert result.stdout.split("\n") == ["A B C", "", "D E", ""]
+
+
+def test_translate_reads_stdin(trained: dict[str, Path]) -> None:
+    result = invoke("translate", "-", "-m", trained["model"], input="a b\nh g f\n")
+    assert_ok(result)
+    assert result.stdout.splitlines() == ["A B", "H G F"]
+
+
+def test_n_best_is_tsv_of_index_rank_score_text(trained: dict[str, Path]) -> None:
+    result = invoke(
+        "translate", "-", "-m", trained["model"], "--n-best", "3", input="a b c\n"
+    )
+    assert_ok(result)
+    rows = [line.split("\t") for line in result.stdout.splitlines()]
+    assert [(r[0], r[1]) for r in rows] == [("1", "1"), ("1", "2"), ("1", "3")]
+    assert rows[0][3] == "A B C"
+    assert len({r[3] for r in rows}) == 3
+    scores = [float(r[2]) for r in rows]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_scores_add_the_score_and_log_prob(trained: dict[str, Path]) -> None:
+    result = invoke("translate", "-", "-m", trained["model"], "--scores", input="a b\n")
+    assert_ok(result)
+    text, score, log_prob = result.stdout.strip().split("\t")
+    assert text == "A B"
+    assert float(log_prob) <= float(score) <= 0.0  # alpha 1: the per-token mean
+
+
+def test_ref_prints_bleu_and_chrf_on_stderr(trained: dict[str, Path]) -> None:
+    result = invoke(
+        "translate",
+        trained["test_src"],
+        "-m",
+        trained["model"],
+        "--ref",
+        trained["test_tgt"],
+    )
+    assert_ok(result)
+    assert "BLEU 100.00" in result.stderr and "chrF 100.00" in result.stderr
+    assert len(result.stdout.splitlines()) == 10
+
+
+def test_analyze_prints_a_table_and_a_summary_per_beam(
+    trained: dict[str, Path],
+) -> None:
+    result = invoke(
+        "translate",
+        trained["test_src"],
+        "-m",
+        trained["model"],
+        "--analyze",
+        trained["test_tgt"],
+        "--beams",
+        "1,3",
+    )
+    assert_ok(result)
+    lines = result.stdout.splitlines()
+    assert lines[0].split("\t")[:5] == [
+        "beam",
+        "line",
+        "ref_score",
+        "out_score",
+        "verdict",
+    ]
+    assert len(lines) == 1 + 2 * 10
+    assert "beam 1: BLEU" in result.stderr and "beam 3: BLEU" in result.stderr
+
+
+def test_evaluate_and_info_show_translation_metrics(trained: dict[str, Path]) -> None:
+    result = invoke(
+        "evaluate", trained["test_src"], trained["test_tgt"], "-m", trained["model"]
+    )
+    assert_ok(result)
+    for name in ("bleu", "chrf", "ter", "ppl"):
+        assert name in result.stdout
+    info = invoke("info", trained["model"], "--json")
+    assert_ok(info)
+    assert '"task": "translation"' in info.stdout
+    assert "valid.bleu" in info.stdout
+
+
+def test_evaluate_reads_a_pairs_file(trained: dict[str, Path], tmp_path: Path) -> None:
+    pairs = tmp_path / "pairs.tsv"
+    pairs.write_text("a b c d\tA B C D\nc d e f g\tC D E F G\n", encoding="utf-8")
+    result = invoke("evaluate", pairs, "-m", trained["model"], "--json")
+    assert_ok(result)
+    assert '"bleu": 100.0' in result.stdout
+
+
+def test_train_from_a_pairs_file_dry_run(
+    copy_corpus: dict[str, Path], tmp_path: Path
+) -> None:
+    pairs = tmp_path / "train.tsv"
+    pairs.write_text(
+        "".join(f"{s}\t{t}\n" for s, t in copy_pairs(30, 3)), encoding="utf-8"
+    )
+    result = invoke(
+        "train-translate",
+        "--pairs",
+        pairs,
+        "--valid-src",
+        copy_corpus["valid_src"],
+        "--valid-tgt",
+        copy_corpus["valid_tgt"],
+        "--dry-run",
+    )
+    assert_ok(result)
+    assert "30 training pairs" in result.stderr
+
+
+def test_max_len_drops_long_pairs_and_says_how_many(
+    copy_corpus: dict[str, Path], tmp_path: Path
+) -> None:
+    result = invoke(
+        "train-translate",
+        copy_corpus["train_src"],
+        copy_corpus["train_tgt"],
+        "--valid-src",
+        copy_corpus["valid_src"],
+        "--valid-tgt",
+        copy_corpus["valid_tgt"],
+        "--max-len",
+        "3",
+        "--dry-run",
+    )
+    assert_ok(result)
+    dropped = sum(
+        len(s.split()) > 3 for s in copy_corpus["train_src"].read_text().splitlines()
+    )
+    assert dropped > 0
+    assert f"dropped {dropped} pairs longer than 3 tokens (--max-len)" in result.stderr
+
+
+# --- bad input: one line, exit 2 ------------------------------------------------------
+def test_parallel_files_of_different_line_counts(
+    copy_corpus: dict[str, Path], tmp_path: Path
+) -> None:
+    short = tmp_path / "short.tgt"
+    short.write_text("A\nB\n", encoding="utf-8")
+    result = invoke(
+        "train-translate",
+        copy_corpus["train_src"],
+        short,
+        "--valid-src",
+        copy_corpus["valid_src"],
+        "--valid-tgt",
+        copy_corpus["valid_tgt"],
+    )
+    assert_error(result, "short.tgt", "has 2 lines")
+
+
+def test_an_empty_source_line(copy_corpus: dict[str, Path], tmp_path: Path) -> None:
+    src = tmp_path / "gap.src"
+    src.write_text("a b\n\nc d\n", encoding="utf-8")
+    tgt = tmp_path / "gap.tgt"
+    tgt.write_text("A B\nX\nC D\n", encoding="utf-8")
+    result = invoke(
+        "train-translate",
+        src,
+        tgt,
+        "--valid-src",
+        copy_corpus["valid_src"],
+        "--valid-tgt",
+        copy_corpus["valid_tgt"],
+    )
+    assert_error(result, "gap.src:2", "empty source sentence")
+
+
+def test_a_model_of_another_task(tmp_path: Path) -> None:
+    other = tmp_path / "lm.pt"
+    save_checkpoint(
+        other,
+        {
+            "task": "lm",
+            "config": {},
+            "vocab": {"tokens": ["<pad>", "<unk>", "<bos>", "<eos>"]},
+            "tokenizer": {"kind": "word"},
+            "state_dict": {},
+        },
+    )
+    result = invoke("translate", "-", "-m", other, input="a b\n")
+    assert_error(result, "this is a lm checkpoint", "translation")
+
+
+@pytest.mark.parametrize(
+    ("flags", "fragment"),
+    [
+        (["--beam", "0"], "--beam"),
+        (["--alpha", "-1"], "--alpha"),
+        (["--n-best", "6"], "--n-best"),
+        (["--beams", "1,x"], "--beams"),
+        (["--batch-size", "0"], "--batch-size"),
+    ],
+)
+def test_bad_search_flags(
+    trained: dict[str, Path], flags: list[str], fragment: str
+) -> None:
+    result = invoke("translate", "-", "-m", trained["model"], *flags, input="a b\n")
+    assert_error(result, fragment)
+
+
+def test_plot_attention_without_matplotlib(
+    trained: dict[str, Path], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import fails
+    result = invoke(
+        "translate",
+        "-",
+        "-m",
+        trained["model"],
+        "--plot-attention",
+        tmp_path / "a.png",
+        input="a b\n",
+    )
+    assert_error(result, "pip install", "seqcli[plot]")
+
+
+def test_plot_attention_draws_a_png(trained: dict[str, Path], tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    png = tmp_path / "a.png"
+    result = invoke(
+        "translate", "-", "-m", trained["model"], "--plot-attention", png, input="a b\n"
+    )
+    assert_ok(result)
+    assert png.read_bytes()[:4] == b"\x89PNG"
