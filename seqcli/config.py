@@ -156,6 +156,68 @@ class SentimentConfig:
     train: TrainConfig = field(default_factory=_sentiment_train)
 
 
+def _ner_model() -> RecurrentConfig:
+    # One bidirectional layer over 100-d words (Lample et al., 2016): a second layer
+    # costs twice the CPU time for little gain on CoNLL-2003.
+    return RecurrentConfig(
+        emb_size=100, hidden_size=200, num_layers=1, dropout=0.5, bidirectional=True
+    )
+
+
+def _ner_tokenizer() -> TokenizerConfig:
+    # Words are looked up lowercased; characters and the casing feature keep case.
+    return TokenizerConfig(lowercase=True)
+
+
+def _ner_train() -> TrainConfig:
+    # Batches of 32 sentences train ~50% more tokens per CPU-second than 16 (see
+    # docs/BENCHMARKS.md); the lr halves after two validations without a gain.
+    return TrainConfig(
+        epochs=50,
+        batch_size=32,
+        lr=2e-3,
+        clip=5.0,
+        lr_decay=0.5,
+        plateau_patience=1,
+        early_stop=5,
+    )
+
+
+@dataclass
+class NerConfig:
+    """A named-entity tagger: `seqcli train-ner`."""
+
+    train_path: str = ""
+    valid_path: str = ""
+    test_path: str | None = None
+    out: str | None = None
+    token_column: int = 1  # 1-based; negative counts from the end
+    tag_column: int = -1  # 1-based; -1 = the last column
+    scheme: str = "auto"  # the files' tag scheme: auto | iob1 | iob2 | bioes
+    train_scheme: str = "bioes"  # the scheme the network predicts
+    char_features: str = "cnn"  # cnn | lstm | none
+    char_emb_size: int = 30
+    char_hidden_size: int = 50  # CNN filters, or LSTM units per direction
+    casing: bool = True  # the small casing feature of each word
+    decoder: str = "crf"  # crf | softmax
+    normalize_digits: bool = True  # words are looked up with every digit read as 0
+    word_dropout: float = 0.5  # p of reading a training singleton as <unk>
+    init_from: str | None = None  # a seqcli word language model
+    embeddings: str | None = None  # word vectors, word2vec/GloVe text format
+    freeze_embeddings: bool = False
+    tokenizer: TokenizerConfig = field(default_factory=_ner_tokenizer)
+    model: RecurrentConfig = field(default_factory=_ner_model)
+    train: TrainConfig = field(default_factory=_ner_train)
+
+
+@dataclass
+class TagConfig:
+    """Tagging text with a trained NER model: `seqcli tag`."""
+
+    batch_size: int = 128  # sentences per batch
+    n_best: int = 1
+
+
 def to_dict(cfg: Any) -> dict[str, Any]:
     """Plain nested dict of a config (what the checkpoint stores)."""
     return dataclasses.asdict(cfg)
@@ -310,6 +372,10 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "pooling": ("last", "max", "mean", "attention", "concat"),
     "class_weights": ("none", "auto"),
     "select_metric": ("accuracy", "macro_f1"),
+    "scheme": ("auto", "iob1", "iob2", "bioes"),
+    "train_scheme": ("iob1", "iob2", "bioes"),
+    "char_features": ("cnn", "lstm", "none"),
+    "decoder": ("crf", "softmax"),
 }
 
 
@@ -324,7 +390,7 @@ def check_config(cfg: Any, prefix: str = "") -> None:
             raise ConfigError(
                 f"{key}: '{value}' is not one of {', '.join(_CHOICES[f.name])}"
             )
-        elif f.name == "dropout" and not 0.0 <= value < 1.0:
+        elif f.name in ("dropout", "word_dropout") and not 0.0 <= value < 1.0:
             raise ConfigError(f"{key}: must be in [0, 1), got {value}")
         elif f.name in (
             "emb_size",
