@@ -25,6 +25,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "score": ("lm", "score"),
     "train-sentiment": ("sentiment", "train_sentiment"),
     "classify": ("sentiment", "classify"),
+    "train-ner": ("ner", "train_ner"),
+    "tag": ("ner", "tag"),
     "bleu": ("bleu", "bleu"),
     "info": ("inspection", "info"),
     "evaluate": ("inspection", "evaluate"),
