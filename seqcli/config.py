@@ -214,7 +214,7 @@ class NerConfig:
 class TagConfig:
     """Tagging text with a trained NER model: `seqcli tag`."""
 
-    batch_size: int = 128  # sentences per batch
+    batch_size: int = 64  # sentences per batch (64 tagged faster than 128 or 256)
     n_best: int = 1
 
 

@@ -97,9 +97,16 @@ class Lexicon:
         return word_key(token, self.lowercase, self.normalize_digits)
 
     def encode(self, sentences: Sequence[Sequence[str]]) -> Encoded:
-        words = [[self.words.id_of(self.key(t)) for t in s] for s in sentences]
-        chars = [[self.chars.encode(t) for t in s] for s in sentences]
-        casing = [[casing_id(t) for t in s] for s in sentences]
+        # Each distinct token is encoded once: a corpus repeats most of them.
+        known: dict[str, tuple[int, list[int], int]] = {}
+        for s in sentences:
+            for t in s:
+                if t not in known:
+                    key = self.words.id_of(self.key(t))
+                    known[t] = (key, self.chars.encode(t), casing_id(t))
+        words = [[known[t][0] for t in s] for s in sentences]
+        chars = [[known[t][1] for t in s] for s in sentences]
+        casing = [[known[t][2] for t in s] for s in sentences]
         return Encoded(words, chars, casing)
 
 
