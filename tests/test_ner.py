@@ -271,3 +271,17 @@ def test_init_from_an_lm_copies_its_input_weights_into_the_first_layer(
     emb = run.network.encoder.embedding.weight
     assert torch.equal(emb[: len(words)], lm["state_dict"]["encoder.embedding.weight"])
     assert "rnn.weight_ih_l0[:, :8]" in run.summary["init_from"]["copied"]
+
+
+def test_resume_continues_with_the_snapshots_vocabularies(
+    ner_config, tmp_path: Path
+) -> None:
+    from seqcli.runs import find_resume
+
+    out = tmp_path / "r.pt"
+    first = ner.train_ner(ner_config(out, **{"train.epochs": 1}))
+    assert first.epochs == 1
+    _, snapshot = find_resume("ner", out)
+    again = ner.train_ner(ner_config(out, **{"train.epochs": 2}), resume=snapshot)
+    assert again.epochs == 2
+    assert inference.load_tagger(out).lexicon.words.itos == snapshot["vocab"]["tokens"]
