@@ -207,3 +207,22 @@ def test_evaluate_bad_files(ner_model: Path, tmp_path: Path) -> None:
     bad_tag.write_text("EU NNP I-NP Q-ORG\n", "utf-8")
     result = invoke("evaluate", bad_tag, "-m", ner_model)
     assert_error(result, "bad_tag.txt:1:", "'Q-ORG'")
+
+
+def test_train_ner_with_word_vectors_and_info(ner_files, tmp_path: Path) -> None:
+    vectors = tmp_path / "vectors.txt"
+    vectors.write_text("paris 1 2 3 4 5 6 7 8\nzzz 0 0 0 0 0 0 0 0\n", "utf-8")
+    out = tmp_path / "vec.pt"
+    result = invoke(
+        "train-ner", ner_files["train"], "--valid", ner_files["valid"], "-o", out,
+        "--embeddings", vectors, "--freeze-embeddings", *TINY,
+    )  # fmt: skip
+    assert_ok(result)
+    data = load_checkpoint(out, task="ner")
+    row = data["vocab"]["tokens"].index("paris")
+    weights = data["state_dict"]["encoder.embedding.weight"][row]
+    assert weights.tolist() == [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0]
+    assert data["data"]["embeddings"]["found"] == 1
+    info = invoke("info", "-m", out, "--json")
+    assert_ok(info)
+    assert json.loads(info.stdout)["task"] == "ner"
