@@ -11,7 +11,7 @@ import torch
 from seqcli.errors import ConfigError, DataFormatError
 from seqcli.metrics.ner import conlleval, conlleval_file, convert
 from seqcli.readers import read_conll
-from seqcli.tasks import ner
+from seqcli.tasks import ner, ner_data
 from seqcli.tasks import ner_inference as inference
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -60,7 +60,7 @@ def test_read_conll_bad_columns(
 
 # --- data: schemes, labels, word dropout -------------------------------------------
 def test_iob1_is_detected_and_trained_as_bioes(ner_config, tmp_path: Path) -> None:
-    data = ner.prepare_data(ner_config(tmp_path / "m.pt"))
+    data = ner_data.prepare_data(ner_config(tmp_path / "m.pt"))
     assert data.scheme == "iob1"
     assert data.labels.itos[0] == "O"
     assert {"B-LOC", "I-LOC", "E-LOC", "S-LOC"} <= set(data.labels.itos)
@@ -73,7 +73,7 @@ def test_iob1_is_detected_and_trained_as_bioes(ner_config, tmp_path: Path) -> No
 def test_words_lowercased_and_digits_normalised_chars_keep_case(
     ner_config, tmp_path: Path
 ) -> None:
-    data = ner.prepare_data(ner_config(tmp_path / "m.pt"))
+    data = ner_data.prepare_data(ner_config(tmp_path / "m.pt"))
     lex = data.lexicon
     assert lex.key("Paris") == "paris" and lex.key("1996-08-22") == "0000-00-00"
     encoded = lex.encode([["Paris", "PARIS"]])
@@ -92,20 +92,22 @@ def test_a_tag_not_of_the_scheme_names_its_line(
     )
     bad = write(tmp_path / "bad.txt", text)
     with pytest.raises(DataFormatError, match=r"bad\.txt:5: tag 'X-PER' is not a IOB1"):
-        ner.prepare_data(ner_config(tmp_path / "m.pt", train_path=bad))
+        ner_data.prepare_data(ner_config(tmp_path / "m.pt", train_path=bad))
     iob2 = write(tmp_path / "iob2.txt", "a O\nb I-PER\n")
     with pytest.raises(
         DataFormatError, match=r"iob2\.txt:2: .*opens an entity without B-"
     ):
-        ner.prepare_data(ner_config(tmp_path / "m.pt", train_path=iob2, scheme="iob2"))
+        ner_data.prepare_data(
+            ner_config(tmp_path / "m.pt", train_path=iob2, scheme="iob2")
+        )
 
 
 def test_empty_file_and_missing_valid(ner_config, tmp_path: Path) -> None:
     empty = write(tmp_path / "empty.txt", "\n\n")
     with pytest.raises(DataFormatError, match=r"empty\.txt: no sentences"):
-        ner.prepare_data(ner_config(tmp_path / "m.pt", train_path=empty))
+        ner_data.prepare_data(ner_config(tmp_path / "m.pt", train_path=empty))
     with pytest.raises(ConfigError, match="--valid"):
-        ner.prepare_data(ner_config(tmp_path / "m.pt", valid_path=""))
+        ner_data.prepare_data(ner_config(tmp_path / "m.pt", valid_path=""))
 
 
 def test_word_dropout_replaces_only_training_singletons(
@@ -114,7 +116,7 @@ def test_word_dropout_replaces_only_training_singletons(
     from seqcli.vocab import UNK_ID
 
     cfg = ner_config(tmp_path / "m.pt", word_dropout=0.9)
-    data = ner.prepare_data(cfg)
+    data = ner_data.prepare_data(cfg)
     once = ner.singletons(data.train)
     assert once  # "flights" appears once
     batches = ner._batch_factory(data.train, data.lexicon, cfg)(1, 0, 1)
@@ -171,7 +173,7 @@ def test_predictions_come_back_in_the_input_scheme(ner_model: Path) -> None:
 
 
 def test_to_scheme_converts_bioes_ids_back() -> None:
-    labels = ner.label_set(["LOC", "PER"], "bioes")
+    labels = ner_data.label_set(["LOC", "PER"], "bioes")
     ids = labels.encode(["B-PER", "E-PER", "S-PER", "O", "S-LOC"])
     assert ner.to_scheme(ids, labels, "bioes", "iob1") == [
         "I-PER",

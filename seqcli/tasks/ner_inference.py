@@ -23,13 +23,12 @@ from seqcli.readers import display_name, read_conll, read_lines
 from seqcli.tasks.ner import (
     PREDICT_BATCH,
     TASK,
-    Lexicon,
-    check_scheme,
     load_network,
     predict,
     stored_vocabs,
     to_scheme,
 )
+from seqcli.tasks.ner_data import Lexicon, check_scheme
 from seqcli.tokenizers import Tokenizer, tokenizer_from_dict
 from seqcli.vocab import Vocab
 
