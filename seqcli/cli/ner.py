@@ -38,6 +38,10 @@ def _d(key: str) -> str:
     return f"(default: {default_of(NerConfig, key)})"
 
 
+def _yes(key: str) -> str:
+    return f"(default: {'yes' if default_of(NerConfig, key) else 'no'})"
+
+
 _net = NetworkOpts(NerConfig)
 INPUTS = ("text", "conll")
 FORMATS = ("conll", "spans", "json")
@@ -106,7 +110,7 @@ def train_ner(
         bool | None,
         typer.Option(
             "--casing/--no-casing",
-            help="Add each word's casing category (default: yes).",
+            help=f"Add each word's casing category {_yes('casing')}.",
         ),
     ] = None,
     lowercase: Annotated[
@@ -114,14 +118,15 @@ def train_ner(
         typer.Option(
             "--lowercase/--keep-case",
             help="Look words up lowercased; characters keep their case "
-            f"{_d('tokenizer.lowercase')}.",
+            f"{_yes('tokenizer.lowercase')}.",
         ),
     ] = None,
     normalize_digits: Annotated[
         bool | None,
         typer.Option(
             "--normalize-digits/--keep-digits",
-            help="Look words up with every digit read as 0 (default: yes).",
+            help="Look words up with every digit read as 0 "
+            f"{_yes('normalize_digits')}.",
         ),
     ] = None,
     word_dropout: Annotated[
