@@ -196,6 +196,11 @@ def setup(
         if lm is not None:
             copied = copy_first_layer_inputs(network.encoder, lm)
             summary["init_from"]["copied"] += copied
+            reporter.on_message(
+                f"copied the LM's input weights into {', '.join(copied)}: the "
+                "columns that read the word embedding (characters and casing "
+                "keep random ones)"
+            )
     if cfg.freeze_embeddings:
         network.encoder.embedding.weight.requires_grad_(False)
     return _task_run(cfg, data, network.to(device), summary)
