@@ -128,11 +128,15 @@ def pad_tagged(
     (in training) one tag per word; <pad> (0) everywhere past a row's end."""
     batch = pad_batch(ids)
     b, t = batch.ids.shape
-    width = max((len(w) for sentence in chars for w in sentence), default=1)
-    char_ids = torch.zeros(b, t, max(width, 1), dtype=torch.long)
+    width = max(max((len(w) for sentence in chars for w in sentence), default=1), 1)
+    # One tensor from one flat list: a tensor per word would cost more than the
+    # network's forward pass when tagging.
+    flat = [PAD_ID] * (b * t * width)
     for row, sentence in enumerate(chars):
         for col, word in enumerate(sentence):
-            char_ids[row, col, : len(word)] = torch.as_tensor(word, dtype=torch.long)
+            start = (row * t + col) * width
+            flat[start : start + len(word)] = word
+    char_ids = torch.tensor(flat, dtype=torch.long).view(b, t, width)
     batch = replace(
         batch, chars=char_ids, casing=_pad_rows(casing, t), index=batch.index
     )

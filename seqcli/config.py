@@ -258,6 +258,68 @@ class TranslateConfig:
     batch_size: int = 64  # sentences decoded together
 
 
+def _ner_model() -> RecurrentConfig:
+    # One bidirectional layer over 100-d words (Lample et al., 2016): a second layer
+    # costs twice the CPU time for little gain on CoNLL-2003.
+    return RecurrentConfig(
+        emb_size=100, hidden_size=200, num_layers=1, dropout=0.5, bidirectional=True
+    )
+
+
+def _ner_tokenizer() -> TokenizerConfig:
+    # Words are looked up lowercased; characters and the casing feature keep case.
+    return TokenizerConfig(lowercase=True)
+
+
+def _ner_train() -> TrainConfig:
+    # Batches of 32 sentences train ~50% more tokens per CPU-second than 16 (see
+    # docs/BENCHMARKS.md); the lr halves after two validations without a gain.
+    return TrainConfig(
+        epochs=50,
+        batch_size=32,
+        lr=2e-3,
+        clip=5.0,
+        lr_decay=0.5,
+        plateau_patience=1,
+        early_stop=5,
+    )
+
+
+@dataclass
+class NerConfig:
+    """A named-entity tagger: `seqcli train-ner`."""
+
+    train_path: str = ""
+    valid_path: str = ""
+    test_path: str | None = None
+    out: str | None = None
+    token_column: int = 1  # 1-based; negative counts from the end
+    tag_column: int = -1  # 1-based; -1 = the last column
+    scheme: str = "auto"  # the files' tag scheme: auto | iob1 | iob2 | bioes
+    train_scheme: str = "bioes"  # the scheme the network predicts
+    char_features: str = "cnn"  # cnn | lstm | none
+    char_emb_size: int = 30
+    char_hidden_size: int = 50  # CNN filters, or LSTM units per direction
+    casing: bool = True  # the small casing feature of each word
+    decoder: str = "crf"  # crf | softmax
+    normalize_digits: bool = True  # words are looked up with every digit read as 0
+    word_dropout: float = 0.5  # p of reading a training singleton as <unk>
+    init_from: str | None = None  # a seqcli word language model
+    embeddings: str | None = None  # word vectors, word2vec/GloVe text format
+    freeze_embeddings: bool = False
+    tokenizer: TokenizerConfig = field(default_factory=_ner_tokenizer)
+    model: RecurrentConfig = field(default_factory=_ner_model)
+    train: TrainConfig = field(default_factory=_ner_train)
+
+
+@dataclass
+class TagConfig:
+    """Tagging text with a trained NER model: `seqcli tag`."""
+
+    batch_size: int = 64  # sentences per batch (64 tagged faster than 128 or 256)
+    n_best: int = 1
+
+
 def to_dict(cfg: Any) -> dict[str, Any]:
     """Plain nested dict of a config (what the checkpoint stores)."""
     return dataclasses.asdict(cfg)
@@ -469,6 +531,10 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "select_metric": ("accuracy", "macro_f1"),
     "select": ("bleu", "loss"),
     "attention": ("bahdanau", "dot", "general"),
+    "scheme": ("auto", "iob1", "iob2", "bioes"),
+    "train_scheme": ("iob1", "iob2", "bioes"),
+    "char_features": ("cnn", "lstm", "none"),
+    "decoder": ("crf", "softmax"),
 }
 
 # (lowest, lowest allowed?, highest, highest allowed?); None = unbounded.
@@ -505,6 +571,10 @@ _RANGES: dict[str, _Range] = {
     "dropout": (0, True, 1, False),
     "valid_fraction": (0, False, 1, False),
     "sp_character_coverage": (0, False, 1, True),
+    # NER
+    "char_emb_size": _AT_LEAST_1,
+    "char_hidden_size": _AT_LEAST_1,
+    "word_dropout": (0, True, 1, False),
     # translation
     "batch_tokens": _AT_LEAST_1,
     "max_len": _AT_LEAST_0,  # 0 = no limit

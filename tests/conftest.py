@@ -169,3 +169,103 @@ def copy_corpus(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
             folder / f"{split}.tgt", [t for _, t in pairs]
         )
     return files
+
+
+# --- a tiny NER corpus and tagger ---------------------------------------------------
+# CoNLL-2003's layout (token POS chunk NER) and scheme (IOB1: B- only where an
+# entity touches one of its type), on a toy grammar a small tagger learns quickly.
+NER_PEOPLE = (("John", "Smith"), ("Ann",), ("Mary", "Jones"), ("Bo",))
+NER_PLACES = (("Paris",), ("New", "York"), ("Berlin",), ("Oslo",))
+NER_ORGS = (("Acme", "Corp"), ("EU",), ("United", "Nations"))
+
+
+def _ner_sentences() -> list[list[tuple[str, str]]]:
+    """(token, IOB1 tag) sentences: every person with every place, and more."""
+
+    def ent(words: tuple[str, ...], kind: str, prefix: str = "I") -> list:
+        return [(w, f"{prefix if i == 0 else 'I'}-{kind}") for i, w in enumerate(words)]
+
+    def plain(text: str) -> list:
+        return [(w, "O") for w in text.split()]
+
+    out = []
+    for p, (loc, org) in itertools.product(
+        NER_PEOPLE, zip(NER_PLACES, itertools.cycle(NER_ORGS))
+    ):
+        out.append(ent(p, "PER") + plain("lives in") + ent(loc, "LOC") + plain("."))
+        out.append(plain("the") + ent(org, "ORG") + plain("hired") + ent(p, "PER"))
+    # Two places side by side: IOB1 opens the second with B-.
+    out.append(plain("flights") + ent(("Paris",), "LOC") + ent(("Oslo",), "LOC", "B"))
+    return out
+
+
+def _conll_text(sentences: list[list[tuple[str, str]]]) -> str:
+    lines = ["-DOCSTART- -X- O O", ""]
+    for s in sentences:
+        lines += [f"{tok} NNP I-NP {tag}" for tok, tag in s]
+        lines.append("")
+    return "\n".join(lines) + "\n"
+
+
+@pytest.fixture(scope="session")
+def ner_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """train/valid/test CoNLL files (IOB1) of the toy NER grammar."""
+    folder = tmp_path_factory.mktemp("ner")
+    sentences = _ner_sentences()
+    files = {
+        "train": _conll_text(sentences),
+        "valid": _conll_text(sentences[::3]),
+        "test": _conll_text(sentences[1::4]),
+    }
+    paths = {}
+    for name, text in files.items():
+        paths[name] = folder / f"{name}.txt"
+        paths[name].write_text(text, encoding="utf-8")
+    return paths
+
+
+@pytest.fixture(scope="session")
+def ner_config(ner_files: dict[str, Path]) -> Callable[..., Any]:
+    """A factory of tiny NER configs; keyword arguments are dotted overrides."""
+
+    def make(out: Path, **overrides: Any) -> Any:
+        from seqcli.config import NerConfig, load_config
+
+        base = {
+            "train_path": str(ner_files["train"]),
+            "valid_path": str(ner_files["valid"]),
+            "test_path": str(ner_files["test"]),
+            "out": str(out),
+            "char_emb_size": 8,
+            "char_hidden_size": 8,
+            "model.emb_size": 16,
+            "model.hidden_size": 16,
+            "model.dropout": 0.0,
+            "train.epochs": 6,
+            "train.batch_size": 4,
+            "train.lr": 0.02,
+            "train.early_stop": 0,
+            "train.device": "cpu",
+            "train.num_threads": 1,
+            "train.save_every": 60.0,
+        }
+        base.update(overrides)
+        return load_config(NerConfig, None, base)
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def ner_model(
+    ner_config: Callable[..., Any], tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """A tiny tagger (BiLSTM, char CNN, BIOES CRF) trained on `ner_files`."""
+    import torch
+
+    from seqcli.tasks.ner import train_ner
+
+    threads = torch.get_num_threads()
+    out = tmp_path_factory.mktemp("ner-model") / "ner.pt"
+    train_ner(ner_config(out))
+    torch.set_num_threads(threads)
+    return out

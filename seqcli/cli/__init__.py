@@ -31,6 +31,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "embeddings": ("embeddings", "app"),
     "train-translate": ("translation", "train_translate"),
     "translate": ("translation", "translate"),
+    "train-ner": ("ner", "train_ner"),
+    "tag": ("ner", "tag"),
     "bleu": ("bleu", "bleu"),
     "info": ("inspection", "info"),
     "evaluate": ("inspection", "evaluate"),

@@ -34,7 +34,7 @@ CkptArg = Annotated[
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
 
 # Tasks whose checkpoints `evaluate` understands (later tasks add themselves).
-EVALUATED_TASKS = ("lm", "sentiment", "translation")
+EVALUATED_TASKS = ("lm", "sentiment", "translation", "ner")
 
 
 @handle_errors
@@ -131,11 +131,24 @@ def evaluate(
     model: ModelsOpt = None,
     as_json: JsonOpt = False,
     device: DeviceOpt = None,
+    conlleval: Annotated[
+        bool,
+        typer.Option(
+            "--conlleval",
+            help="DATA holds token, gold and predicted tag columns (conlleval's "
+            "input): score it as conlleval does, with no model.",
+        ),
+    ] = False,
 ) -> None:
     """Score a model on data: perplexity for language models, task metrics otherwise.
 
     Example: seqcli evaluate corpora/fables.txt -m models/lm.pt
     """
+    if conlleval:
+        from seqcli.cli.ner import evaluate_ner
+
+        evaluate_ner(None, data, "cpu", as_json)
+        return
     from seqcli.checkpoint import find_latest, peek_task
     from seqcli.errors import CheckpointError, ConfigError
     from seqcli.training import resolve_device
@@ -173,6 +186,10 @@ def evaluate(
         from seqcli.cli.translation import evaluate_files
 
         _render({"metrics": evaluate_files(path, data, target, dev)}, as_json)
+    if task == "ner":
+        from seqcli.cli.ner import evaluate_ner
+
+        evaluate_ner(path, data, dev, as_json)
         return
     if task is None:
         from seqcli.checkpoint import load_checkpoint

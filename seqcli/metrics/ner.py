@@ -343,3 +343,43 @@ def scheme_errors(tags: Sequence[str], scheme: str) -> str | None:
             return f"tag {tag!r} (token {i + 1}) follows an unclosed entity"
         prev = cur
     return None
+
+
+def conlleval_file(path: str) -> NerReport:
+    """Score a file in conlleval's own input format, as conlleval does.
+
+    Each line holds whitespace-separated columns, the gold tag second to last and
+    the predicted tag last; a blank line, or a line whose first column is ``-X-``,
+    is a sentence break. Every other line is a token (``-DOCSTART-`` lines too, as
+    in conlleval), and each must have as many columns as the first.
+    """
+    from seqcli.errors import DataFormatError
+    from seqcli.readers import display_name, read_lines
+
+    name = display_name(path)
+    scorer = ConllEval()
+    width = first = 0
+    for line in read_lines(path):
+        cells = line.text.split()
+        if not cells or cells[0] == BOUNDARY:
+            scorer.add_break()
+            continue
+        if not width:
+            width, first = len(cells), line.lineno
+            if width < 2:
+                raise DataFormatError(
+                    f"too few columns: found {width}, need at least 2 "
+                    "(gold and predicted tag last)",
+                    name,
+                    line.lineno,
+                )
+        elif len(cells) != width:
+            raise DataFormatError(
+                f"expected {width} columns (as on line {first}), found {len(cells)}",
+                name,
+                line.lineno,
+            )
+        scorer.add_token(cells[-2], cells[-1])
+    if not width:
+        raise DataFormatError("empty file: no tokens to score", name)
+    return scorer.report()

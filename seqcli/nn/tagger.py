@@ -115,7 +115,6 @@ class Tagger(nn.Module):
         self.casing = nn.Embedding(len(CASINGS), CASING_SIZE) if casing else None
         extra += CASING_SIZE if casing else 0
         self.encoder = RecurrentEncoder(vocab_size, cfg, extra_size=extra)
-        self.dropout = nn.Dropout(cfg.dropout)
         self.output = nn.Linear(self.encoder.output_size, num_tags)
         self.crf = CRF(num_tags, allowed) if decoder == "crf" else None
 
@@ -132,7 +131,9 @@ class Tagger(nn.Module):
             final_state=False,
             extra=torch.cat(extra, dim=-1) if extra else None,
         )
-        return self.output(self.dropout(hidden))
+        # The encoder has already dropped out its outputs: a second dropout here
+        # would keep only (1 - p)^2 of them.
+        return self.output(hidden)
 
     def forward(self, batch: Batch) -> Tensor:
         """Mean negative log-likelihood per sentence (CRF) or per token (softmax)."""

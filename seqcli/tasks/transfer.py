@@ -122,6 +122,32 @@ def copy_matching(target: nn.Module, source: dict[str, Tensor]) -> list[str]:
     return copied
 
 
+def copy_first_layer_inputs(encoder: RecurrentEncoder, lm: dict[str, Any]) -> list[str]:
+    """Copy the LM's first-layer input weights into a wider first layer.
+
+    A tagger's first layer reads features beside the word embedding (characters,
+    casing), so its ``weight_ih_l0`` is wider than the LM's and `copy_matching`
+    leaves it alone. Its leading columns read the embedding exactly as the LM's
+    do: those get the LM's weights, and the columns of the extra features keep
+    their random start. Returns the names copied (none when the shapes do not
+    fit that way, for example when the widths are equal and it was copied whole).
+    """
+    copied = []
+    own = encoder.rnn.state_dict()
+    for name in ("weight_ih_l0",):
+        source = lm["state_dict"].get(f"encoder.rnn.{name}")
+        target = own.get(name)
+        if source is None or target is None:
+            continue
+        rows, width = source.shape
+        if target.size(0) != rows or target.size(1) <= width:
+            continue
+        with torch.no_grad():
+            target[:, :width].copy_(source)
+        copied.append(f"rnn.{name}[:, :{width}]")
+    return copied
+
+
 def load_embeddings(
     encoder: RecurrentEncoder, vocab: Vocab, path: str
 ) -> dict[str, Any]:
