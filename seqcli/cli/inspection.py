@@ -186,6 +186,7 @@ def evaluate(
         from seqcli.cli.translation import evaluate_files
 
         _render({"metrics": evaluate_files(path, data, target, dev)}, as_json)
+        return
     if task == "ner":
         from seqcli.cli.ner import evaluate_ner
 

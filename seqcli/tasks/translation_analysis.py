@@ -19,6 +19,7 @@ from seqcli.metrics.translation import corpus_scores, sentence_scores
 from seqcli.tasks import translation_inference as inference
 from seqcli.tasks.translation import decode_ids
 from seqcli.tasks.translation_inference import Translator
+from seqcli.vocab import EOS
 
 _DEFAULTS = TranslateConfig()
 
@@ -162,7 +163,7 @@ def attention_matrix(
     (hyps,) = decode_ids(model.network, [src_ids], beam=beam, alpha=alpha)
     out_ids = hyps[0].ids
     weights = inference.attention_weights(model, src_ids, out_ids)
-    out_tokens = [*model.tgt_vocab.decode(out_ids), "<eos>"]
+    out_tokens = [*model.tgt_vocab.decode(out_ids), EOS]
     return model.src_tokens(line), out_tokens, weights
 
 
