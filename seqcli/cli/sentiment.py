@@ -62,7 +62,7 @@ def train_sentiment(
         typer.Option(
             help="FASTA: the labels, 'id<TAB>label' lines (one file for every "
             "split), when the headers are not '>id label'.",
-            dir_okay=False,
+            callback=not_a_directory,
         ),
     ] = None,
     text_column: Annotated[
