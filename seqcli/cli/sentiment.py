@@ -230,8 +230,9 @@ def classify(
     ] = ClassifyConfig.batch_size,
     device: DeviceOpt = None,
 ) -> None:
-    """Label texts with a trained classifier: one label per input line on stdout
-    (an empty line for a blank one).
+    """Label texts with a trained classifier: one label per input line on stdout.
+
+    A blank input line gets an empty output line, so the lines stay aligned.
 
     Example: seqcli classify reviews.txt --probs -m models/sentiment.pt
     """
