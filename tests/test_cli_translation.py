@@ -289,3 +289,38 @@ def test_plot_attention_draws_a_png(trained: dict[str, Path], tmp_path: Path) ->
     )
     assert_ok(result)
     assert png.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_an_interactive_stdin_line_is_translated_before_the_next_is_typed(
+    trained: dict[str, Path],
+) -> None:
+    """On a terminal, `translate -` answers each line as it is typed (no EOF)."""
+    import os
+    import select
+    import subprocess
+    import time
+
+    pty = pytest.importorskip("pty")
+    main, child = pty.openpty()
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "seqcli", "translate", "-", "-m", str(trained["model"])],
+        stdin=child,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        env=env,
+    )
+    try:
+        os.write(main, b"a b c\n")
+        assert proc.stdout is not None
+        deadline = time.monotonic() + 60
+        ready: list = []
+        while not ready and time.monotonic() < deadline and proc.poll() is None:
+            ready, _, _ = select.select([proc.stdout], [], [], 1.0)
+        assert ready, "no translation before the end of input"
+        assert proc.stdout.readline().decode().strip() == "A B C"
+    finally:
+        os.close(main)
+        proc.kill()
+        proc.wait()
+        os.close(child)
