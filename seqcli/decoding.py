@@ -211,10 +211,7 @@ def beam_search(
         )
         vocab = log_probs.size(-1)
         cand = (cum.view(-1, 1) + log_probs).view(active.numel(), -1)  # (a, beam*V)
-        _finish(cand, vocab, beam_size, history, active, alpha, finished)
-        no_eos = cand.view(-1, beam_size, vocab).clone()
-        no_eos[:, :, EOS_ID] = float("-inf")
-        top, index = no_eos.view(active.numel(), -1).topk(beam_size, dim=1)
+        top, index = _prune(cand, vocab, beam_size, history, active, alpha, finished)
         parent = (
             index // vocab
             + torch.arange(active.numel(), device=device).view(-1, 1) * beam_size
@@ -264,7 +261,7 @@ def _constrain(
     return log_probs
 
 
-def _finish(
+def _prune(
     cand: Tensor,
     vocab: int,
     beam_size: int,
@@ -272,20 +269,50 @@ def _finish(
     active: Tensor,
     alpha: float,
     finished: list[list[Hypothesis]],
+) -> tuple[Tensor, Tensor]:
+    """Split each sentence's best candidates into finished and live hypotheses.
+
+    One top-k of 2 x beam candidates serves both: an `<eos>` extension among the
+    first `beam_size` is finished; the first `beam_size` others stay live. A
+    sentence has one `<eos>` extension per live hypothesis, at most `beam_size`,
+    so the 2 x beam best always hold `beam_size` others.
+
+    Returns:
+        the live scores and candidate indices (hypothesis * vocab + token), each
+        (active, beam).
+    """
+    top, index = cand.topk(min(2 * beam_size, cand.size(1)), dim=1)  # (a, 2beam)
+    is_eos = index % vocab == EOS_ID
+    _finish(top, index, is_eos, vocab, beam_size, history, active, alpha, finished)
+    # Stable order of the non-<eos> candidates first: rank + 2beam for <eos> ones.
+    rank = torch.arange(top.size(1), device=top.device).expand_as(top)
+    keep = (rank + is_eos * top.size(1)).argsort(dim=1)[:, :beam_size]
+    return top.gather(1, keep), index.gather(1, keep)
+
+
+def _finish(
+    top: Tensor,
+    index: Tensor,
+    is_eos: Tensor,
+    vocab: int,
+    beam_size: int,
+    history: Tensor,
+    active: Tensor,
+    alpha: float,
+    finished: list[list[Hypothesis]],
 ) -> None:
-    """Record the `<eos>` extensions that rank among their sentence's `beam_size`
-    best candidates as finished hypotheses."""
-    kth = cand.topk(min(beam_size, cand.size(1)), dim=1).values[:, -1:]  # (a, 1)
-    eos = cand.view(-1, beam_size, vocab)[:, :, EOS_ID]  # (active, beam)
-    ends = (eos >= kth) & torch.isfinite(eos)
+    """Record the `<eos>` extensions among a sentence's `beam_size` best
+    candidates as finished hypotheses."""
+    ends = is_eos[:, :beam_size] & torch.isfinite(top[:, :beam_size])
     if not bool(ends.any()):
         return
     length = history.size(1) + 1
-    for a, b in ends.nonzero().tolist():
-        log_prob = float(eos[a, b])
+    for a, r in ends.nonzero().tolist():
+        log_prob = float(top[a, r])
+        hypothesis = int(index[a, r]) // vocab
         finished[int(active[a])].append(
             Hypothesis(
-                ids=history[a * beam_size + b].tolist(),
+                ids=history[a * beam_size + hypothesis].tolist(),
                 log_prob=log_prob,
                 score=normalized_score(log_prob, length, alpha),
             )
