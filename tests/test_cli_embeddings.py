@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -129,6 +130,13 @@ def test_train_embeddings_then_query_the_checkpoint(tmp_path: Path) -> None:
     result = run("embeddings", "neighbors", "cat", "-k", "3", "-m", out)
     assert result.exit_code == 0, result.output
     assert len(result.stdout.splitlines()) == 3
+    shown = run("info", out, "--json")  # the vectors' own sizes, no recurrent ones
+    assert shown.exit_code == 0, shown.output
+    assert json.loads(shown.stdout)["network"] == {
+        "emb_size": 8,
+        "window": 5,
+        "negatives": 5,
+    }
 
 
 def test_model_and_vectors_together_is_an_error(vectors: Path, tmp_path: Path) -> None:

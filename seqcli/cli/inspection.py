@@ -47,7 +47,8 @@ def info(
     """
     from seqcli.checkpoint import find_latest, load_checkpoint
 
-    path = model or checkpoint or find_latest(("lm", "sentiment", "ner", "translation"))
+    tasks = ("lm", "sentiment", "ner", "translation", "embeddings")
+    path = model or checkpoint or find_latest(tasks)
     data = load_checkpoint(path)
     summary = _summary(path, data)
     if as_json:
@@ -74,7 +75,6 @@ def _summary(path: Path, data: dict[str, Any]) -> dict[str, Any]:
     cfg = data.get("config", {})
     params = sum(t.numel() for k, t in data["state_dict"].items())
     vocab = data.get("vocab", {})
-    model = cfg.get("model", {})
     return {
         "task": data["task"],
         "format": f"{data['format']} v{data['format_version']}",
@@ -83,17 +83,7 @@ def _summary(path: Path, data: dict[str, Any]) -> dict[str, Any]:
         "file size": f"{path.stat().st_size / 1e6:.1f} MB",
         "tokenizer": _tokenizer(data["tokenizer"]),
         "vocabulary": {k: len(v) for k, v in vocab.items()},
-        "network": {
-            k: model.get(k)
-            for k in (
-                "cell",
-                "emb_size",
-                "hidden_size",
-                "num_layers",
-                "dropout",
-                "bidirectional",
-            )
-        },
+        "network": _network(cfg),
         "parameters": data.get("data", {}).get("parameters", params),
         "metrics": {
             f"{split}.{k}": v
@@ -105,6 +95,23 @@ def _summary(path: Path, data: dict[str, Any]) -> dict[str, Any]:
         },
         "resumable": "train_state" in data,
     }
+
+
+def _network(cfg: dict[str, Any]) -> dict[str, Any]:
+    """The sizes a config gives its network: the recurrent backbone's, or a
+    task's own (skip-gram vectors have no recurrent layer, only `emb_size`)."""
+    model = cfg.get("model", {})
+    keys = ("cell", "emb_size", "hidden_size", "num_layers", "dropout")
+    shown = {k: model[k] for k in keys if k in model}
+    if cfg.get("src_path") is not None or "attention" in cfg:
+        shown["bidirectional"] = "encoder"  # an encoder-decoder's encoder always is
+        shown["attention"] = cfg.get("attention")
+    elif "bidirectional" in model:
+        shown["bidirectional"] = model["bidirectional"]
+    for key in ("emb_size", "window", "negatives"):
+        if key in cfg and not model:
+            shown[key] = cfg[key]
+    return shown
 
 
 def _fmt(value: Any) -> Any:
