@@ -28,6 +28,8 @@ import sys
 import time
 from pathlib import Path
 
+from steptimer import StepTimer  # bench/, first on sys.path
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -37,32 +39,6 @@ def corpora() -> Path:
 
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
-
-
-class StepTimer:
-    """A seqcli Reporter that sums the time spent in training steps (not evaluation)."""
-
-    def __init__(self) -> None:
-        self.train_s = 0.0
-        self.tokens = 0
-        self.last: float | None = None
-        self.evals: list[dict[str, float]] = []
-
-    def on_epoch_start(self, epoch: int, steps: int | None, done: int) -> None:
-        self.last = time.perf_counter()
-
-    def on_step(self, info) -> None:  # noqa: ANN001 - seqcli.training.StepInfo
-        now = time.perf_counter()
-        if self.last is not None:
-            self.train_s += now - self.last
-        self.last = now
-
-    def on_eval(self, record: dict[str, float]) -> None:
-        self.evals.append(record)
-        self.last = None  # the next step's time would include the evaluation
-
-    def on_message(self, text: str) -> None:
-        print(text, file=sys.stderr)
 
 
 # --- workers (each in its own process, so that peak memory is its own) -------------

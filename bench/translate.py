@@ -35,6 +35,8 @@ import sys
 import time
 from pathlib import Path
 
+from steptimer import StepTimer  # bench/, first on sys.path
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 THREADS = 1
@@ -81,38 +83,12 @@ def env() -> dict[str, str]:
     return {**os.environ, "OMP_NUM_THREADS": str(THREADS), "PYTHONPATH": str(ROOT)}
 
 
-class StepTimer:
-    """A seqcli Reporter that sums the time of training steps (not evaluations)."""
-
-    def __init__(self) -> None:
-        self.train_s = 0.0
-        self.last: float | None = None
-        self.evals: list[dict[str, float]] = []
-
-    def on_epoch_start(self, epoch: int, steps: int | None, done: int) -> None:
-        self.last = time.perf_counter()
-
-    def on_step(self, info) -> None:  # noqa: ANN001 - seqcli.training.StepInfo
-        now = time.perf_counter()
-        if self.last is not None:
-            self.train_s += now - self.last
-        self.last = now
-
-    def on_eval(self, record: dict[str, float]) -> None:
-        self.evals.append(record)
-        print(f"eval {json.dumps(record)}", file=sys.stderr, flush=True)
-        self.last = None
-
-    def on_message(self, text: str) -> None:
-        print(text, file=sys.stderr, flush=True)
-
-
 # --- workers (each in its own process, so that peak memory is its own) -------------
 def _train(cfg, budget: float) -> dict:  # noqa: ANN001 - a TranslationConfig
     from seqcli.tasks.translation import train_translation
 
     cfg.train.max_time, cfg.train.epochs, cfg.train.num_threads = budget, 1000, THREADS
-    timer = StepTimer()
+    timer = StepTimer(echo_evals=True)
     load_before = os.getloadavg()
     outcome = train_translation(cfg, reporter=timer)
     tokens = timer.evals[-1]["tokens"] if timer.evals else 0
