@@ -1,18 +1,31 @@
-"""Language-model benchmark: seqcli against a plain PyTorch reference, same budget.
+"""Language-model benchmark: seqcli's defaults, its engine against a plain PyTorch
+loop, character-level Shakespeare and sampling speed.
 
-    python bench/lm.py [--budget MINUTES] [--only wikitext,shakespeare]
+    python bench/lm.py [--budget 10] [--seeds 1,2,3] [--speed-seconds 120]
+                       [--threads 0] [--only wikitext,speed,shakespeare,sampling]
 
-1. WikiText-2, word level, 2-layer LSTM with 200 units, BPTT 35, batch 20:
-   seqcli's default setting vs the classic PyTorch word-language-model recipe
-   (embedding, nn.LSTM, full softmax, cross-entropy, SGD lr 20, clip 0.25), each
-   trained for the same wall-clock budget: training tokens/s and validation
-   perplexity, and their ratios.
-2. Tiny Shakespeare, character level: validation loss (nats/char) and bits per
-   character after the budget; sampling speed for 1 and 16 parallel samples.
-3. Peak resident memory of each training run (each runs in its own process).
+1. wikitext: `seqcli train-lm train.txt --valid valid.txt --test test.txt
+   --max-time BUDGET --seed S`, seqcli's default command line as a user types it
+   (its own process, through the CLI), once per seed: validation and test
+   perplexity, training tokens/s, peak RSS.
+2. speed: training tokens/s of a 2x200 LSTM (BPTT 35, batch 20) for the same
+   wall-clock time each, one after the other on the same threads:
+   (a) the reference, the classic PyTorch word-language-model loop written plainly
+       (embedding, nn.LSTM, full softmax, cross-entropy, SGD lr 20, clip 0.25,
+       embedding and decoder initialised uniform +-0.1, decoder bias zero);
+   (b) seqcli's engine with exactly that recipe (full softmax, untied, SGD lr 20,
+       clip 0.25, the same initialisation), so that the ratio (b)/(a) is the engine's
+       alone;
+   (c) seqcli's default recipe (its softmax, optimiser and batch size), the figure
+       that (c)/(a) compares.
+3. shakespeare: a character LM on tiny Shakespeare for BUDGET minutes per seed
+   (validation nats/char).
+4. sampling: words/s of `sample` on the first WikiText-2 model, 1 and 16 samples,
+   beside a plain one-token-at-a-time loop like pytorch/examples' generate.py.
 
-Corpora come from ../shared/corpora (override with SEQCLI_CORPORA). The last line
-of output is one JSON object holding every figure.
+Corpora come from ../shared/corpora (override with SEQCLI_CORPORA). Runs take the
+whole machine: run the benchmark on a quiet machine (its load average is recorded).
+The last line of output is one JSON object holding every figure.
 """
 
 from __future__ import annotations
@@ -23,6 +36,7 @@ import math
 import os
 import platform
 import resource
+import statistics
 import subprocess
 import sys
 import time
@@ -31,44 +45,137 @@ from pathlib import Path
 from steptimer import StepTimer  # bench/, first on sys.path
 
 ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
 
 
 def corpora() -> Path:
     return Path(os.environ.get("SEQCLI_CORPORA", ROOT.parent / "shared" / "corpora"))
 
 
+def wikitext() -> Path:
+    return corpora() / "lm" / "wikitext-2"
+
+
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
 
 
-# --- workers (each in its own process, so that peak memory is its own) -------------
-def worker_seqcli_wikitext(budget: float) -> dict:
-    from seqcli.config import LMConfig
+def log(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def spread(values: list[float]) -> dict[str, float]:
+    return {
+        "mean": statistics.fmean(values),
+        "stdev": statistics.stdev(values) if len(values) > 1 else 0.0,
+        "min": min(values),
+        "max": max(values),
+    }
+
+
+# --- 1. seqcli's default command line ------------------------------------------------
+def default_run(budget: float, seed: int, threads: int) -> dict:
+    """`seqcli train-lm` as a user runs it, in a child process (its own peak RSS)."""
+    wt = wikitext()
+    out = RESULTS / f"wikitext-default-{seed}.pt"
+    for stale in RESULTS.glob(f"wikitext-default-{seed}.*"):
+        stale.unlink()  # a fresh run, not a resumed or refused one
+    cmd = [
+        sys.executable, "-m", "seqcli", "train-lm", str(wt / "train.txt"),
+        "--valid", str(wt / "valid.txt"), "--test", str(wt / "test.txt"),
+        "--max-time", f"{budget:g}", "--seed", str(seed), "-o", str(out), "-q",
+        "--threads", str(threads),
+    ]  # fmt: skip
+    log(f"   $ seqcli {' '.join(cmd[3:])}")
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=ROOT)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"train-lm failed with status {status}")
+    records = [json.loads(x) for x in out.with_suffix(".metrics.jsonl").open()]
+    from seqcli.checkpoint import load_checkpoint
+
+    metrics = load_checkpoint(out, task="lm")["metrics"]
+    last = records[-1]
+    return {
+        "seed": seed,
+        "valid_ppl": metrics["valid"]["ppl"],
+        "test_ppl": metrics["test"]["ppl"],
+        "epochs": last["epoch"],
+        "train_tokens": last["tokens"],
+        # the whole training time, evaluations included: what the budget buys
+        "tokens_per_s": last["tokens"] / last["elapsed_s"],
+        "wall_s": wall,
+        "peak_rss_mb": usage.ru_maxrss / 1024,
+        "model": str(out),
+    }
+
+
+def torch_threads() -> int:
+    """The threads the worker was given: seqcli's own setting must not change them."""
+    import torch
+
+    return torch.get_num_threads()
+
+
+# --- 2. engine speed ---------------------------------------------------------------
+def _lm_config(recipe: str, seconds: float):  # noqa: ANN202
+    from seqcli.config import LMConfig, load_config
+
+    wt = wikitext()
+    overrides = {
+        "train_path": str(wt / "train.txt"),
+        "valid_path": str(wt / "valid.txt"),
+        "out": str(RESULTS / f"speed-{recipe}.pt"),
+        "train.max_time": seconds / 60,
+        "train.epochs": 1000,
+        "train.device": "cpu",
+        "train.num_threads": torch_threads(),
+    }
+    if recipe == "reference":
+        overrides.update(
+            {
+                "softmax": "full",
+                "tie_weights": False,
+                "bptt": 35,
+                "model.emb_size": 200,
+                "model.hidden_size": 200,
+                "model.num_layers": 2,
+                "model.dropout": 0.2,
+                "train.batch_size": 20,
+                "train.optimizer": "sgd",
+                "train.lr": 20.0,
+                "train.clip": 0.25,
+                "train.lr_schedule": "plateau",
+            }
+        )
+    return load_config(LMConfig, None, overrides)
+
+
+def worker_seqcli_speed(seconds: float, recipe: str) -> dict:
     from seqcli.tasks.lm import train_lm
 
-    wt = corpora() / "lm" / "wikitext-2"
-    cfg = LMConfig(
-        train_path=str(wt / "train.txt"),
-        valid_path=str(wt / "valid.txt"),
-        out=str(ROOT / "bench" / "results" / "wikitext-seqcli.pt"),
-    )
-    cfg.train.max_time = budget
-    cfg.train.epochs = 1000
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    cfg = _lm_config(recipe, seconds)
+    for stale in RESULTS.glob(f"speed-{recipe}.*"):
+        stale.unlink()
     timer = StepTimer()
     outcome = train_lm(cfg, reporter=timer)
-    tokens = timer.evals[-1]["tokens"] if timer.evals else 0
+    tokens = timer.evals[-1]["tokens"]
     return {
-        "valid_ppl": outcome.metrics["valid"]["ppl"],
+        "recipe": recipe,
         "train_tokens": tokens,
-        "train_tokens_per_s": tokens / max(timer.train_s, 1e-9),
-        "epochs_done": timer.evals[-1]["epoch"] if timer.evals else 0,
-        "softmax": "adaptive (auto)",
-        "optimizer": f"{cfg.train.optimizer} lr {cfg.train.lr}",
+        "tokens_per_s": tokens / timer.train_s,
+        "valid_ppl": outcome.metrics["valid"]["ppl"],
+        "softmax": cfg.softmax,
+        "batch_size": cfg.train.batch_size,
+        "optimizer": f"{cfg.train.optimizer} lr {cfg.train.lr:g}",
         "peak_rss_mb": peak_rss_mb(),
     }
 
 
-def worker_reference_wikitext(budget: float) -> dict:
+def worker_reference_speed(seconds: float) -> dict:
     """The classic recipe, written plainly: no seqcli code in the training step."""
     import torch
     from torch import nn
@@ -77,8 +184,8 @@ def worker_reference_wikitext(budget: float) -> dict:
     from seqcli.tasks.lm import prepare_data
 
     torch.manual_seed(1)
-    wt = corpora() / "lm" / "wikitext-2"
-    # Same vocabulary and ids as seqcli's run, so the perplexities compare.
+    wt = wikitext()
+    # Same vocabulary and ids as seqcli's runs, so the perplexities compare.
     data = prepare_data(
         LMConfig(train_path=str(wt / "train.txt"), valid_path=str(wt / "valid.txt"))
     )
@@ -91,6 +198,9 @@ def worker_reference_wikitext(budget: float) -> dict:
             self.encoder = nn.Embedding(vocab, 200)
             self.rnn = nn.LSTM(200, 200, 2, dropout=0.2)
             self.decoder = nn.Linear(200, vocab)
+            nn.init.uniform_(self.encoder.weight, -0.1, 0.1)
+            nn.init.uniform_(self.decoder.weight, -0.1, 0.1)
+            nn.init.zeros_(self.decoder.bias)
 
         def forward(self, x, hidden):  # noqa: ANN001, ANN202
             out, hidden = self.rnn(self.drop(self.encoder(x)), hidden)
@@ -103,7 +213,7 @@ def worker_reference_wikitext(budget: float) -> dict:
     train, valid = batchify(data.train, 20), batchify(data.valid, 10)
     model, crit, lr, bptt = RNNModel(), nn.CrossEntropyLoss(), 20.0, 35
     start, train_s, tokens, hidden = time.perf_counter(), 0.0, 0, None
-    while time.perf_counter() - start < budget * 60:
+    while time.perf_counter() - start < seconds:
         model.train()
         for i in range(0, train.size(0) - 1, bptt):
             t0 = time.perf_counter()
@@ -120,174 +230,231 @@ def worker_reference_wikitext(budget: float) -> dict:
                 p.data.add_(p.grad, alpha=-lr)
             train_s += time.perf_counter() - t0
             tokens += x.numel()
-            if time.perf_counter() - start >= budget * 60:
+            if time.perf_counter() - start >= seconds:
                 break
         hidden = None
-    last_train_loss = float(loss)
     model.eval()
     total, count, hidden = 0.0, 0, None
     with torch.no_grad():
         for i in range(0, valid.size(0) - 1, bptt):
             seq = min(bptt, valid.size(0) - 1 - i)
             out, hidden = model(valid[i : i + seq], hidden)
-            total += (
-                float(crit(out.view(-1, vocab), valid[i + 1 : i + 1 + seq].reshape(-1)))
-                * out.size(0)
-                * out.size(1)
-            )
-            count += out.size(0) * out.size(1)
+            n = out.size(0) * out.size(1)
+            target = valid[i + 1 : i + 1 + seq].reshape(-1)
+            total += float(crit(out.view(-1, vocab), target)) * n
+            count += n
     return {
-        "valid_ppl": math.exp(total / count),
-        "train_ppl_last_batch": math.exp(last_train_loss),
+        "recipe": "plain PyTorch loop",
         "train_tokens": tokens,
-        "train_tokens_per_s": tokens / train_s,
+        "tokens_per_s": tokens / train_s,
+        "valid_ppl": math.exp(total / count),
         "peak_rss_mb": peak_rss_mb(),
     }
 
 
-def worker_seqcli_shakespeare(budget: float) -> dict:
-    from seqcli.config import LMConfig
-    from seqcli.tasks.lm import train_lm
-    from seqcli.tasks.lm_inference import load_lm, sample
-
-    ts = corpora() / "lm" / "tinyshakespeare"
-    out = ROOT / "bench" / "results" / "shakespeare-seqcli.pt"
-    cfg = LMConfig(
-        train_path=str(ts / "train.txt"),
-        valid_path=str(ts / "valid.txt"),
-        out=str(out),
-        bptt=100,
-    )
-    cfg.tokenizer.level = "char"
-    cfg.model.emb_size, cfg.model.hidden_size, cfg.model.num_layers = 64, 256, 2
-    cfg.train.batch_size, cfg.train.max_time, cfg.train.epochs = 32, budget, 1000
-    timer = StepTimer()
-    outcome = train_lm(cfg, reporter=timer)
-    rss = peak_rss_mb()
-    lm = load_lm(out)
-    speeds = {}
-    for n in (1, 16):
-        sample(lm, num=1, max_length=20, seed=0)  # warm-up
-        t0 = time.perf_counter()
-        texts = sample(lm, num=n, max_length=1000, stop_at_eos=False, seed=0)
-        speeds[n] = sum(len(t) for t in texts) / (time.perf_counter() - t0)
-    valid = outcome.metrics["valid"]
-    return {
-        "valid_nats_per_char": valid["loss"],
-        "valid_bpc": valid["bpc"],
-        "train_chars_per_s": (timer.evals[-1]["tokens"] / timer.train_s)
-        if timer.evals
-        else 0,
-        "epochs_done": timer.evals[-1]["epoch"] if timer.evals else 0,
-        "sample_chars_per_s_1": speeds[1],
-        "sample_chars_per_s_16": speeds[16],
-        "peak_rss_mb": rss,
-        "config": "char, lstm 2x256, emb 64, bptt 100, batch 32, adam 2e-3",
-    }
-
-
-WORKERS = {
-    "seqcli-wikitext": worker_seqcli_wikitext,
-    "reference-wikitext": worker_reference_wikitext,
-    "seqcli-shakespeare": worker_seqcli_shakespeare,
+# --- 3. characters -----------------------------------------------------------------
+CHAR_RECIPE = {
+    "tokenizer.level": "char",
+    "bptt": 100,
+    "model.emb_size": 64,
+    "model.hidden_size": 512,
+    "model.num_layers": 2,
+    "model.dropout": 0.2,
+    "train.batch_size": 32,
+    "train.lr": 0.002,
 }
 
 
-def run_workers(names: list[str], budget: float, threads: int) -> list[dict]:
-    """Run workers side by side, so that they share whatever else loads the machine."""
+def worker_shakespeare(budget: float, seed: int) -> dict:
+    from seqcli.config import LMConfig, load_config
+    from seqcli.tasks.lm import train_lm
+
+    ts = corpora() / "lm" / "tinyshakespeare"
+    out = RESULTS / f"shakespeare-{seed}.pt"
+    for stale in RESULTS.glob(f"shakespeare-{seed}.*"):
+        stale.unlink()
+    overrides = {
+        "train_path": str(ts / "train.txt"),
+        "valid_path": str(ts / "valid.txt"),
+        "out": str(out),
+        "train.max_time": budget,
+        "train.epochs": 1000,
+        "train.seed": seed,
+        "train.device": "cpu",
+        "train.num_threads": torch_threads(),
+        **CHAR_RECIPE,
+    }
+    cfg = load_config(LMConfig, None, overrides)
+    timer = StepTimer()
+    outcome = train_lm(cfg, reporter=timer)
+    valid = outcome.metrics["valid"]
+    return {
+        "seed": seed,
+        "valid_nats_per_char": valid["loss"],
+        "valid_bpc": valid["bpc"],
+        "train_chars_per_s": timer.evals[-1]["tokens"] / timer.train_s,
+        "epochs": timer.evals[-1]["epoch"],
+        "peak_rss_mb": peak_rss_mb(),
+    }
+
+
+# --- 4. sampling -------------------------------------------------------------------
+def worker_sampling(model: str) -> dict:
+    from sampling import measure_sampling  # bench/sampling.py
+
+    return measure_sampling(model)
+
+
+WORKERS = {
+    "seqcli-speed-reference": lambda a: worker_seqcli_speed(a.seconds, "reference"),
+    "seqcli-speed-default": lambda a: worker_seqcli_speed(a.seconds, "default"),
+    "reference-speed": lambda a: worker_reference_speed(a.seconds),
+    "shakespeare": lambda a: worker_shakespeare(a.budget, a.seed),
+    "sampling": lambda a: worker_sampling(a.model),
+}
+
+
+def run_worker(name: str, threads: int, **kwargs: object) -> dict:
+    """One worker in its own process (its own peak RSS and thread setting)."""
+    cmd = [sys.executable, __file__, "--worker", name, "--threads", str(threads)]
+    for key, value in kwargs.items():
+        cmd += [f"--{key}", str(value)]
+    proc = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    if proc.returncode != 0:
+        raise SystemExit(f"{name} failed with exit code {proc.returncode}")
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    log(f"   {name}: {json.dumps(result)}")
+    return result
+
+
+def set_threads(threads: int) -> int:
+    import torch
+
+    if threads > 0:
+        torch.set_num_threads(threads)
+    else:  # seqcli's automatic choice, as a user gets it
+        from seqcli import threads as chooser
+
+        chooser.set_threads(0)
+    return torch.get_num_threads()
+
+
+def bench_wikitext(args: argparse.Namespace, figures: dict) -> None:
+    log(f"== WikiText-2, seqcli's default command, {args.budget:g} min per seed")
+    runs = [default_run(args.budget, seed, args.threads) for seed in args.seeds]
+    for r in runs:
+        log(f"   seed {r['seed']}: {json.dumps(r)}")
+    figures["wikitext2_default"] = {
+        "runs": runs,
+        "valid_ppl": spread([r["valid_ppl"] for r in runs]),
+        "test_ppl": spread([r["test_ppl"] for r in runs]),
+        "tokens_per_s": spread([r["tokens_per_s"] for r in runs]),
+        "peak_rss_mb": max(r["peak_rss_mb"] for r in runs),
+    }
+    v = figures["wikitext2_default"]["valid_ppl"]
+    t = figures["wikitext2_default"]["test_ppl"]
     print(
-        f"== {', '.join(names)} ({budget} min budget, {threads} thread(s) each)",
-        file=sys.stderr,
+        f"WikiText-2 default, {args.budget:g} min: valid ppl {v['mean']:.1f} "
+        f"(+-{v['stdev']:.1f}), test ppl {t['mean']:.1f} (+-{t['stdev']:.1f})",
         flush=True,
     )
-    procs = [
-        subprocess.Popen(
-            [
-                sys.executable,
-                __file__,
-                "--worker",
-                name,
-                "--budget",
-                str(budget),
-                "--threads",
-                str(threads),
-            ],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            cwd=ROOT,
-        )
-        for name in names
+
+
+def bench_speed(args: argparse.Namespace, figures: dict) -> None:
+    log(f"== engine speed, {args.speed_seconds:g} s each, one after the other")
+    seconds = args.speed_seconds
+    ref = run_worker("reference-speed", args.threads, seconds=seconds)
+    same = run_worker("seqcli-speed-reference", args.threads, seconds=seconds)
+    ours = run_worker("seqcli-speed-default", args.threads, seconds=seconds)
+    figures["speed"] = {
+        "reference": ref,
+        "seqcli_reference_recipe": same,
+        "seqcli_default": ours,
+        "ratio_same_recipe": same["tokens_per_s"] / ref["tokens_per_s"],
+        "ratio_default": ours["tokens_per_s"] / ref["tokens_per_s"],
+    }
+    s = figures["speed"]
+    print(
+        f"speed: reference {ref['tokens_per_s']:,.0f} tok/s | seqcli same recipe "
+        f"{same['tokens_per_s']:,.0f} (x{s['ratio_same_recipe']:.2f}) | seqcli default "
+        f"{ours['tokens_per_s']:,.0f} (x{s['ratio_default']:.2f})",
+        flush=True,
+    )
+
+
+def bench_shakespeare(args: argparse.Namespace, figures: dict) -> None:
+    log(f"== tiny Shakespeare, characters, {args.budget:g} min per seed")
+    runs = [
+        run_worker("shakespeare", args.threads, budget=args.budget, seed=seed)
+        for seed in args.seeds
     ]
-    results = []
-    for name, proc in zip(names, procs, strict=True):
-        out, err = proc.communicate()
-        if proc.returncode != 0:
-            sys.stderr.write(err[-3000:])
-            raise SystemExit(f"{name} failed with exit code {proc.returncode}")
-        result = json.loads(out.strip().splitlines()[-1])
-        print(f"   {name}: {result}", file=sys.stderr, flush=True)
-        results.append(result)
-    return results
+    figures["tinyshakespeare"] = {
+        "recipe": CHAR_RECIPE,
+        "runs": runs,
+        "valid_nats_per_char": spread([r["valid_nats_per_char"] for r in runs]),
+    }
+    v = figures["tinyshakespeare"]["valid_nats_per_char"]
+    print(
+        f"tiny Shakespeare, {args.budget:g} min: valid {v['mean']:.3f} nats/char "
+        f"(+-{v['stdev']:.3f})",
+        flush=True,
+    )
+
+
+def bench_sampling(args: argparse.Namespace, figures: dict) -> None:
+    model = args.model or str(RESULTS / f"wikitext-default-{args.seeds[0]}.pt")
+    log(f"== sampling from {model}")
+    s = run_worker("sampling", args.threads, model=model)
+    figures["sampling"] = s
+    print(f"sampling: {json.dumps(s)}", flush=True)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--budget", type=float, default=10.0, help="minutes per run")
+    parser.add_argument("--seeds", default="1,2,3")
     parser.add_argument(
-        "--budget", type=float, default=10.0, help="minutes per training run"
+        "--speed-seconds", type=float, default=120.0, help="seconds per speed run"
     )
-    parser.add_argument("--only", default="wikitext,shakespeare")
+    parser.add_argument("--only", default="wikitext,speed,shakespeare,sampling")
+    parser.add_argument(
+        "--threads", type=int, default=0, help="torch threads per run (0 = automatic)"
+    )
+    parser.add_argument("--model", help="the WikiText-2 model that sampling reads")
     parser.add_argument("--worker", choices=sorted(WORKERS), help=argparse.SUPPRESS)
-    parser.add_argument(
-        "--threads",
-        type=int,
-        default=1,
-        help="torch threads per training process (0 = torch's default); "
-        "1 keeps a busy 2-core machine from thrashing",
-    )
+    parser.add_argument("--seconds", type=float, help=argparse.SUPPRESS)
+    parser.add_argument("--seed", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        import torch
-
-        if args.threads:
-            torch.set_num_threads(args.threads)
-        (ROOT / "bench" / "results").mkdir(parents=True, exist_ok=True)
-        print(json.dumps(WORKERS[args.worker](args.budget)))
+        set_threads(args.threads)
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        print(json.dumps(WORKERS[args.worker](args)))
         return
+    args.seeds = [int(s) for s in args.seeds.split(",")]
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    ).stdout.strip()
     figures: dict = {
-        "budget_min": args.budget,
-        "threads_per_run": args.threads,
-        "date": time.strftime("%Y-%m-%d"),
+        "command": " ".join(["python", "bench/lm.py", *sys.argv[1:]]),
+        "commit": commit,
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, no GPU",
+        "load_at_start": os.getloadavg(),
+        "budget_min": args.budget,
     }
-    only = args.only.split(",")
-    if "wikitext" in only:
-        # Side by side on one thread each: both see the same machine load, so the
-        # ratios hold even on a busy 2-core machine.
-        ours, ref = run_workers(
-            ["seqcli-wikitext", "reference-wikitext"], args.budget, args.threads
-        )
-        figures["wikitext2"] = {
-            "seqcli": ours,
-            "reference": ref,
-            "throughput_ratio": ours["train_tokens_per_s"] / ref["train_tokens_per_s"],
-            "valid_ppl_ratio": ours["valid_ppl"] / ref["valid_ppl"],
-        }
-        print(
-            f"WikiText-2: seqcli {ours['train_tokens_per_s']:,.0f} tok/s, valid ppl "
-            f"{ours['valid_ppl']:.1f} | reference "
-            f"{ref['train_tokens_per_s']:,.0f} tok/s, "
-            f"valid ppl {ref['valid_ppl']:.1f} | throughput x"
-            f"{figures['wikitext2']['throughput_ratio']:.2f}"
-        )
-    if "shakespeare" in only:
-        (ch,) = run_workers(["seqcli-shakespeare"], args.budget, args.threads)
-        figures["tinyshakespeare"] = ch
-        print(
-            f"tiny Shakespeare: valid {ch['valid_nats_per_char']:.3f} nats/char "
-            f"({ch['valid_bpc']:.3f} bpc); sampling {ch['sample_chars_per_s_1']:,.0f} "
-            f"chars/s (1), {ch['sample_chars_per_s_16']:,.0f} chars/s (16)"
-        )
+    steps = {
+        "wikitext": bench_wikitext,
+        "speed": bench_speed,
+        "shakespeare": bench_shakespeare,
+        "sampling": bench_sampling,
+    }
+    for name in args.only.split(","):
+        steps[name](args, figures)
+    figures["load_at_end"] = os.getloadavg()
     print(json.dumps(figures))
 
 

@@ -58,8 +58,14 @@ class TrainConfig:
     device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
     num_threads: int = 0  # torch CPU threads; 0 = the cores not busy (see runs.py)
     # plateau: decay on evaluations without gain (lr_decay, plateau_patience);
-    # linear: from lr down to min_lr over all epochs' steps (word2vec's SGD schedule)
+    # linear: from lr down to min_lr over all epochs' steps (word2vec's SGD schedule);
+    # budget: warm up, hold lr, then decay linearly to min_lr over the last
+    # `cooldown` share of max_time (a run cut by its time budget ends at a small lr
+    # instead of wherever plateau decay had got to);
+    # auto: budget when max_time is set, else plateau
     lr_schedule: str = "plateau"
+    warmup: float = 0.02  # budget schedule: share of max_time spent warming up
+    cooldown: float = 0.3  # budget schedule: share of max_time spent decaying
 
 
 # A language model's softmax "auto" turns adaptive above this many vocabulary
@@ -82,6 +88,19 @@ class TokenizerConfig:
     sp_character_coverage: float = 1.0
 
 
+def _lm_model() -> RecurrentConfig:
+    # Light dropout: a run of a few epochs (what a CPU budget buys) underfits more
+    # than it overfits (bench/lm.py: 242.7 vs 257.5 valid ppl after 5 minutes).
+    return RecurrentConfig(dropout=0.1)
+
+
+def _lm_train() -> TrainConfig:
+    # Batch 40 trains ~25% more tokens/s than 20 on a CPU (fewer per-step costs:
+    # the dense Adam update of the 33k-word embedding); "auto" holds the lr and
+    # cools it down over the last 30% of --max-time when one is given.
+    return TrainConfig(batch_size=40, lr_schedule="auto")
+
+
 @dataclass
 class LMConfig:
     """A language model: `seqcli train-lm`."""
@@ -99,8 +118,8 @@ class LMConfig:
     tie_weights: bool = True
     init_from: str | None = None  # a seqcli LM to fine-tune on this corpus
     tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
-    model: RecurrentConfig = field(default_factory=RecurrentConfig)
-    train: TrainConfig = field(default_factory=TrainConfig)
+    model: RecurrentConfig = field(default_factory=_lm_model)
+    train: TrainConfig = field(default_factory=_lm_train)
 
 
 @dataclass
@@ -518,7 +537,7 @@ def _type_name(hint: Any) -> str:
 _CHOICES: dict[str, tuple[str, ...]] = {
     "cell": ("rnn", "gru", "lstm"),
     "optimizer": ("adam", "sgd"),
-    "lr_schedule": ("plateau", "linear"),
+    "lr_schedule": ("plateau", "linear", "budget", "auto"),
     "level": ("word", "char", "subword"),
     "word_split": ("ptb", "whitespace"),
     "sp_model_type": ("bpe", "unigram"),
@@ -568,6 +587,8 @@ _RANGES: dict[str, _Range] = {
     "max_time": _ABOVE_0,  # None = no limit
     "save_every": _AT_LEAST_0,  # 0 = a snapshot after every step
     "lr_decay": (0, False, 1, True),
+    "warmup": (0, True, 1, False),
+    "cooldown": (0, True, 1, True),
     "dropout": (0, True, 1, False),
     "valid_fraction": (0, False, 1, False),
     "sp_character_coverage": (0, False, 1, True),

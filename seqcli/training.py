@@ -195,6 +195,15 @@ def make_optimizer(
         return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
 
 
+def resolve_schedule(cfg: TrainConfig) -> str:
+    """The lr schedule a run follows: "auto" is "budget" under a time limit."""
+    if cfg.lr_schedule == "auto":
+        return "budget" if cfg.max_time is not None else "plateau"
+    if cfg.lr_schedule == "budget" and cfg.max_time is None:
+        return "plateau"  # nothing to pace the decay by
+    return cfg.lr_schedule
+
+
 class _Run:
     """The mutable pieces of one fit() call, so that its steps stay small functions."""
 
@@ -209,6 +218,7 @@ class _Run:
             self.model = data_parallel(network, device)
         self.optimizer = make_optimizer(network.parameters(), cfg)
         self.progress = Progress()
+        self.schedule = resolve_schedule(cfg)
         self.started = time.monotonic()
         self.last_save = time.monotonic()
         self.elapsed_before = 0.0
@@ -439,8 +449,10 @@ def _train_epoch(
         loss = _train_step(run, batch)
         p.step_in_epoch += 1
         p.global_step += 1
-        if cfg.lr_schedule == "linear" and steps:
+        if run.schedule == "linear" and steps:
             _linear_lr(run, steps)
+        elif run.schedule == "budget":
+            _budget_lr(run)
         p.tokens += batch.num_tokens
         window_tokens += batch.num_tokens
         rate = window_tokens / max(time.monotonic() - window_start, 1e-9)
@@ -479,6 +491,22 @@ def _linear_lr(run: _Run, steps_per_epoch: int) -> None:
     cfg = run.cfg
     done = run.progress.global_step / (steps_per_epoch * cfg.epochs)
     run.set_lr(max(cfg.lr * (1.0 - done), cfg.min_lr))
+
+
+def _budget_lr(run: _Run) -> None:
+    """Warm up over the first `warmup` share of the time budget, hold the lr, then
+    decay it linearly to min_lr over the last `cooldown` share. The clock, not the
+    step count, sets the pace: a run's speed is not known in advance, and its
+    budget is what a CPU user sets."""
+    cfg = run.cfg
+    assert cfg.max_time is not None  # resolve_schedule: no budget, no schedule
+    done = min(run.elapsed / (cfg.max_time * 60), 1.0)
+    scale = 1.0
+    if done < cfg.warmup:
+        scale = (done + 1e-3) / cfg.warmup
+    if cfg.cooldown > 0 and done > 1.0 - cfg.cooldown:
+        scale = (1.0 - done) / cfg.cooldown
+    run.set_lr(max(cfg.lr * min(scale, 1.0), cfg.min_lr))
 
 
 def _train_step(run: _Run, batch: Batch) -> float:
@@ -543,7 +571,7 @@ def _evaluate(
         record["best"] = 0.0
         at_floor = _lr_at_floor(run)
         if (
-            cfg.lr_schedule == "plateau"
+            run.schedule == "plateau"
             and cfg.plateau_patience is not None
             and p.bad_evals > cfg.plateau_patience
         ):

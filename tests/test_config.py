@@ -296,7 +296,7 @@ def test_config_changes_name_each_differing_setting_in_field_order() -> None:
     new["train"]["epochs"] = 30
     assert config_changes(old, new) == [
         ("train_path", "a.txt", "b.txt"),
-        ("model.dropout", 0.2, 0.5),
+        ("model.dropout", 0.1, 0.5),
         ("train.epochs", 20, 30),
     ]
     assert config_changes(old, old) == []
