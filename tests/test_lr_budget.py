@@ -1,0 +1,46 @@
+"""The time-budget lr schedule: warm-up, hold, cool-down, paced by the clock."""
+
+from __future__ import annotations
+
+import pytest
+from torch import nn
+
+from seqcli.config import LMConfig, TrainConfig, load_config
+from seqcli.errors import ConfigError
+from seqcli.training import _budget_lr, _Run, resolve_schedule
+
+
+def _run_at(cfg: TrainConfig, elapsed_s: float) -> _Run:
+    run = _Run(nn.Linear(2, 2), cfg, device=None)  # type: ignore[arg-type]
+    run.elapsed_before = elapsed_s - (run.elapsed - run.elapsed_before)
+    return run
+
+
+@pytest.mark.parametrize(
+    ("share", "expected"),
+    [
+        (0.01, 0.55),  # halfway through the warm-up (2%), started just above 0
+        (0.5, 1.0),  # held
+        (0.69, 1.0),  # just before the cool-down (the last 30%)
+        (0.85, 0.5),  # halfway down
+        (1.0, 0.0),  # the end: min_lr
+    ],
+)
+def test_budget_lr_follows_the_clock(share: float, expected: float) -> None:
+    cfg = TrainConfig(lr=0.01, min_lr=1e-5, max_time=10, lr_schedule="budget")
+    run = _run_at(cfg, share * 600)
+    _budget_lr(run)
+    assert run.lr == pytest.approx(max(0.01 * expected, 1e-5), rel=0.02, abs=1e-6)
+
+
+def test_auto_is_budget_only_under_a_time_limit() -> None:
+    assert resolve_schedule(TrainConfig(lr_schedule="auto", max_time=5)) == "budget"
+    assert resolve_schedule(TrainConfig(lr_schedule="auto")) == "plateau"
+    assert resolve_schedule(TrainConfig(lr_schedule="budget")) == "plateau"
+    assert resolve_schedule(TrainConfig(lr_schedule="linear")) == "linear"
+
+
+def test_lm_defaults_to_auto_and_bad_cooldown_is_refused() -> None:
+    assert LMConfig().train.lr_schedule == "auto"
+    with pytest.raises(ConfigError, match="cooldown"):
+        load_config(LMConfig, None, {"train.cooldown": 1.5})
