@@ -367,14 +367,15 @@ def sst2_member(name: str, settings: dict[str, Any]) -> dict[str, Any]:
     return member
 
 
-def split_imdb(tmp: Path) -> dict[str, str]:
-    """Hold out validation reviews; write the training text for the LM."""
+def split_imdb(tmp: Path, *, seed: int = 1, lm_text: bool = True) -> dict[str, str]:
+    """Hold out validation reviews (a `seed`ed random choice); write the training
+    text for the LM (unless not `lm_text`)."""
     from seqcli.readers import read_table
     from seqcli.tokenizers import clean_web_text
 
     folder = corpora_dir() / "sentiment" / "imdb"
     records = list(read_table(folder / "train.tsv.gz"))
-    random.Random(1).shuffle(records)
+    random.Random(seed).shuffle(records)
     valid, train = records[:IMDB_VALID], records[IMDB_VALID:]
     paths = {name: tmp / f"imdb-{name}.tsv" for name in ("train", "valid", "speed")}
     for path, rows in (
@@ -384,16 +385,17 @@ def split_imdb(tmp: Path) -> dict[str, str]:
     ):
         lines = [f"{r.text}\t{r.label}" for r in rows]
         path.write_text("text\tlabel\n" + "\n".join(lines) + "\n", encoding="utf-8")
-    lm_text = tmp / "imdb-lm.txt"
-    lm_text.write_text(
-        "\n".join(clean_web_text(r.text) for r in train) + "\n", encoding="utf-8"
-    )
+    text = tmp / "imdb-lm.txt"
+    if lm_text:
+        text.write_text(
+            "\n".join(clean_web_text(r.text) for r in train) + "\n", encoding="utf-8"
+        )
     return {
         "train_path": str(paths["train"]),
         "valid_path": str(paths["valid"]),
         "bench_test": str(folder / "test.tsv.gz"),
         "speed": str(paths["speed"]),
-        "lm_text": str(lm_text),
+        "lm_text": str(text),
     }
 
 
