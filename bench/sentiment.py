@@ -637,7 +637,8 @@ def main() -> None:
 
 
 def git_commit() -> str:
-    """The checkout's commit (and whether it has local changes), for the record."""
+    """The checkout's commit, and whether its code (seqcli/, bench/) has local
+    changes, for the record."""
     import subprocess
 
     def git(*args: str) -> str:
@@ -647,7 +648,8 @@ def git_commit() -> str:
         return done.stdout.strip()
 
     commit = git("rev-parse", "--short", "HEAD") or "unknown (not a git checkout)"
-    return commit + (" + local changes" if git("status", "--porcelain") else "")
+    changed = git("status", "--porcelain", "--", "seqcli", "bench")
+    return commit + (" + local changes" if changed else "")
 
 
 def bench_all(
