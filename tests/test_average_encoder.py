@@ -3,6 +3,7 @@ output layer (the course's baseline against the RNN)."""
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 
 import pytest
@@ -78,6 +79,24 @@ def test_the_average_model_has_no_recurrent_layer_and_ignores_order() -> None:
     assert not any("rnn" in name for name, _ in network.named_parameters())
     forward, backward = network.logits(pad_batch([[4, 5, 6], [6, 5, 4]]))
     torch.testing.assert_close(forward, backward)
+
+
+def test_any_word_order_gives_the_average_model_the_same_output() -> None:
+    """The averaging model sees a bag of words: every permutation of a text gets
+    the same logits, in training mode too (dropout off), while the RNN on the
+    same weights' sizes reads order ("not good , bad" is not "good , not bad")."""
+    torch.manual_seed(0)
+    cfg = RecurrentConfig(emb_size=6, hidden_size=4, num_layers=1, dropout=0.0)
+    average = Classifier(30, 2, cfg, encoder="average")
+    rnn = Classifier(30, 2, cfg, encoder="rnn")
+    text = [4, 5, 6, 7, 4, 8, 9, 10, 11, 4, 12, 13]  # one word three times
+    rng = random.Random(0)
+    orders = [text] + [rng.sample(text, len(text)) for _ in range(5)]
+    logits = average.logits(pad_batch(orders))  # (6, 2)
+    for row in logits[1:]:
+        torch.testing.assert_close(row, logits[0])
+    rnn_logits = rnn.logits(pad_batch(orders))
+    assert not torch.allclose(rnn_logits[1:], rnn_logits[0].expand(5, -1))
 
 
 def test_the_average_model_trains_and_classifies(tmp_path: Path) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 import torch
 
@@ -80,6 +82,30 @@ def test_bucket_order_is_deterministic_and_groups_lengths():
 
     plain = bucket_order(lengths, 4, shuffle=True, seed=3, bucket=False)
     assert spread(first) < spread(plain)
+
+
+def test_strata_deal_one_batch_of_each_length_group_per_round():
+    rng = random.Random(0)
+    lengths = [rng.randint(1, 600) for _ in range(4 * 4 * 25)]  # 100 batches of 4
+    dealt = bucket_order(lengths, 4, shuffle=True, seed=3, strata=4)
+    assert sorted(i for b in dealt for i in b) == list(range(len(lengths)))
+    assert dealt == bucket_order(lengths, 4, shuffle=True, seed=3, strata=4)
+
+    def group_of(batches: list[list[int]]) -> list[int]:
+        # The length quarter (0-3) of each batch, by its rank among all batches.
+        means = [sum(lengths[i] for i in b) / len(b) for b in batches]
+        ranks = sorted(range(len(batches)), key=lambda k: means[k])
+        quarter = {k: r * 4 // len(batches) for r, k in enumerate(ranks)}
+        return [quarter[k] for k in range(len(batches))]
+
+    groups = group_of(dealt)
+    rounds = [sorted(groups[r : r + 4]) for r in range(0, len(groups), 4)]
+    assert all(turn == [0, 1, 2, 3] for turn in rounds)
+    assert groups[:8] != [0, 1, 2, 3] * 2  # the order within a round is random
+    # A plain shuffle of the same batches lets lengths run together.
+    shuffled = group_of(bucket_order(lengths, 4, shuffle=True, seed=3))
+    mixed = [sorted(shuffled[r : r + 4]) for r in range(0, len(shuffled), 4)]
+    assert any(turn != [0, 1, 2, 3] for turn in mixed)
 
 
 def test_lm_rows_cut_the_stream_into_parallel_rows():

@@ -47,6 +47,10 @@ from seqcli.vocab import UNK_ID, Vocab, build_vocab, extend_vocab
 
 TASK = "sentiment"
 PREDICT_BATCH = ClassifyConfig().batch_size
+# Training batches come in rounds of one batch from each length quarter, so that no
+# run of long or short batches sways the classifier before an evaluation
+# (batching._deal_by_length).
+LENGTH_STRATA = 4
 
 
 @dataclass
@@ -412,6 +416,7 @@ def _batch_factory(
             shuffle=True,
             seed=cfg.train.seed * 1000 + epoch,
             bucket=cfg.bucket,
+            strata=LENGTH_STRATA,
         )
         for rows in shard(order, rank, world):
             yield pad_batch(
