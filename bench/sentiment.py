@@ -452,9 +452,9 @@ def bidirectional_speed(threads: int) -> dict[str, Any]:
 
     from seqcli.config import RecurrentConfig
     from seqcli.nn.recurrent import RecurrentEncoder
-    from seqcli.runs import auto_threads
+    from seqcli.threads import set_threads
 
-    torch.set_num_threads(threads or auto_threads())
+    set_threads(threads, rows=64)
     torch.manual_seed(1)
     cfg = RecurrentConfig(emb_size=128, hidden_size=128, num_layers=1, dropout=0.0)
     encoder = RecurrentEncoder(30000, replace(cfg, bidirectional=True))

@@ -56,7 +56,7 @@ class TrainConfig:
     save_every: float = 2.0  # minutes between resume snapshots (.last.pt)
     seed: int = 1
     device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
-    num_threads: int = 0  # torch CPU threads; 0 = the cores not busy (see runs.py)
+    num_threads: int = 0  # torch CPU threads; 0 = measured (seqcli/threads.py)
     # plateau: decay on evaluations without gain (lr_decay, plateau_patience);
     # linear: from lr down to min_lr over all epochs' steps (word2vec's SGD schedule)
     lr_schedule: str = "plateau"

@@ -44,7 +44,6 @@ On the CLI side, `seqcli.cli._training.run` is the matching one path.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager, ExitStack
@@ -68,6 +67,7 @@ from seqcli.config import TrainConfig, to_dict
 from seqcli.errors import CheckpointError
 from seqcli.nn.recurrent import count_parameters
 from seqcli.outputs import check_output, guard_run, inputs_of, log_path
+from seqcli.threads import set_threads
 from seqcli.training import (
     BatchFactory,
     Evaluate,
@@ -150,29 +150,11 @@ def prepare(cfg: TrainConfig) -> torch.device:
     """Seed, set CPU threads, join torchrun's process group and pick the device."""
     rank, _ = setup_distributed()
     seed_everything(cfg.seed + rank)
-    torch.set_num_threads(cfg.num_threads if cfg.num_threads > 0 else auto_threads())
+    set_threads(cfg.num_threads, rows=cfg.batch_size)
     device = resolve_device(cfg.device)
     if device.type == "cuda" and rank > 0:
         device = torch.device("cuda", torch.cuda.current_device())
     return device
-
-
-def auto_threads() -> int:
-    """CPU threads for torch: the cores that other work leaves idle, at least one.
-
-    A recurrent step is many small operations, each a parallel region that waits for
-    all its threads; when another process holds a core, a thread that is not
-    scheduled stalls every one of them. Measured here on 2 cores with one busy: a
-    1x256 LSTM step took 40 ms on 1 thread and 1,720 ms on 2.
-    """
-    cores = torch.get_num_threads() // max(
-        1, int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
-    )
-    try:
-        busy = os.getloadavg()[0]
-    except (OSError, AttributeError):  # not available on every platform
-        return max(1, cores)
-    return max(1, min(cores, round(cores - busy)))
 
 
 def make_saver(

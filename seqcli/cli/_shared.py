@@ -194,12 +194,45 @@ QuietOpt = Annotated[
 ]
 
 
+def not_negative(ctx: Any, param: Any, value: Any) -> Any:
+    """Typer callback of a count option: a negative one is the one-line error (a
+    `min=0` would print a usage box instead)."""
+    if value is not None and value < 0:
+        flag = max(param.opts, key=len) if param.opts else param.name
+        print_error(f"{flag} {value}: must be 0 (automatic) or more")
+        raise typer.Exit(code=2)
+    return value
+
+
+ThreadsOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--threads",
+        help="CPU threads for torch (default 0: the count measured fastest now).",
+        callback=not_negative,
+    ),
+]
+
+
 def plain(value: Any) -> Any:
     """A flag's value as a config holds it: a path becomes its string."""
     return str(value) if isinstance(value, Path) else value
 
 
 # --- options shared by the inference commands -----------------------------------
+def inference_device(
+    device: str | None, threads: int | None, *, rows: int | None = None
+) -> str:
+    """Where an inference command computes: its --device (default cpu), with torch's
+    CPU threads set from --threads (0 or not given: measured, for steps of `rows`
+    rows, by the one function that sets them for training too)."""
+    from seqcli.threads import PROBE_ROWS, set_threads
+    from seqcli.training import resolve_device
+
+    set_threads(threads or 0, rows=rows or PROBE_ROWS)
+    return str(resolve_device(device or "cpu"))
+
+
 ModelOpt = Annotated[
     Path | None,
     typer.Option(
@@ -230,6 +263,7 @@ SHARED_KEYS: dict[str, str] = {
     "max_time": "train.max_time",
     "seed": "train.seed",
     "device": "train.device",
+    "threads": "train.num_threads",
     "level": "tokenizer.level",
     "lowercase": "tokenizer.lowercase",
     "word_tokenizer": "tokenizer.word_split",

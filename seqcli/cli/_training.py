@@ -2,10 +2,10 @@
 
 A command is decorated with `training_command`, which gives it the run-control
 flags every training command has (--config, --out, --epochs, --max-time, --resume,
---seed, --device, --dry-run, --quiet; declared once, in `RUN_FLAGS`). It declares
-only its own flags (and the network flags of `_shared.NetworkOpts` it takes), and
-calls `run` with ``locals()``, its own overrides and its task's `setup`/`train_*`
-functions::
+--seed, --device, --threads, --dry-run, --quiet; declared once, in `RUN_FLAGS`). It
+declares only its own flags (and the network flags of `_shared.NetworkOpts` it
+takes), and calls `run` with ``locals()``, its own overrides and its task's
+`setup`/`train_*` functions::
 
     @handle_errors
     @training_command
@@ -45,6 +45,7 @@ from seqcli.cli._shared import (
     QuietOpt,
     ResumeOpt,
     SeedOpt,
+    ThreadsOpt,
     err_console,
     plain,
     print_dim,
@@ -65,6 +66,7 @@ RUN_FLAGS: tuple[tuple[str, Any, Any], ...] = (
     ("resume", ResumeOpt, False),
     ("seed", SeedOpt, None),
     ("device", DeviceOpt, None),
+    ("threads", ThreadsOpt, None),
     ("dry_run", DryRunOpt, False),
     ("quiet", QuietOpt, False),
 )

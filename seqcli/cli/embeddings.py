@@ -13,8 +13,10 @@ import typer
 from seqcli.cli import _training
 from seqcli.cli._shared import (
     ModelOpt,
+    ThreadsOpt,
     err_console,
     handle_errors,
+    inference_device,
     not_a_directory,
 )
 from seqcli.config import EmbeddingsConfig, default_of
@@ -140,6 +142,7 @@ def neighbors(
     model: ModelOpt = None,
     vectors: VectorsOpt = None,
     side: SideOpt = None,
+    threads: ThreadsOpt = None,
 ) -> None:
     """Print the nearest words by cosine similarity: word, neighbour, similarity.
 
@@ -147,6 +150,7 @@ def neighbors(
     """
     from seqcli.tasks.embeddings_inference import neighbors as nearest
 
+    inference_device("cpu", threads)  # the vectors are searched on the CPU
     emb = _load(model, vectors, side)
     for word in words:
         for other, sim in nearest(emb, word, k):
@@ -164,6 +168,7 @@ def analogy(
     model: ModelOpt = None,
     vectors: VectorsOpt = None,
     side: SideOpt = None,
+    threads: ThreadsOpt = None,
 ) -> None:
     """Complete a : b :: c : ? (the query words excluded): answer and score.
 
@@ -171,6 +176,7 @@ def analogy(
     """
     from seqcli.tasks.embeddings_inference import analogy as complete
 
+    inference_device("cpu", threads)
     for word, score in complete(
         _load(model, vectors, side), a, b, c, k=k, method=method
     ):
@@ -198,6 +204,7 @@ def evaluate(
     model: ModelOpt = None,
     vectors: VectorsOpt = None,
     side: SideOpt = None,
+    threads: ThreadsOpt = None,
 ) -> None:
     """Score vectors on analogy questions (accuracy) and word similarity (Spearman).
 
@@ -209,6 +216,7 @@ def evaluate(
 
     if analogies is None and not similarity:
         raise SeqcliError("give --analogies FILE and/or --similarity FILE")
+    inference_device("cpu", threads)
     emb = _load(model, vectors, side)
     if analogies is not None:
         report = inference.evaluate_analogies(

@@ -16,7 +16,9 @@ from seqcli.cli._shared import (
     DeviceOpt,
     ModelOpt,
     ModelsOpt,
+    ThreadsOpt,
     handle_errors,
+    inference_device,
     not_a_directory,
     out_console,
     print_dim,
@@ -138,6 +140,7 @@ def evaluate(
     model: ModelsOpt = None,
     as_json: JsonOpt = False,
     device: DeviceOpt = None,
+    threads: ThreadsOpt = None,
     conlleval: Annotated[
         bool,
         typer.Option(
@@ -158,14 +161,13 @@ def evaluate(
         return
     from seqcli.checkpoint import find_latest, peek_task
     from seqcli.errors import CheckpointError, ConfigError
-    from seqcli.training import resolve_device
 
     paths = model or [find_latest(EVALUATED_TASKS)]
     if not model:
         print_dim(f"using {paths[0]}")
     path = paths[0]
     task = peek_task(path) if path.exists() else None
-    dev = str(resolve_device(device or "cpu"))
+    dev = inference_device(device, threads)
     if len(paths) > 1 and task != "sentiment":
         raise ConfigError(
             f"{path}: only classifiers form ensembles; give one -m for a {task} model"

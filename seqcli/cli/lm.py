@@ -17,8 +17,10 @@ from seqcli.cli._shared import (
     NetworkOpts,
     QuietOpt,
     SeedOpt,
+    ThreadsOpt,
     err_console,
     handle_errors,
+    inference_device,
     not_a_directory,
     print_dim,
 )
@@ -125,15 +127,22 @@ def train_lm(
     )
 
 
-def _load(model: Path | None, device: str | None, command: str):  # noqa: ANN202
+def _load(  # noqa: ANN202
+    model: Path | None,
+    device: str | None,
+    threads: int | None,
+    command: str,
+    *,
+    rows: int | None = None,
+):
     from seqcli.checkpoint import find_latest
     from seqcli.tasks.lm_inference import load_lm
-    from seqcli.training import resolve_device
 
     if model is None:
         model = find_latest("lm")
         print_dim(f"using {model}")
-    return load_lm(model, device=str(resolve_device(device or "cpu")), command=command)
+    dev = inference_device(device, threads, rows=rows)
+    return load_lm(model, device=dev, command=command)
 
 
 @handle_errors
@@ -191,12 +200,15 @@ def sample(
     ] = "",
     seed: SeedOpt = None,
     device: DeviceOpt = None,
+    threads: ThreadsOpt = None,
 ) -> None:
     """Generate text from a language model, streaming it to stdout.
 
     Example: seqcli sample --temperature 0.8 --prompt "The king" -n 3
     """
-    lm = _load(model, device, "`seqcli sample`")
+    # One sample is drawn one row at a time, several as a batch: the threads
+    # are measured on steps of that many rows.
+    lm = _load(model, device, threads, "`seqcli sample`", rows=num)
     from seqcli.tasks.lm_inference import sample as draw
 
     stop = stop_at_eos if stop_at_eos is not None else lm.tokenizer.kind != "char"
@@ -250,6 +262,7 @@ def score(
         bool, typer.Option("--tokens", help="Also print each token's log-probability.")
     ] = False,
     device: DeviceOpt = None,
+    threads: ThreadsOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
     """Score sentences: log P(sentence) under the model, and the file's perplexity.
@@ -262,7 +275,7 @@ def score(
     from seqcli.tasks.lm_inference import score as score_texts
     from seqcli.tasks.lm_inference import token_log_probs
 
-    lm = _load(model, device, "`seqcli score`")
+    lm = _load(model, device, threads, "`seqcli score`")
     texts = [line.text for line in read_text(file)]
     result = score_texts(lm, texts)
     print("ln_p\tlog10_p\tp\tppl\ttokens\ttext")

@@ -19,8 +19,10 @@ from seqcli.cli._shared import (
     DeviceOpt,
     ModelOpt,
     NetworkOpts,
+    ThreadsOpt,
     err_console,
     handle_errors,
+    inference_device,
     not_a_directory,
 )
 from seqcli.config import NerConfig, TagConfig, default_of
@@ -234,6 +236,7 @@ def tag(
         int, typer.Option(help="Sentences per batch.", min=1)
     ] = TagConfig.batch_size,
     device: DeviceOpt = None,
+    threads: ThreadsOpt = None,
 ) -> None:
     """Tag named entities: CoNLL rows, bracketed spans or JSON lines on stdout.
 
@@ -245,12 +248,11 @@ def tag(
         _check_choice("--scheme", scheme, ("iob1", "iob2", "bioes"))
     from seqcli.checkpoint import find_latest
     from seqcli.tasks import ner_inference as inference
-    from seqcli.training import resolve_device
 
     if model is None:
         model = find_latest("ner")
         err_console.print(f"[dim]using {model}[/]")
-    dev = str(resolve_device(device or "cpu"))
+    dev = inference_device(device, threads, rows=batch_size)
     loaded = inference.load_tagger(model, device=dev, command="`seqcli tag`")
     sentences = inference.read_input(
         file, loaded.tokenizer, fmt=input_format, token_column=token_column

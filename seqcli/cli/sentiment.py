@@ -16,7 +16,9 @@ from seqcli.cli._shared import (
     DeviceOpt,
     ModelsOpt,
     NetworkOpts,
+    ThreadsOpt,
     handle_errors,
+    inference_device,
     not_a_directory,
     print_dim,
 )
@@ -229,6 +231,7 @@ def classify(
         int, typer.Option(help="Texts per batch.", min=1)
     ] = ClassifyConfig.batch_size,
     device: DeviceOpt = None,
+    threads: ThreadsOpt = None,
 ) -> None:
     """Label texts with a trained classifier: one label per input line on stdout.
 
@@ -241,12 +244,11 @@ def classify(
     from seqcli.readers import display_name, read_lines
     from seqcli.tasks.sentiment_inference import classify as run
     from seqcli.tasks.sentiment_inference import load_classifier
-    from seqcli.training import resolve_device
 
     if not model:
         model = [find_latest("sentiment")]
         print_dim(f"using {model[0]}")
-    dev = str(resolve_device(device or "cpu"))
+    dev = inference_device(device, threads, rows=batch_size)
     command = "`seqcli classify`"
     loaded = [load_classifier(m, device=dev, command=command) for m in model]
     texts = [line.text for line in read_lines(file)]

@@ -17,8 +17,10 @@ from seqcli.cli._shared import (
     DeviceOpt,
     ModelOpt,
     NetworkOpts,
+    ThreadsOpt,
     err_console,
     handle_errors,
+    inference_device,
     not_a_directory,
 )
 from seqcli.config import TranslateConfig, TranslationConfig, default_of
@@ -230,6 +232,7 @@ def translate(
         ),
     ] = None,
     device: DeviceOpt = None,
+    threads: ThreadsOpt = None,
 ) -> None:
     """Translate sentences with a trained model: one line out per line in.
 
@@ -249,7 +252,7 @@ def translate(
     widths = _beam_list(beams, beam)
     if plot_attention is not None:
         matplotlib_pyplot()  # fail before decoding when the extra is missing
-    translator = _load(model, device)
+    translator = _load(model, device, threads, rows=batch_size * beam)
     if analyze is not None:
         _analyze(translator, file, analyze, widths, search)
         return
@@ -262,15 +265,16 @@ def translate(
         _report_ref(translator, outputs, ref)
 
 
-def _load(model: Path | None, device: str | None) -> Translator:
+def _load(
+    model: Path | None, device: str | None, threads: int | None, *, rows: int
+) -> Translator:
     from seqcli.checkpoint import find_latest
     from seqcli.tasks.translation_inference import load_translator
-    from seqcli.training import resolve_device
 
     if model is None:
         model = find_latest("translation")
         err_console.print(f"[dim]using {model}[/]")
-    dev = str(resolve_device(device or "cpu"))
+    dev = inference_device(device, threads, rows=rows)
     return load_translator(model, device=dev, command="`seqcli translate`")
 
 
