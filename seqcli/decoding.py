@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import torch
 from torch import Tensor
@@ -44,7 +44,26 @@ def filter_logits(log_probs: Tensor, *, top_k: int = 0, top_p: float = 1.0) -> T
     return log_probs
 
 
-@torch.no_grad()
+@runtime_checkable
+class TwoLevelStepper(Stepper, Protocol):
+    """A stepper whose softmax has two levels, as an adaptive softmax (Grave et al.,
+    2017) has: a head over the ids below ``softmax_cutoffs[0]`` plus one entry per
+    cluster of rarer ids, and a softmax within each cluster, so that
+    P(id) = P_head(its cluster) * P_cluster(id). A full softmax is the case of one
+    level, ``softmax_cutoffs == [vocab]``. `sample` draws from it level by level.
+    """
+
+    @property
+    def softmax_cutoffs(self) -> list[int]: ...
+
+    def step_hidden(self, prev_ids: Tensor, state: Any) -> tuple[Tensor, Any]: ...
+
+    def head_scorer(self) -> Callable[[Tensor], Tensor]: ...
+
+    def cluster_logits(self, hidden: Tensor, cluster: int) -> Tensor: ...
+
+
+@torch.inference_mode()
 def sample(
     model: Stepper,
     state: Any,
@@ -63,6 +82,11 @@ def sample(
 ) -> list[list[int]]:
     """Draw one continuation per row; temperature 0 means greedy (argmax).
 
+    The ids stay in a tensor until the end: a step reads no value back to Python
+    but whether every row is done (when rows can finish), what `on_step` and
+    `stop` are given, and, for an adaptive softmax, whether a row landed in a
+    cluster.
+
     Args:
         model: a network with the step protocol.
         state: the state after the prefix (from ``model.start``).
@@ -72,41 +96,201 @@ def sample(
         stop_at_eos: finish a row when it emits `<eos>` (kept in the output).
         min_len: `<eos>` is never drawn among the first ``min_len`` generated
             tokens, so that a row has at least that many before it ends.
-        on_step: called with the (batch,) ids chosen at each step, for streaming.
+        generator: the random source (the global one when None).
+        on_step: called with the (batch,) ids chosen at each step, for streaming;
+            -1 in the rows already finished.
         stop: called as ``stop(row, id)`` with each id a row emits; True finishes
             the row there (the id kept), as `<eos>` does (`sample --stop-at`).
 
     Returns:
         The generated ids of each row, `<eos>` included when it was produced.
     """
+    draw = _Drawer(
+        model,
+        temperature=temperature,
+        top_k=top_k,
+        top_p=top_p,
+        banned_ids=banned_ids,
+        generator=generator,
+        like=prev_ids,
+        steps=max_len,
+    )
     batch = prev_ids.size(0)
+    tokens = prev_ids.new_empty(batch, max_len)  # (batch, max_len)
+    lengths = prev_ids.new_full((batch,), max_len)  # of each row's output
     done = torch.zeros(batch, dtype=torch.bool, device=prev_ids.device)
-    out: list[list[int]] = [[] for _ in range(batch)]
+    can_end = stop_at_eos or stop is not None
+    steps = 0
     for position in range(max_len):
-        log_probs, state = model.step(prev_ids, state)  # (batch, vocab)
-        if banned_ids:
-            log_probs[:, list(banned_ids)] = float("-inf")
-        if position < min_len:
-            log_probs[:, EOS_ID] = float("-inf")
-        if temperature <= 0:
-            next_ids = log_probs.argmax(dim=-1)
-        else:
-            scaled = filter_logits(log_probs / temperature, top_k=top_k, top_p=top_p)
-            probs = scaled.softmax(dim=-1)
-            next_ids = torch.multinomial(probs, 1, generator=generator).squeeze(1)
+        next_ids, state = draw(prev_ids, state, eos_allowed=position >= min_len)
+        tokens[:, position] = next_ids
+        steps = position + 1
         if on_step is not None:
-            on_step(torch.where(done, torch.full_like(next_ids, -1), next_ids))
-        for row, token in enumerate(next_ids.tolist()):
-            if not done[row]:
-                out[row].append(token)
-                if stop is not None and stop(row, token):
-                    done[row] = True
-        if stop_at_eos:
-            done |= next_ids == EOS_ID
-        if (stop_at_eos or stop is not None) and bool(done.all()):
-            break
+            on_step(next_ids.masked_fill(done, -1))
+        if can_end:
+            ended = _ended(next_ids, done, stop_at_eos, stop) & ~done
+            lengths.masked_fill_(ended, steps)
+            done |= ended
+            if bool(done.all()):
+                break
         prev_ids = next_ids
-    return out
+    lengths.clamp_(max=steps)
+    rows = tokens[:, :steps].tolist()
+    return [row[:n] for row, n in zip(rows, lengths.tolist(), strict=True)]
+
+
+def _ended(
+    next_ids: Tensor,
+    done: Tensor,
+    stop_at_eos: bool,
+    stop: Callable[[int, int], bool] | None,
+) -> Tensor:
+    """(batch,) True where the id just drawn ends its row: `<eos>`, or an id that
+    `stop` (asked about the rows not yet done) says ends it."""
+    ended = next_ids == EOS_ID if stop_at_eos else torch.zeros_like(done)
+    if stop is not None:
+        live = (~done).tolist()
+        for row, token in enumerate(next_ids.tolist()):
+            if live[row] and stop(row, token):
+                ended[row] = True
+    return ended
+
+
+class _Drawer:
+    """Draws every row's next id, under the rules of `sample`, one step at a time.
+
+    A `TwoLevelStepper` is sampled level by level: a head id or cluster from the
+    head, then, only for the rows that drew a cluster, an id within it. That is
+    the distribution of the full softmax exactly (P_head(cluster) * P_cluster(id))
+    at the cost of the head alone for most tokens (a WikiText-2 LM's head holds the
+    2,000 most frequent of 33,278 ids). It holds for temperature 1 without top-k or
+    top-p, and bans of head ids only; otherwise the full distribution (`step`) is
+    drawn from, as for any other stepper. A one-level (full) softmax always takes
+    the head path: it is the whole distribution.
+
+    An id is drawn by inverting the cumulative distribution at a uniform draw
+    (`_invert`), with the uniforms drawn in blocks ahead: the distribution of
+    torch.multinomial, but a draw among 33,278 ids costs it ~1 ms on a CPU
+    (16 rows: ~12 ms) and the inversion ~40 us.
+    """
+
+    def __init__(
+        self,
+        model: Stepper,
+        *,
+        temperature: float,
+        top_k: int,
+        top_p: float,
+        banned_ids: tuple[int, ...],
+        generator: torch.Generator | None,
+        like: Tensor,
+        steps: int,
+    ):
+        self.model, self.temperature = model, temperature
+        self.top_k, self.top_p = top_k, top_p
+        device = like.device
+        self.bans = {  # ids masked out, by whether <eos> may be drawn yet
+            True: torch.tensor(banned_ids, dtype=torch.long, device=device),
+            False: torch.tensor((*banned_ids, EOS_ID), dtype=torch.long, device=device),
+        }
+        # The model sampled level by level, or None: from `step`'s distribution.
+        self.levels: TwoLevelStepper | None = None
+        self.cutoffs: list[int] = []
+        if isinstance(model, TwoLevelStepper):
+            cutoffs = list(model.softmax_cutoffs)
+            plain = temperature == 1.0 and top_k == 0 and top_p >= 1.0
+            in_head = max((*banned_ids, EOS_ID)) < cutoffs[0]
+            if len(cutoffs) == 1 or (plain and in_head):
+                self.levels, self.cutoffs = model, cutoffs
+                self.head = model.head_scorer()
+        self.uniforms = _Uniforms(generator, like.size(0), steps, device)
+
+    def __call__(
+        self, prev_ids: Tensor, state: Any, *, eos_allowed: bool
+    ) -> tuple[Tensor, Any]:
+        """(batch,) previous ids -> (batch,) next ids, and the new state."""
+        if self.levels is not None:
+            hidden, state = self.levels.step_hidden(prev_ids, state)
+            scores = self.head(hidden)  # (batch, head ids + clusters)
+        else:
+            scores, state = self.model.step(prev_ids, state)  # (batch, vocab)
+        banned = self.bans[eos_allowed]
+        if banned.numel():
+            scores = scores.index_fill(1, banned, float("-inf"))
+        if self.temperature <= 0:
+            return scores.argmax(dim=-1), state
+        if self.temperature != 1.0:
+            scores = scores / self.temperature
+        scores = filter_logits(scores, top_k=self.top_k, top_p=self.top_p)
+        uniforms = self.uniforms.next()  # (2, batch)
+        ids = _invert(scores.softmax(dim=-1), uniforms[0])
+        if len(self.cutoffs) > 1:
+            ids = self._within_clusters(hidden, ids, uniforms[1])
+        return ids, state
+
+    def _within_clusters(
+        self, hidden: Tensor, head_ids: Tensor, uniforms: Tensor
+    ) -> Tensor:
+        """Head draws -> ids: a row that drew a cluster draws an id within it."""
+        assert self.levels is not None
+        shortlist = self.cutoffs[0]
+        if not bool((head_ids >= shortlist).any()):
+            return head_ids  # the usual case: every row drew a frequent id
+        ids = head_ids.clone()
+        for cluster, first in enumerate(self.cutoffs[:-1]):
+            rows = (head_ids == shortlist + cluster).nonzero().squeeze(1)
+            if rows.numel() == 0:
+                continue
+            logits = self.levels.cluster_logits(hidden.index_select(0, rows), cluster)
+            within = _invert(logits.softmax(dim=-1), uniforms.index_select(0, rows))
+            ids.index_copy_(0, rows, within + first)
+        return ids
+
+
+class _Uniforms:
+    """Uniform draws in [0, 1) for `_Drawer`, two per row and step (one per
+    softmax level), drawn a block of steps at a time: one call of the generator
+    instead of one per step, the block no larger than `BLOCK_VALUES` values nor
+    the steps left."""
+
+    BLOCK_VALUES = 1 << 16
+
+    def __init__(
+        self, generator: torch.Generator | None, rows: int, steps: int, device: Any
+    ):
+        self.generator, self.rows, self.device = generator, rows, device
+        self.left = steps  # steps not yet drawn for
+        self.block = torch.empty(0, 2, rows, dtype=torch.float64, device=device)
+        self.used = 0
+
+    def next(self) -> Tensor:
+        """(2, rows) uniforms not given before."""
+        if self.used == self.block.size(0):
+            steps = max(1, min(self.left, self.BLOCK_VALUES // (2 * self.rows)))
+            self.left -= steps
+            self.block = torch.rand(
+                (steps, 2, self.rows),
+                generator=self.generator,
+                dtype=torch.float64,
+                device=self.device,
+            )
+            self.used = 0
+        self.used += 1
+        return self.block[self.used - 1]
+
+
+def _invert(probs: Tensor, uniforms: Tensor) -> Tensor:
+    """One id per row of (rows, n) probabilities: the first whose cumulative
+    probability exceeds the row's uniform times its total, so each id is drawn
+    with its probability (an id of probability 0 never: its cumulative value is
+    its predecessor's). Sums are float64, so that rare ids keep their share."""
+    cdf = probs.cumsum(dim=-1, dtype=torch.float64)  # (rows, n)
+    total = cdf[:, -1:]  # (rows, 1)
+    # Below the total, which a uniform just below 1 may round up to (past the end).
+    at = torch.minimum(
+        uniforms.unsqueeze(1) * total, total.nextafter(total.new_zeros(()))
+    )
+    return torch.searchsorted(cdf, at, right=True).squeeze(1)
 
 
 def greedy(

@@ -300,6 +300,20 @@ def test_streamed_text_matches_the_first_sample(lm: use.LoadedLM):
     assert "".join(pieces) == texts[0]
 
 
+@pytest.mark.parametrize("every", [0.0, 3600.0])
+def test_streaming_sends_the_text_in_pieces_at_most_so_often(
+    lm: use.LoadedLM, monkeypatch, every: float
+):
+    monkeypatch.setattr(use._Streamer, "STREAM_EVERY", every)
+    pieces: list[str] = []
+    kwargs = {"max_length": 12, "stop_at_eos": False, "seed": 2}
+    texts = use.sample(lm, prompt="the cat", on_text=pieces.append, **kwargs)
+    assert "".join(pieces) == texts[0]
+    # The prompt at once; then the tokens' text as it comes, or all at the end.
+    sent = [p for p in pieces if p]
+    assert len(sent) > 5 if every == 0 else len(sent) == 2
+
+
 def test_no_unk_never_emits_unk(lm: use.LoadedLM):
     with torch.no_grad():
         lm.network.decoder.bias[UNK_ID] += 100.0  # <unk> is now by far the likeliest

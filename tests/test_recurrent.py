@@ -136,3 +136,21 @@ def test_count_parameters_counts_tied_weights_once():
     module = torch.nn.Sequential(enc.embedding, torch.nn.Linear(8, VOCAB))
     module[1].weight = enc.embedding.weight
     assert count_parameters(module) == VOCAB * 8 + VOCAB
+
+
+@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("layers", [1, 2])
+def test_step_equals_forward_on_one_token(cell: str, layers: int):
+    enc = encoder(cell, layers=layers)
+    ids = torch.tensor([[3, 7, 1], [5, 2, 9]])  # (batch, time)
+    expected, expected_state = enc(ids)
+    state = None
+    for t in range(ids.size(1)):
+        out, state = enc.step(ids[:, t], state)
+        assert torch.allclose(out, expected[:, t], atol=1e-6)
+    for got, want in zip(
+        state if cell == "lstm" else (state,),
+        expected_state if cell == "lstm" else (expected_state,),
+        strict=True,
+    ):
+        assert torch.allclose(got, want, atol=1e-6)

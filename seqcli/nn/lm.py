@@ -6,6 +6,9 @@ Implements the decoding step protocol (`start`, `step`, `reorder`) used by
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -136,10 +139,49 @@ class LanguageModel(nn.Module):
 
     def step(self, prev_ids: Tensor, state: State | None) -> tuple[Tensor, State]:
         """One token per row in; next-token log-probs (batch, vocab) and state out."""
-        hidden, state = self.encoder(
-            prev_ids.unsqueeze(1), None, state
-        )  # (batch, 1, hidden)
-        return self.log_probs(hidden[:, 0]), state
+        hidden, state = self.step_hidden(prev_ids, state)  # (batch, hidden)
+        return self.log_probs(hidden), state
+
+    def step_hidden(
+        self, prev_ids: Tensor, state: State | None
+    ) -> tuple[Tensor, State]:
+        """One token per row in; the top layer's output (batch, hidden), state out."""
+        return self.encoder.step(prev_ids, state)
+
+    # --- the softmax in two levels, for sampling ---------------------------------
+    # An adaptive softmax is a head over the most frequent ids plus one entry per
+    # cluster of rarer ids, and a softmax per cluster (Grave et al., 2017):
+    # P(id) = P_head(cluster of id) * P_cluster(id). `decoding.sample` draws from it
+    # level by level, never computing the clusters a row does not land in. A full
+    # softmax is the case of a head over every id and no clusters.
+    @property
+    def softmax_cutoffs(self) -> list[int]:
+        """The ids the head covers (0 up to the first), then where each cluster ends:
+        [2000, 10000, vocab] for an adaptive softmax, [vocab] for a full one."""
+        if self.adaptive is not None:
+            return list(self.adaptive.cutoffs)
+        return [self.vocab_size]
+
+    def head_scorer(self) -> Callable[[Tensor], Tensor]:
+        """A function (batch, hidden) -> (batch, head ids + clusters) of unnormalised
+        head scores, for many calls in a row with these weights (a sampling run).
+
+        A full softmax's output weights are laid out transposed once for it (26 MB
+        at WikiText-2's 33,278 ids): a one-row product with them as stored took
+        4.3 ms on this project's CPU, with the transposed copy 1.3 ms.
+        """
+        if self.adaptive is not None:
+            return self.adaptive.head
+        assert self.decoder is not None
+        weight_t = self.decoder.weight.detach().t().contiguous()  # (in, vocab)
+        bias = self.decoder.bias.detach()
+        project = self.project
+        return lambda hidden: torch.addmm(bias, project(hidden), weight_t)
+
+    def cluster_logits(self, hidden: Tensor, cluster: int) -> Tensor:
+        """(rows, hidden) -> (rows, ids of `cluster`) unnormalised scores within it."""
+        assert self.adaptive is not None, "a full softmax has no clusters"
+        return self.adaptive.tail[cluster](hidden)
 
     def reorder(self, state: State, index: Tensor) -> State:
         return select_state(state, index)

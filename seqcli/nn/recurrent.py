@@ -106,6 +106,46 @@ class RecurrentEncoder(nn.Module):
             )
         return self.dropout(outputs), state  # (batch, time, output_size)
 
+    def step(self, ids: Tensor, state: State | None) -> tuple[Tensor, State]:
+        """One token per row through the stack: what decoding does at each position.
+
+        The same arithmetic as `forward` on one-token rows in eval mode, run one
+        layer at a time through torch's cell functions (those of nn.LSTMCell and
+        nn.GRUCell) on this stack's own weights. For a single step nn.LSTM costs far
+        more than its arithmetic: its Python checks, and on a CPU under no_grad a
+        oneDNN primitive set up at every call (a 2x200 LSTM step for one row:
+        ~450 us through nn.LSTM, ~190 us here, measured on this project's 2-core
+        CPU). Training (dropout) and bidirectional stacks take `forward`.
+
+        Args:
+            ids: (batch,) token ids.
+            state: the stack's state, or None for zeros.
+
+        Returns:
+            the top layer's output (batch, hidden) and the new state.
+        """
+        if self.training or self.cfg.bidirectional:
+            outputs, new_state = self.forward(ids.unsqueeze(1), None, state)
+            assert new_state is not None
+            return outputs[:, 0], new_state
+        x = F.embedding(ids, self.embedding.weight)  # (batch, emb)
+        layers = self.cfg.num_layers
+        if state is None:
+            zeros = x.new_zeros(layers, x.size(0), self.cfg.hidden_size)
+            state = (zeros, zeros) if self.cfg.cell == "lstm" else zeros
+        hs, cs = [], []
+        for layer in range(layers):
+            weights = [getattr(self.rnn, f"{n}_l{layer}") for n in _WEIGHT_NAMES]
+            if isinstance(state, tuple):  # LSTM: (h, c), each (layers, batch, hidden)
+                h, c = torch.lstm_cell(x, (state[0][layer], state[1][layer]), *weights)
+                cs.append(c)
+            else:
+                h = _CELL_STEPS[self.cfg.cell](x, state[layer], *weights)
+            hs.append(h)
+            x = h  # (batch, hidden): the next layer's input
+        new: State = (torch.stack(hs), torch.stack(cs)) if cs else torch.stack(hs)
+        return x, new
+
     def _both_ways_unpacked(self, emb: Tensor, lengths: Tensor) -> Tensor:
         """A bidirectional stack on right-padded rows, without packing.
 
@@ -148,6 +188,9 @@ class RecurrentEncoder(nn.Module):
 
 
 _WEIGHT_NAMES = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+# One time step of a GRU or Elman layer, (input, h, weights...) -> h: the functions
+# nn.GRUCell and nn.RNNCell call (an LSTM's, torch.lstm_cell, keeps a cell state too).
+_CELL_STEPS = {"gru": torch.gru_cell, "rnn": torch.rnn_tanh_cell}
 
 
 def build_rnn(
