@@ -8,6 +8,7 @@ on a 2-core CPU. Fixtures write only to ``tmp_path``.
 from __future__ import annotations
 
 import itertools
+import sys
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -108,12 +109,13 @@ def runner() -> CliRunner:
 def keep_torch_threads() -> Iterator[None]:
     """Every test ends with torch's thread count as it started: a command under
     test sets it (`--threads`, 0 measuring the fastest count now), and a later
-    test's numbers, a tiny model's training, may depend on it."""
-    import torch
-
-    before = torch.get_num_threads()
+    test's numbers, a tiny model's training, may depend on it. Torch is not
+    imported for this: a test that does not use it runs without it."""
+    torch = sys.modules.get("torch")
+    before = None if torch is None else torch.get_num_threads()
     yield
-    torch.set_num_threads(before)
+    if torch is not None and before is not None:
+        torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")
