@@ -32,7 +32,7 @@ class TableModel:
         return self.table[state, prev_ids].clone(), state
 
     def reorder(self, state: Tensor, index: Tensor) -> Tensor:
-        return state.index_select(0, index)
+        return state.index_select(0, index.reshape(-1))
 
     def log_prob(self, source: int, ids: list[int]) -> float:
         seq = [BOS_ID, *ids, EOS_ID]

@@ -142,4 +142,4 @@ class LanguageModel(nn.Module):
         return self.log_probs(hidden[:, 0]), state
 
     def reorder(self, state: State, index: Tensor) -> State:
-        return select_state(state, index)
+        return select_state(state, index.reshape(-1))  # rows, sentence by sentence
