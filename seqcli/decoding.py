@@ -263,31 +263,84 @@ def _constrain(
         log_probs[forced, EOS_ID] = eos
 
 
+CHUNK = 64  # tokens per chunk of the vocabulary in `_by_chunks`
+
+
 def _best_candidates(
     log_probs: Tensor, cum: Tensor, beam_size: int
 ) -> tuple[Tensor, Tensor, Tensor]:
     """Each sentence's 2 x beam best extensions of its live hypotheses.
 
-    A sentence's best 2 x beam candidates are among the 2 x beam best tokens of
-    each of its hypotheses, so one top-k per row and one small top-k per sentence
-    find them without adding the scores to every token of the vocabulary.
+    An extension's score is cum[hypothesis] + log_probs[hypothesis, token]. Both
+    ways below find the same best scores without adding the hypothesis score to
+    every token of the vocabulary; they may break ties between equal scores
+    differently, so the way is chosen by the sentence's sizes alone (never by
+    the batch), and a sentence gets the same hypotheses in any batch.
 
     Returns:
         scores (log P of the extended hypotheses), the hypothesis each extends
         (0 .. width-1) and the token, each (active, 2 x beam), best first.
     """
-    active, width = cum.shape
-    per_row = min(2 * beam_size, log_probs.size(1))
-    row_top, row_token = log_probs.topk(per_row, dim=1)  # (active * width, per_row)
-    cand = (cum.view(-1, 1) + row_top).view(active, width * per_row)
-    top, pos = cand.topk(min(2 * beam_size, cand.size(1)), dim=1)  # (active, n)
-    token = row_token.view(active, -1).gather(1, pos)
-    hyp = pos // per_row
+    chunks = cum.size(1) * (log_probs.size(1) // CHUNK)  # per sentence
+    if chunks >= 8 * beam_size:  # n x CHUNK candidates are a small share
+        top, hyp, token = _by_chunks(log_probs, cum, 2 * beam_size)
+    else:
+        top, hyp, token = _by_rows(log_probs, cum, 2 * beam_size)
     missing = 2 * beam_size - top.size(1)
     if missing > 0:  # a tiny vocabulary at the first step: pad with dead ones
         top = F.pad(top, (0, missing), value=float("-inf"))
         hyp, token = F.pad(hyp, (0, missing)), F.pad(token, (0, missing))
     return top, hyp, token
+
+
+def _by_rows(log_probs: Tensor, cum: Tensor, n: int) -> tuple[Tensor, Tensor, Tensor]:
+    """A sentence's n best extensions are among the n best tokens of each of its
+    hypotheses: one top-k per row, then one small top-k per sentence."""
+    active, width = cum.shape
+    per_row = min(n, log_probs.size(1))
+    row_top, row_token = log_probs.topk(per_row, dim=1)  # (active * width, per_row)
+    cand = (cum.view(-1, 1) + row_top).view(active, width * per_row)
+    top, pos = cand.topk(min(n, cand.size(1)), dim=1)  # (active, n)
+    token = row_token.view(active, -1).gather(1, pos)
+    return top, pos // per_row, token
+
+
+def _by_chunks(log_probs: Tensor, cum: Tensor, n: int) -> tuple[Tensor, Tensor, Tensor]:
+    """The vocabulary of each hypothesis is cut into chunks of CHUNK tokens.
+
+    A chunk's best score is cum[hypothesis] + its largest log-prob (adding a
+    constant keeps the order of floats). A sentence's n best extensions lie in
+    its n best chunks, or among the last vocab % CHUNK tokens, which are in no
+    chunk: an extension anywhere else is matched by the best of each of those n
+    chunks. So a max per chunk (a fast vectorised reduction), a top-k over the
+    chunks and one over n x CHUNK (+ tail) candidates per sentence replace a
+    top-k over every token, which is most of a step's search time otherwise.
+
+        vocab:  [ chunk 0 | chunk 1 | ... | chunk c-1 | tail ]
+    """
+    active, width = cum.shape
+    rows, vocab = log_probs.shape
+    chunks = vocab // CHUNK
+    main = chunks * CHUNK
+    best = log_probs[:, :main].view(rows, chunks, CHUNK).amax(-1)  # (rows, chunks)
+    chunk_scores = (cum.view(-1, 1) + best).view(active, width * chunks)
+    picked = chunk_scores.topk(n, dim=1).indices  # (active, n): hyp * chunks + chunk
+    first = torch.arange(active, device=cum.device).view(-1, 1) * width
+    row = first + picked // chunks  # (active, n) row of log_probs
+    start = row * vocab + (picked % chunks) * CHUNK  # flat position of each chunk
+    offsets = torch.arange(CHUNK, device=cum.device)
+    pos = (start.unsqueeze(-1) + offsets).view(active, -1)  # (active, n * CHUNK)
+    values = log_probs.take(pos).view(active, n, CHUNK)
+    scores = (cum.view(-1)[row].unsqueeze(-1) + values).view(active, -1)
+    if main < vocab:  # the tail tokens of every hypothesis are candidates too
+        tail = (cum.view(-1, 1) + log_probs[:, main:]).view(active, -1)
+        rows_at = torch.arange(rows, device=cum.device).view(-1, 1) * vocab
+        tail_pos = rows_at + torch.arange(main, vocab, device=cum.device)
+        scores = torch.cat([scores, tail], 1)
+        pos = torch.cat([pos, tail_pos.view(active, -1)], 1)
+    top, index = scores.topk(n, dim=1)  # (active, n)
+    flat = pos.gather(1, index)
+    return top, flat // vocab - first, flat % vocab
 
 
 def _finish(
