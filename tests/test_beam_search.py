@@ -8,6 +8,7 @@ import pytest
 import torch
 from torch import Tensor
 
+from seqcli import decoding
 from seqcli.decoding import beam_search, greedy, normalized_score
 from seqcli.vocab import BOS_ID, EOS_ID, PAD_ID
 
@@ -32,7 +33,7 @@ class TableModel:
         return self.table[state, prev_ids].clone(), state
 
     def reorder(self, state: Tensor, index: Tensor) -> Tensor:
-        return state.index_select(0, index)
+        return state.index_select(0, index.reshape(-1))
 
     def log_prob(self, source: int, ids: list[int]) -> float:
         seq = [BOS_ID, *ids, EOS_ID]
@@ -111,3 +112,58 @@ def test_min_len_and_max_len_hold() -> None:
     model = TableModel(sources=4, seed=4)
     for hyps in _search(model, [0, 1, 2, 3], beam_size=4, n_best=4, min_len=2):
         assert all(2 <= len(h.ids) <= 3 for h in hyps)
+
+
+# --- the chunked candidate search of large vocabularies ---------------------------
+def test_chunked_and_per_row_searches_find_the_same_best_candidates() -> None:
+    g = torch.Generator().manual_seed(5)
+    vocab = 30 * decoding.CHUNK + 37  # a tail of 37 tokens in no chunk
+    for width in (1, 5):
+        log_probs = torch.randn(4 * width, vocab, generator=g).log_softmax(-1)
+        log_probs[:, list(BANNED)] = float("-inf")
+        log_probs[1, 7 * decoding.CHUNK + 3] = 5.0  # a winner inside a chunk
+        log_probs[2, vocab - 1] = 5.0  # and one in the tail
+        cum = torch.randn(4, width, generator=g)
+        cum[3, -1] = float("-inf")  # a dead hypothesis
+        by_chunks = decoding._by_chunks(log_probs, cum, 10)
+        by_rows = decoding._by_rows(log_probs, cum, 10)
+        everything = (cum.view(-1, 1) + log_probs).view(4, -1).topk(10, dim=1).values
+        for top, hyp, token in (by_chunks, by_rows):
+            assert torch.equal(top, everything)
+            rows = torch.arange(4).view(-1, 1) * width + hyp
+            assert torch.equal(cum.view(-1)[rows] + log_probs[rows, token], top)
+
+
+class AdditiveModel(TableModel):
+    """A larger vocabulary: log P(next | source, previous) is a softmax of a score
+    per (source, next) plus one per (previous, next), looked up, so that every row
+    is computed alike whatever the batch."""
+
+    def __init__(self, sources: int, vocab: int, seed: int = 0) -> None:
+        g = torch.Generator().manual_seed(seed)
+        self.by_source = torch.randn(sources, vocab, generator=g) * 3
+        self.by_prev = torch.randn(vocab, vocab, generator=g)
+        self.by_source[:, list(BANNED)] = float("-inf")
+
+    def step(self, prev_ids: Tensor, state: Tensor) -> tuple[Tensor, Tensor]:
+        logits = self.by_source[state] + self.by_prev[prev_ids]
+        return logits.log_softmax(-1), state
+
+
+def test_batched_search_equals_one_at_a_time_with_chunks(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    model = AdditiveModel(sources=10, vocab=1000, seed=6)
+    sources = [3, 1, 4, 1, 5, 9, 2, 6]
+    kw = {"beam_size": 3, "n_best": 3, "max_len": 7, "alpha": 0.6}
+    calls = []
+    by_chunks = decoding._by_chunks
+    monkeypatch.setattr(
+        decoding, "_by_chunks", lambda *a: calls.append(1) or by_chunks(*a)
+    )
+    together = _search(model, sources, **kw)
+    assert calls  # the vocabulary is large enough for chunks
+    for source, hyps in zip(sources, together, strict=True):
+        # Exact equality: this model has equal scores (the same transitions in
+        # another order), which must be ranked alike in and out of a batch.
+        assert hyps == _search(model, [source], **kw)[0]

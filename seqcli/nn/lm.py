@@ -184,4 +184,4 @@ class LanguageModel(nn.Module):
         return self.adaptive.tail[cluster](hidden)
 
     def reorder(self, state: State, index: Tensor) -> State:
-        return select_state(state, index)
+        return select_state(state, index.reshape(-1))  # rows, sentence by sentence

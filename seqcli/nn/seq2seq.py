@@ -38,28 +38,55 @@ ATTENTIONS = ("bahdanau", "dot", "general")
 
 @dataclass
 class DecoderState:
-    """Everything a decoding step needs, one row per hypothesis."""
+    """Everything a decoding step needs.
+
+    Rows (hypotheses) are grouped by sentence, and what belongs to the source is
+    kept once per sentence, not once per row: beam search then reorders only the
+    small per-row part at each step, and attention broadcasts over the beam.
+
+        rows:       s0h0 s0h1 s0h2 | s1h0 s1h1 s1h2 | ...   (sentences x group)
+        sentences:  s0             | s1             | ...
+
+    ``group`` (rows per sentence) is 1 after `start` and the beam width after
+    beam search has expanded the rows.
+    """
 
     rnn: State  # (layers, rows, hidden), a pair for LSTM
     feed: Tensor | None  # (rows, hidden) previous attentional vector, input feeding
-    memory: Tensor  # (rows, src, hidden) encoder outputs in the decoder's size
-    keys: Tensor | None  # (rows, src, hidden) U m_s, precomputed (bahdanau)
-    src_mask: Tensor  # (rows, src) True at real source tokens
+    memory: Tensor  # (sentences, src, hidden) encoder outputs in the decoder's size
+    keys: Tensor | None  # (sentences, src, hidden) U m_s, precomputed (bahdanau)
+    src_mask: Tensor  # (sentences, src) True at real source tokens
     attention: Tensor | None = None  # (rows, src) weights of the last step
 
-    def select(self, index: Tensor) -> DecoderState:
-        """The rows in `index` (beam search reorders hypotheses after pruning)."""
+    @property
+    def group(self) -> int:
+        """Rows per sentence."""
+        rows = (self.rnn[0] if isinstance(self.rnn, tuple) else self.rnn).size(1)
+        return rows // self.memory.size(0)
 
-        def rows(x: Tensor | None) -> Tensor | None:
-            return None if x is None else x.index_select(0, index)
+    def select(self, index: Tensor) -> DecoderState:
+        """The rows in `index`, (sentences, k): new row j of sentence s is old row
+        ``index[s, j]``. As `decoding.Stepper.reorder` promises, the rows of a
+        sentence come from one old sentence and sentences keep their order, so the
+        per-sentence tensors change only when sentences are dropped."""
+        rows = index.reshape(-1)
+        memory, keys, src_mask = self.memory, self.keys, self.src_mask
+        if index.size(0) != memory.size(0):
+            source = index[:, 0] // self.group  # (sentences,) old sentence of each
+            memory = memory.index_select(0, source)
+            keys = None if keys is None else keys.index_select(0, source)
+            src_mask = src_mask.index_select(0, source)
+
+        def pick(x: Tensor | None) -> Tensor | None:
+            return None if x is None else x.index_select(0, rows)
 
         return DecoderState(
-            rnn=select_state(self.rnn, index),
-            feed=rows(self.feed),
-            memory=rows(self.memory),  # type: ignore[arg-type]
-            keys=rows(self.keys),
-            src_mask=rows(self.src_mask),  # type: ignore[arg-type]
-            attention=rows(self.attention),
+            rnn=select_state(self.rnn, rows),
+            feed=pick(self.feed),
+            memory=memory,
+            keys=keys,
+            src_mask=src_mask,
+            attention=pick(self.attention),
         )
 
 
@@ -86,7 +113,12 @@ class Attention(nn.Module):
         weights (batch, time, src)."""
         if self.kind == "bahdanau":
             q = self.query(query).unsqueeze(2)  # (batch, time, 1, hidden)
-            scores = self.energy(torch.tanh(q + keys.unsqueeze(1))).squeeze(-1)
+            # v . tanh(y) = 2 v . sigmoid(2y) - sum(v), and the softmax below
+            # ignores a constant: Bahdanau's weights, as accurate in float32, but
+            # torch's CPU sigmoid is several times faster than its tanh, and this
+            # is the widest tensor of a decoding step (rows x src x hidden).
+            y = (q + keys.unsqueeze(1)).mul_(2).sigmoid_()  # (batch, time, src, h)
+            scores = 2 * self.energy(y).squeeze(-1)  # (batch, time, src)
         else:
             q = query if self.query is None else self.query(query)
             scores = q @ memory.transpose(1, 2)  # (batch, time, src)
@@ -223,11 +255,9 @@ class Seq2Seq(nn.Module):
         """(rows, emb) in; the attentional vector (rows, hidden) and new state out."""
         if self.attention.kind == "bahdanau":
             top = state.rnn[0][-1] if isinstance(state.rnn, tuple) else state.rnn[-1]
-            context, weights = self.attention(
-                top.unsqueeze(1), state.memory, state.keys, state.src_mask
-            )
-            x = torch.cat([emb, context.squeeze(1)], -1)
-            out, rnn = self.rnn(x.unsqueeze(1), state.rnn)  # (rows, 1, hidden)
+            context, weights = self._context(top.unsqueeze(1), state)  # (rows, 1, h)
+            x = torch.cat([emb.unsqueeze(1), context], -1)
+            out, rnn = self.rnn(x, state.rnn)  # (rows, 1, hidden)
             vector = torch.tanh(self.combine(torch.cat([context, out], -1))).squeeze(1)
         else:
             x = emb if state.feed is None else torch.cat([emb, state.feed], -1)
@@ -246,5 +276,23 @@ class Seq2Seq(nn.Module):
 
     def _attend(self, out: Tensor, state: DecoderState) -> tuple[Tensor, Tensor]:
         """Luong: attend with the decoder's outputs (batch, time, hidden)."""
-        context, weights = self.attention(out, state.memory, state.keys, state.src_mask)
+        context, weights = self._context(out, state)
         return torch.tanh(self.combine(torch.cat([context, out], -1))), weights
+
+    def _context(self, query: Tensor, state: DecoderState) -> tuple[Tensor, Tensor]:
+        """Attention of (rows, time, hidden) queries over their sentence's memory:
+        contexts (rows, time, hidden) and weights (rows, time, src).
+
+        A sentence's rows (its hypotheses) and their time steps all query the same
+        memory, so they are one sentence's queries side by side, (sentences,
+        group * time, hidden), and the memory is never copied per row.
+        """
+        rows, time, hidden = query.shape
+        sentences = state.memory.size(0)
+        context, weights = self.attention(
+            query.reshape(sentences, -1, hidden),
+            state.memory,
+            state.keys,
+            state.src_mask,
+        )
+        return context.view(rows, time, hidden), weights.view(rows, time, -1)

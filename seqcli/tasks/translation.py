@@ -262,7 +262,7 @@ def decode_ids(
     order = bucket_order([len(sources[i]) for i in todo], batch_size, shuffle=False)
     was_training = network.training
     network.eval()
-    with torch.no_grad():
+    with torch.inference_mode():
         for rows in order:
             index = [todo[r] for r in rows]
             batch = pad_batch([sources[i] for i in index])
