@@ -64,9 +64,14 @@ def _keep_threads() -> Iterator[None]:
 
 @pytest.fixture
 def threads_config(tmp_path: Path) -> Path:
-    """One CPU thread per process, and no early stop (the tests count epochs)."""
+    """One CPU thread per process, no early stop (the tests count epochs), and the
+    lr decaying on plateaus alone: a run given --max-time would otherwise pace its
+    lr by the clock (the budget schedule), and clocks differ from run to run."""
     path = tmp_path / "run.yaml"
-    path.write_text("train:\n  num_threads: 1\n  early_stop: 0\n", encoding="utf-8")
+    path.write_text(
+        "train:\n  num_threads: 1\n  early_stop: 0\n  lr_schedule: plateau\n",
+        encoding="utf-8",
+    )
     return path
 
 

@@ -78,11 +78,14 @@ def test_a_tiny_model_learns_to_reverse() -> None:
     net = Seq2Seq(10, 10, cfg, attention="general", input_feeding=False)
     opt = torch.optim.Adam(net.parameters(), lr=1e-2)
     sources, outputs = _reverse_task(512, seed=1)
-    for step in range(250):
+    # Clipped, as training clips: unclipped, an early spike sent the 1-thread run to
+    # 25/50 right and the 2-thread run to 45 (floating-point order decides).
+    for step in range(400):
         rows = range((step * 32) % 512, (step * 32) % 512 + 32)
         loss = net(pad_parallel([sources[i] for i in rows], [outputs[i] for i in rows]))
         opt.zero_grad()
         loss.backward()
+        torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
         opt.step()
     net.eval()
     test_src, test_out = _reverse_task(50, seed=2)
