@@ -60,6 +60,12 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
 
 
+def clear(prefix: str) -> None:
+    """Remove an earlier run's files: each run starts fresh, not resumed or refused."""
+    for stale in RESULTS.glob(f"{prefix}.*"):
+        stale.unlink()
+
+
 def log(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
@@ -78,8 +84,7 @@ def default_run(budget: float, seed: int, threads: int) -> dict:
     """`seqcli train-lm` as a user runs it, in a child process (its own peak RSS)."""
     wt = wikitext()
     out = RESULTS / f"wikitext-default-{seed}.pt"
-    for stale in RESULTS.glob(f"wikitext-default-{seed}.*"):
-        stale.unlink()  # a fresh run, not a resumed or refused one
+    clear(f"wikitext-default-{seed}")
     cmd = [
         sys.executable, "-m", "seqcli", "train-lm", str(wt / "train.txt"),
         "--valid", str(wt / "valid.txt"), "--test", str(wt / "test.txt"),
@@ -158,8 +163,7 @@ def worker_seqcli_speed(seconds: float, recipe: str) -> dict:
 
     RESULTS.mkdir(parents=True, exist_ok=True)
     cfg = _lm_config(recipe, seconds)
-    for stale in RESULTS.glob(f"speed-{recipe}.*"):
-        stale.unlink()
+    clear(f"speed-{recipe}")
     timer = StepTimer()
     outcome = train_lm(cfg, reporter=timer)
     tokens = timer.evals[-1]["tokens"]
@@ -271,8 +275,7 @@ def worker_shakespeare(budget: float, seed: int) -> dict:
 
     ts = corpora() / "lm" / "tinyshakespeare"
     out = RESULTS / f"shakespeare-{seed}.pt"
-    for stale in RESULTS.glob(f"shakespeare-{seed}.*"):
-        stale.unlink()
+    clear(f"shakespeare-{seed}")
     overrides = {
         "train_path": str(ts / "train.txt"),
         "valid_path": str(ts / "valid.txt"),
