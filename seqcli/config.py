@@ -275,7 +275,7 @@ class TranslateConfig:
     max_len_ratio: float = 2.0  # output tokens at most: ratio x source tokens + 10
     min_len: int = 1  # output tokens before <eos> is allowed
     n_best: int = 1
-    batch_size: int = 64  # sentences decoded together
+    batch_size: int = 64  # most sentences decoded together (batches share them evenly)
 
 
 def _ner_model() -> RecurrentConfig:

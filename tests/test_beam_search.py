@@ -115,14 +115,15 @@ def test_min_len_and_max_len_hold() -> None:
 
 
 # --- the chunked candidate search of large vocabularies ---------------------------
-def test_chunked_and_per_row_searches_find_the_same_best_candidates() -> None:
+@pytest.mark.parametrize("tail", [0, 37])  # tokens after the last whole chunk
+def test_chunked_and_per_row_searches_find_the_same_best_candidates(tail: int) -> None:
     g = torch.Generator().manual_seed(5)
-    vocab = 30 * decoding.CHUNK + 37  # a tail of 37 tokens in no chunk
+    vocab = 30 * decoding.CHUNK + tail
     for width in (1, 5):
         log_probs = torch.randn(4 * width, vocab, generator=g).log_softmax(-1)
         log_probs[:, list(BANNED)] = float("-inf")
         log_probs[1, 7 * decoding.CHUNK + 3] = 5.0  # a winner inside a chunk
-        log_probs[2, vocab - 1] = 5.0  # and one in the tail
+        log_probs[2, vocab - 1] = 5.0  # and one at the end (the tail if any)
         cum = torch.randn(4, width, generator=g)
         cum[3, -1] = float("-inf")  # a dead hypothesis
         by_chunks = decoding._by_chunks(log_probs, cum, 10)

@@ -12,6 +12,7 @@ from seqcli.batching import pad_parallel
 from seqcli.config import RecurrentConfig
 from seqcli.decoding import beam_search, greedy
 from seqcli.nn.seq2seq import ATTENTIONS, Seq2Seq
+from seqcli.tasks.translation import decode_ids
 from seqcli.vocab import BOS_ID, EOS_ID, PAD_ID
 
 CFG = RecurrentConfig(cell="gru", emb_size=16, hidden_size=32, num_layers=1, dropout=0)
@@ -105,3 +106,27 @@ def test_a_tiny_model_learns_to_reverse() -> None:
     assert right >= 45
     right_beam = sum(h[0].ids == y for h, y in zip(beams, test_out, strict=True))
     assert right_beam >= right - 2
+
+
+@pytest.mark.parametrize(
+    ("attention", "feeding", "cell"),
+    [("bahdanau", False, "gru"), ("general", True, "lstm"), ("dot", False, "gru")],
+)
+def test_batched_beam_search_equals_one_sentence_at_a_time(
+    attention: str, feeding: bool, cell: str
+) -> None:
+    # A random network in float64 (so that batching cannot move a score by a
+    # rounding), 600 target words (the chunked candidate search), sources of many
+    # lengths (so sentences leave the batch at different steps).
+    torch.manual_seed(0)
+    cfg = RecurrentConfig(**{**CFG.__dict__, "cell": cell, "num_layers": 2})
+    net = Seq2Seq(12, 600, cfg, attention=attention, input_feeding=feeding)
+    net = net.double().eval()
+    rng = random.Random(3)
+    sources = [[rng.randint(4, 11) for _ in range(rng.randint(1, 7))] for _ in range(9)]
+    kw = {"beam": 3, "n_best": 3, "alpha": 0.6, "max_len_ratio": 0.5}
+    together = decode_ids(net, sources, batch_size=9, **kw)
+    for source, hyps in zip(sources, together, strict=True):
+        (alone,) = decode_ids(net, [source], batch_size=1, **kw)
+        assert [h.ids for h in hyps] == [h.ids for h in alone]
+        assert [h.log_prob for h in hyps] == pytest.approx([h.log_prob for h in alone])

@@ -211,7 +211,7 @@ def translate(
         ),
     ] = False,
     batch_size: Annotated[
-        int, typer.Option(help="Sentences decoded together.")
+        int, typer.Option(help="Most sentences decoded together.")
     ] = _D.batch_size,
     ref: Annotated[
         Path | None,

@@ -251,15 +251,19 @@ def decode_ids(
     """The `n_best` hypotheses of each source, best first, in input order.
 
     Sentences of similar length are decoded together: one batched beam search per
-    batch, `batch_size` sentences x `beam` rows per step. An empty source gets one
-    empty hypothesis without a search.
+    batch, at most `batch_size` sentences x `beam` rows per step. An empty source
+    gets one empty hypothesis without a search.
     """
     device = next(network.parameters()).device
     results: list[list[Hypothesis]] = [
         [Hypothesis([], 0.0, 0.0)] for _ in range(len(sources))
     ]
     todo = [i for i, s in enumerate(sources) if s]
-    order = bucket_order([len(sources[i]) for i in todo], batch_size, shuffle=False)
+    # Batches of equal size (200 sentences at 64: 4 x 50, not 3 x 64 + 8): a
+    # batch's rows go through the network together, and a small last batch would
+    # pay a whole step's fixed costs for a few rows.
+    size = math.ceil(len(todo) / max(1, math.ceil(len(todo) / batch_size)))
+    order = bucket_order([len(sources[i]) for i in todo], max(1, size), shuffle=False)
     was_training = network.training
     network.eval()
     with torch.inference_mode():
