@@ -37,7 +37,8 @@ deviation (sd), min and max.
         [--only sst2|imdb|average|imdb-plain]
 
 `--only average` trains SST-2's plain RNN and averaging model alone, `--only
-imdb-plain` IMDB's plain recipe alone: neither needs the LMs.
+imdb-plain` IMDB's plain recipe alone (its seeds `--parallel` at a time): neither
+needs the LMs.
 
 `--keep DIR` keeps every model in DIR, and a later run with the same DIR reuses
 the LMs it finds there (classifiers are always trained anew): a quicker way to try
@@ -349,15 +350,29 @@ def sst2_versus_average(
 
 
 def over_seeds(
-    name: str, seeds: list[int], settings: Callable[[int], dict[str, Any]]
+    name: str,
+    seeds: list[int],
+    settings: Callable[[int], dict[str, Any]],
+    parallel: int = 1,
 ) -> dict[str, Any]:
-    """Train one classifier per seed (each its own file): every run's figures, and
-    the mean and spread of those that vary."""
-    runs = {}
+    """Train one classifier per seed (each its own file), `parallel` at a time in
+    worker processes: every run's figures, and the mean and spread of those that
+    vary."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    jobs = []
     for seed in seeds:
         overrides = settings(seed)
         overrides["out"] = overrides["out"].removesuffix(".pt") + f"-seed{seed}.pt"
-        runs[str(seed)] = train_classifier(f"{name} seed {seed}", overrides)
+        jobs.append((f"{name} seed {seed}", overrides))
+    if parallel > 1:
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=parallel, mp_context=context) as pool:
+            results = list(pool.map(train_classifier, *zip(*jobs, strict=True)))
+    else:
+        results = [train_classifier(*job) for job in jobs]
+    runs = {str(seed): result for seed, result in zip(seeds, results, strict=True)}
     summary = {
         key: spread([run[key] for run in runs.values()])
         for key in SPREAD_KEYS
@@ -512,7 +527,7 @@ def imdb_plain(
             "train.seed": seed,
         }
 
-    return over_seeds("imdb plain", args.seeds, settings)
+    return over_seeds("imdb plain", args.seeds, settings, args.parallel)
 
 
 def bucket_speed(
@@ -585,7 +600,10 @@ def main() -> None:
         "--members", type=int, default=10, help="SST-2 classifiers per LM direction"
     )
     parser.add_argument(
-        "--parallel", type=int, default=2, help="SST-2 members trained side by side"
+        "--parallel",
+        type=int,
+        default=2,
+        help="SST-2 members, and IMDB's plain runs (a seed each), trained side by side",
     )
     # Max pooling and lr 2e-3 gave the higher validation accuracy of the two
     # recipes run in full (concat pooling, lr 1e-3); see docs/BENCHMARKS.md.
