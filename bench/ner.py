@@ -1,7 +1,8 @@
 """NER benchmark: CoNLL-2003 English test F1 (conlleval), training time, tagging speed.
 
     python bench/ner.py [--budget 30] [--ablation-budget 6] [--threads 1]
-        [--only default,a,b,c] [--keep DIR] [--lm-minutes M]
+        [--only default,a,b,c,e,f] [--keep DIR] [--lm-minutes M] [--seeds 1,2,3]
+        [--parallel 2]
 
 Runs, one after another in this process, through the Python API (`seqcli.tasks`):
 
@@ -19,6 +20,15 @@ differences are those of the recipes at equal CPU time, not converged figures.
     text for at most M minutes, then the default recipe for `--budget` minutes
     starting from it (`--init-from`: its embeddings, its LSTM as the forward
     direction, its input weights beside the tagger's character features).
+(f) as (e), plus a backward LM of the same sizes (`train-lm --reverse`) trained at
+    the same time in a second process, which starts the backward direction
+    (`--init-from-backward`: the word vectors are both LMs' side by side).
+    The two LMs train side by side, one thread each, so M minutes of wall clock
+    are 2M minutes of CPU: `--lm-minutes 15` keeps within 30 CPU-minutes.
+
+Each recipe is trained once per `--seeds` seed, `--parallel` runs at a time in
+worker processes (`--threads` torch threads each); a figure of several seeds is
+given as mean, sample standard deviation, min and max.
 
 Every run selects its best epoch on valid.txt (eng.testa) by entity F1 and is
 scored once on test.txt (eng.testb) by conlleval's rules (`metrics.ner`); no
@@ -39,6 +49,7 @@ import json
 import os
 import platform
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -59,7 +70,12 @@ def log(text: str) -> None:
 
 
 def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+    """The largest resident set of this process or of any worker it waited for."""
+    kib = max(
+        resource.getrusage(who).ru_maxrss  # Linux: KiB
+        for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
+    )
+    return kib / 1024
 
 
 def load() -> list[float]:
@@ -95,6 +111,7 @@ RECIPES: dict[str, dict[str, Any]] = {
     "c": {},
     "default": {},
     "e": {},  # + init_from, set by `train`
+    "f": {},  # + init_from and init_from_backward
 }
 TITLES = {
     "a": "(a) word BiLSTM + softmax",
@@ -102,14 +119,43 @@ TITLES = {
     "c": "(c) + CRF",
     "default": "(d) default",
     "e": "(e) default + --init-from a WikiText-2 LM",
+    "f": "(f) (e) + --init-from-backward a backward WikiText-2 LM",
 }
 
 
-def train_lm(minutes: float, threads: int, out: Path) -> dict[str, Any]:
-    """A word LM on WikiText-2 of the tagger's sizes, for (e)."""
+def train_lms(
+    minutes: float, out: Path, backward: bool, parallel: int
+) -> dict[str, Any]:
+    """The forward LM of (e), and for (f) the backward one, side by side."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    names = ["lm", "lm-backward"] if backward else ["lm"]
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=max(1, parallel), mp_context=context) as pool:
+        done = list(
+            pool.map(
+                train_lm,
+                [minutes] * len(names),
+                [1] * len(names),  # one thread each: the other core has the other
+                [out] * len(names),
+                [name == "lm-backward" for name in names],
+            )
+        )
+    return dict(zip(names, done, strict=True))
+
+
+def train_lm(
+    minutes: float, threads: int, out: Path, reverse: bool = False
+) -> dict[str, Any]:
+    """A word LM on WikiText-2 of the tagger's sizes, for (e) and (f)."""
+    import torch
+
     from seqcli.config import LMConfig, load_config
     from seqcli.tasks.lm import train_lm as train
 
+    torch.set_num_threads(threads)
+    name = "lm-backward" if reverse else "lm"
     data = corpora() / "lm" / "wikitext-2"
     cfg = load_config(
         LMConfig,
@@ -117,8 +163,9 @@ def train_lm(minutes: float, threads: int, out: Path) -> dict[str, Any]:
         {
             "train_path": str(data / "train.txt"),
             "valid_path": str(data / "valid.txt"),
-            "out": str(out / "lm.pt"),
+            "out": str(out / f"{name}.pt"),
             "tokenizer.lowercase": True,
+            "tokenizer.reverse": reverse,
             "model.num_layers": 1,
             "model.emb_size": 100,
             "model.hidden_size": 200,
@@ -127,52 +174,65 @@ def train_lm(minutes: float, threads: int, out: Path) -> dict[str, Any]:
             "train.device": "cpu",
         },
     )
-    log(f"word LM on WikiText-2 for (e): training for at most {minutes:g} min")
+    log(f"{name} on WikiText-2: training for at most {minutes:g} min")
     outcome = train(cfg, reporter=Log(metric="ppl"))
-    records = [
-        json.loads(line) for line in (out / "lm.metrics.jsonl").read_text().splitlines()
-    ]
+    metrics = (out / f"{name}.metrics.jsonl").read_text().splitlines()
+    records = [json.loads(line) for line in metrics]
     figures = {
         "train_s": records[-1]["elapsed_s"],
         "tokens": records[-1]["tokens"],
         "valid_ppl": outcome.metrics["valid"].get("ppl"),
         "model": str(outcome.path),
     }
-    log(f"word LM: valid ppl {figures['valid_ppl']}, {figures['train_s']:.0f} s")
+    log(f"{name}: valid ppl {figures['valid_ppl']}, {figures['train_s']:.0f} s")
     return figures
 
 
 def train(
-    name: str, minutes: float, threads: int, out: Path, init_from: str | None = None
+    name: str,
+    minutes: float,
+    threads: int,
+    out: Path,
+    lms: dict[str, str],
+    seed: int = 1,
 ) -> dict[str, Any]:
+    """One tagger run of recipe `name` (LMs by role: "lm", "lm-backward")."""
+    import torch
+
     from seqcli.config import NerConfig, load_config
     from seqcli.tasks.ner import train_ner
 
+    torch.set_num_threads(threads)
     data = corpora() / "ner" / "conll2003"
+    stem = f"ner-{name}-seed{seed}"
     overrides = {
         "train_path": str(data / "train.txt"),
         "valid_path": str(data / "valid.txt"),
         "test_path": str(data / "test.txt"),
-        "out": str(out / f"ner-{name}.pt"),
+        "out": str(out / f"{stem}.pt"),
         "train.max_time": minutes,
         "train.num_threads": threads,
         "train.device": "cpu",
+        "train.seed": seed,
         **RECIPES[name],
     }
-    if init_from:
-        overrides["init_from"] = init_from
+    if name in ("e", "f"):
+        overrides["init_from"] = lms["lm"]
+    if name == "f":
+        overrides["init_from_backward"] = lms["lm-backward"]
     cfg = load_config(NerConfig, None, overrides)
-    log(f"{TITLES[name]}: training for at most {minutes:g} min")
+    log(f"{TITLES[name]}, seed {seed}: training for at most {minutes:g} min")
     started = time.monotonic()
     outcome = train_ner(cfg, reporter=Log())
     wall = time.monotonic() - started
     records = [
         json.loads(line)
-        for line in (out / f"ner-{name}.metrics.jsonl").read_text().splitlines()
+        for line in (out / f"{stem}.metrics.jsonl").read_text().splitlines()
     ]
     test = outcome.metrics["test"]
     figures = {
         "recipe": TITLES[name],
+        "seed": seed,
         "overrides": RECIPES[name],
         "budget_min": minutes,
         "train_s": records[-1]["elapsed_s"],  # training with validations
@@ -186,12 +246,65 @@ def train(
         "test_recall": test["recall"],
         "test_accuracy": test["accuracy"],
         "model": str(outcome.path),
+        "load_after": load(),
     }
     log(
-        f"{TITLES[name]}: test F1 {test['f1']:.2f} (valid {figures['valid_f1']:.2f}), "
+        f"{TITLES[name]}, seed {seed}: test F1 {test['f1']:.2f} "
+        f"(valid {figures['valid_f1']:.2f}), "
         f"{figures['train_s']:.0f} s of training, {figures['epochs']} epochs"
     )
     return figures
+
+
+def run_all(
+    jobs: list[tuple[str, int]], args: argparse.Namespace, out: Path, lms: dict
+) -> list[dict[str, Any]]:
+    """Every (recipe, seed) run, `--parallel` at a time in worker processes."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    def minutes(name: str) -> float:
+        return args.ablation_budget if name in "abc" else args.budget
+
+    columns = [
+        [name for name, _ in jobs],
+        [minutes(name) for name, _ in jobs],
+        [args.threads] * len(jobs),
+        [out] * len(jobs),
+        [lms] * len(jobs),
+        [seed for _, seed in jobs],
+    ]
+    if args.parallel <= 1:
+        return [train(*job) for job in zip(*columns, strict=True)]
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=args.parallel, mp_context=context) as pool:
+        return list(pool.map(train, *columns))
+
+
+def spread(values: list[float]) -> dict[str, Any]:
+    """Mean, sample standard deviation (0 for one value), min and max."""
+    sd = statistics.stdev(values) if len(values) > 1 else 0.0
+    return {
+        "mean": round(statistics.fmean(values), 2),
+        "sd": round(sd, 2),
+        "min": min(values),
+        "max": max(values),
+        "n": len(values),
+    }
+
+
+def by_recipe(results: list[dict[str, Any]]) -> dict[str, Any]:
+    """Each recipe's runs by seed, with the spread of its F1 figures."""
+    recipes: dict[str, Any] = {}
+    for result in results:
+        name = next(k for k, v in TITLES.items() if v == result["recipe"])
+        recipes.setdefault(name, {"seeds": {}})["seeds"][str(result["seed"])] = result
+    for name, entry in recipes.items():
+        runs = list(entry["seeds"].values())
+        for key in ("test_f1", "valid_f1", "train_s", "epochs"):
+            entry[key] = spread([run[key] for run in runs])
+        log(f"{TITLES[name]}: test F1 {json.dumps(entry['test_f1'])}")
+    return recipes
 
 
 def tagging_speed(model: str, threads: int) -> dict[str, Any]:
@@ -244,9 +357,21 @@ def main() -> None:
     parser.add_argument("--only", default="default,a,b,c")
     parser.add_argument("--keep", type=Path, help="keep the models in this folder")
     parser.add_argument(
-        "--lm-minutes", type=float, default=0.0, help="the LM of (e); 0 = no (e)"
+        "--lm-minutes", type=float, default=0.0, help="the LMs of (e), (f)"
+    )
+    parser.add_argument(
+        "--seeds",
+        type=lambda text: [int(x) for x in text.split(",")],
+        default=[1],
+        help="one run of each recipe per seed (comma-separated)",
+    )
+    parser.add_argument(
+        "--parallel", type=int, default=1, help="runs trained side by side"
     )
     args = parser.parse_args()
+    names = args.only.split(",")
+    if {"e", "f"} & set(names) and not args.lm_minutes:
+        parser.error("(e) and (f) need --lm-minutes")
 
     import torch
 
@@ -257,33 +382,33 @@ def main() -> None:
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, no GPU",
         "torch": torch.__version__,
         "threads": args.threads,
+        "seeds": args.seeds,
+        "parallel": args.parallel,
         "load_start": load(),
-        "runs": {},
     }
     out = args.keep or Path(tempfile.mkdtemp(prefix="seqcli-ner-bench-"))
     out.mkdir(parents=True, exist_ok=True)
-    for name in args.only.split(","):
-        minutes = args.ablation_budget if name in "abc" else args.budget
-        lm = None
-        if name == "e":
-            if not args.lm_minutes:
-                parser.error("(e) needs --lm-minutes")
-            figures["lm"] = train_lm(args.lm_minutes, args.threads, out)
-            lm = figures["lm"]["model"]
-        figures["runs"][name] = train(name, minutes, args.threads, out, lm)
-        figures["runs"][name]["load_after"] = load()
-    tagged = next((n for n in ("default", "e") if n in figures["runs"]), None)
+    lms: dict[str, str] = {}
+    if {"e", "f"} & set(names):
+        figures["lms"] = train_lms(args.lm_minutes, out, "f" in names, args.parallel)
+        lms = {role: lm["model"] for role, lm in figures["lms"].items()}
+    jobs = [(name, seed) for name in names for seed in args.seeds]
+    figures["runs"] = by_recipe(run_all(jobs, args, out, lms))
+    tagged = next((n for n in ("default", "f", "e") if n in figures["runs"]), None)
     if tagged is not None:
-        speed = tagging_speed(figures["runs"][tagged]["model"], args.threads)
-        figures["tagging"] = {"run": tagged, **speed}
+        first = next(iter(figures["runs"][tagged]["seeds"].values()))
+        speed = tagging_speed(first["model"], args.threads)
+        figures["tagging"] = {"run": tagged, "seed": first["seed"], **speed}
         log(f"tagging: {speed['tokens_per_s']:,} tokens/s")
         for line in speed["conlleval_lines"]:
             log(f"  {line}")
         f1 = max(
-            r["test_f1"] for n, r in figures["runs"].items() if n in ("default", "e")
+            figures["runs"][n]["test_f1"]["mean"]
+            for n in ("default", "e", "f")
+            if n in figures["runs"]
         )
         figures["target_f1"] = TARGET_F1
-        figures["target_met"] = f1 >= TARGET_F1
+        figures["target_met"] = f1 >= TARGET_F1  # by the mean over seeds
     figures["peak_rss_mb"] = round(peak_rss_mb(), 1)
     figures["load_end"] = load()
     print(json.dumps(figures), flush=True)

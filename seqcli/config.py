@@ -325,6 +325,7 @@ class NerConfig:
     normalize_digits: bool = True  # words are looked up with every digit read as 0
     word_dropout: float = 0.5  # p of reading a training singleton as <unk>
     init_from: str | None = None  # a seqcli word language model
+    init_from_backward: str | None = None  # a backward one (train-lm --reverse)
     embeddings: str | None = None  # word vectors, word2vec/GloVe text format
     freeze_embeddings: bool = False
     tokenizer: TokenizerConfig = field(default_factory=_ner_tokenizer)

@@ -287,3 +287,47 @@ def test_resume_continues_with_the_snapshots_vocabularies(
     again = ner.train_ner(ner_config(out, **{"train.epochs": 2}), resume=snapshot)
     assert again.epochs == 2
     assert inference.load_tagger(out).lexicon.words.itos == snapshot["vocab"]["tokens"]
+
+
+def test_init_from_backward_starts_each_direction_as_its_lm(
+    lm_config, ner_config, tmp_path: Path
+) -> None:
+    from dataclasses import replace
+
+    from seqcli.checkpoint import load_checkpoint
+    from seqcli.runs import check_task
+    from seqcli.tasks.lm import train_lm
+
+    forward = lm_config(out=str(tmp_path / "fwd.pt"))
+    backward = lm_config(out=str(tmp_path / "bwd.pt"))
+    backward = replace(backward, tokenizer=replace(backward.tokenizer, reverse=True))
+    paths = [str(train_lm(cfg).path) for cfg in (forward, backward)]
+    fwd, bwd = (load_checkpoint(p, task="lm")["state_dict"] for p in paths)
+    cfg = ner_config(tmp_path / "m.pt", init_from=paths[0], init_from_backward=paths[1])
+    rnn = check_task(ner.setup, cfg).network.encoder
+    e = fwd["encoder.embedding.weight"].size(1)
+    words = fwd["encoder.embedding.weight"].size(0)
+    emb = rnn.embedding.weight[:words]
+    assert torch.equal(emb[:, :e], fwd["encoder.embedding.weight"])
+    assert torch.equal(emb[:, e : 2 * e], bwd["encoder.embedding.weight"])
+    ih, ih_reverse = rnn.rnn.weight_ih_l0, rnn.rnn.weight_ih_l0_reverse
+    assert torch.equal(ih[:, :e], fwd["encoder.rnn.weight_ih_l0"])
+    assert torch.equal(ih_reverse[:, e : 2 * e], bwd["encoder.rnn.weight_ih_l0"])
+    assert not ih[:, e : 2 * e].any() and not ih_reverse[:, :e].any()
+    assert torch.equal(rnn.rnn.weight_hh_l0_reverse, bwd["encoder.rnn.weight_hh_l0"])
+    assert torch.equal(rnn.rnn.bias_ih_l0_reverse, bwd["encoder.rnn.bias_ih_l0"])
+
+
+def test_init_from_backward_refuses_a_forward_lm_or_no_forward_lm(
+    lm_config, ner_config, tmp_path: Path
+) -> None:
+    from seqcli.runs import check_task
+    from seqcli.tasks.lm import train_lm
+
+    path = str(train_lm(lm_config(out=str(tmp_path / "fwd.pt"))).path)
+    both = ner_config(tmp_path / "m.pt", init_from=path, init_from_backward=path)
+    with pytest.raises(ConfigError, match="needs a backward LM"):
+        check_task(ner.setup, both)
+    alone = ner_config(tmp_path / "m.pt", init_from_backward=path)
+    with pytest.raises(ConfigError, match="needs a forward LM"):
+        check_task(ner.setup, alone)

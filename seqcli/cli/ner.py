@@ -147,6 +147,15 @@ def train_ner(
             callback=not_a_directory,
         ),
     ] = None,
+    init_from_backward: Annotated[
+        Path | None,
+        typer.Option(
+            help="With --init-from: a backward word LM (train-lm --reverse) of the "
+            "same vocabulary and sizes, for the backward direction (the word "
+            "vectors become both LMs' side by side).",
+            callback=not_a_directory,
+        ),
+    ] = None,
     embeddings: Annotated[
         Path | None,
         typer.Option(
@@ -182,6 +191,7 @@ def train_ner(
         "normalize_digits": normalize_digits,
         "word_dropout": word_dropout,
         "init_from": init_from,
+        "init_from_backward": init_from_backward,
         "embeddings": embeddings,
         "freeze_embeddings": freeze_embeddings,
     }

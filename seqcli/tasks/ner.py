@@ -20,7 +20,7 @@ from __future__ import annotations
 import random
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
@@ -28,6 +28,7 @@ import torch
 from seqcli.batching import Batch, bucket_order, pad_tagged
 from seqcli.checkpoint import load_checkpoint, load_weights
 from seqcli.config import NerConfig, TagConfig, from_dict
+from seqcli.errors import ConfigError
 from seqcli.metrics.ner import NerReport, conlleval, convert
 from seqcli.nn.crf import bioes_transitions
 from seqcli.nn.tagger import Tagger
@@ -41,6 +42,7 @@ from seqcli.tasks.ner_data import (
 )
 from seqcli.tasks.transfer import (
     copy_first_layer_inputs,
+    pair_lms,
     start_encoder,
     transfer_config,
 )
@@ -177,11 +179,15 @@ def setup(
     """
     reporter = reporter or SilentReporter()
     lm = None
+    if cfg.init_from_backward and not cfg.init_from:
+        raise ConfigError("--init-from-backward needs a forward LM: --init-from")
     if resume is not None:
         data = prepare_data(cfg, **stored_vocabs(resume))
     elif cfg.init_from:
         lm = load_checkpoint(cfg.init_from, task="lm", command="--init-from")
         cfg = transfer_config(cfg, lm)
+        if cfg.init_from_backward:
+            lm, cfg = _with_backward_lm(lm, cfg)
         data = prepare_data(cfg, lm_vocab=Vocab.from_list(lm["vocab"]["tokens"]))
     else:
         data = prepare_data(cfg)
@@ -196,6 +202,7 @@ def setup(
         if lm is not None:
             copied = copy_first_layer_inputs(network.encoder, lm)
             summary["init_from"]["copied"] += copied
+            summary["init_from"]["backward"] = cfg.init_from_backward
             reporter.on_message(
                 f"copied the LM's input weights into {', '.join(copied)}: the "
                 "columns that read the word embedding (characters and casing "
@@ -204,6 +211,17 @@ def setup(
     if cfg.freeze_embeddings:
         network.encoder.embedding.weight.requires_grad_(False)
     return _task_run(cfg, data, network.to(device), summary)
+
+
+def _with_backward_lm(
+    lm: dict[str, Any], cfg: NerConfig
+) -> tuple[dict[str, Any], NerConfig]:
+    """--init-from-backward: both LMs as one start, words twice as wide."""
+    command = "--init-from-backward"
+    backward = load_checkpoint(cfg.init_from_backward, task="lm", command=command)
+    paired = pair_lms(lm, backward, source=f"{command} {cfg.init_from_backward}")
+    model = replace(cfg.model, emb_size=2 * cfg.model.emb_size)
+    return paired, replace(cfg, model=model)
 
 
 def _task_run(

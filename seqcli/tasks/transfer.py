@@ -122,6 +122,64 @@ def copy_matching(target: nn.Module, source: dict[str, Tensor]) -> list[str]:
     return copied
 
 
+def pair_lms(
+    forward: dict[str, Any], backward: dict[str, Any], *, source: str
+) -> dict[str, Any]:
+    """One checkpoint-like dict that starts both directions of a bidirectional
+    encoder: a forward LM and a backward one (`train-lm --reverse`) of the same
+    vocabulary and sizes.
+
+    Its word vectors are the two LMs' side by side (twice the LM's width): the
+    forward direction's input weights read the first half, exactly as the forward
+    LM read its own vectors, the backward direction's read the second half as the
+    backward LM did, and each starts with zero weights on the other half. So each
+    direction begins as its LM, which averaging the two LMs' vectors would spoil.
+    """
+    from seqcli.tasks.lm import check_network
+
+    ahead = check_network(forward, source="--init-from")
+    behind = check_network(backward, source=source)
+    if ahead.tokenizer.reverse or not behind.tokenizer.reverse:
+        raise ConfigError(
+            f"{source}: needs a backward LM (train-lm --reverse) beside a forward "
+            "--init-from LM"
+        )
+    sizes = ("cell", "emb_size", "hidden_size", "num_layers")
+    differ = [k for k in sizes if getattr(ahead.model, k) != getattr(behind.model, k)]
+    if differ or forward["vocab"]["tokens"] != backward["vocab"]["tokens"]:
+        what = ", ".join(differ) if differ else "vocabulary"
+        raise ConfigError(f"{source}: its {what} differs from the --init-from LM's")
+    return {
+        "vocab": forward["vocab"],
+        "state_dict": _paired_weights(forward["state_dict"], backward["state_dict"]),
+    }
+
+
+def _paired_weights(
+    forward: dict[str, Tensor], backward: dict[str, Tensor]
+) -> dict[str, Tensor]:
+    """The `encoder.*` tensors of `pair_lms`: backward-LM recurrent tensors renamed
+    to the ``*_reverse`` ones of a bidirectional layer."""
+    prefix = "encoder.rnn."
+    out = {
+        "encoder.embedding.weight": torch.cat(
+            [forward["encoder.embedding.weight"], backward["encoder.embedding.weight"]],
+            dim=1,
+        )
+    }
+    for name, tensor in forward.items():
+        if name.startswith(prefix):
+            out[name] = tensor
+    for name, tensor in backward.items():
+        if name.startswith(prefix):
+            out[f"{name}_reverse"] = tensor
+    first = f"{prefix}weight_ih_l0"
+    zeros = torch.zeros_like(forward[first])
+    out[first] = torch.cat([forward[first], zeros], dim=1)
+    out[f"{first}_reverse"] = torch.cat([zeros, backward[first]], dim=1)
+    return out
+
+
 def copy_first_layer_inputs(encoder: RecurrentEncoder, lm: dict[str, Any]) -> list[str]:
     """Copy the LM's first-layer input weights into a wider first layer.
 
@@ -134,7 +192,7 @@ def copy_first_layer_inputs(encoder: RecurrentEncoder, lm: dict[str, Any]) -> li
     """
     copied = []
     own = encoder.rnn.state_dict()
-    for name in ("weight_ih_l0",):
+    for name in ("weight_ih_l0", "weight_ih_l0_reverse"):  # the latter: `pair_lms`
         source = lm["state_dict"].get(f"encoder.rnn.{name}")
         target = own.get(name)
         if source is None or target is None:
