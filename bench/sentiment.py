@@ -34,7 +34,7 @@ deviation (sd), min and max.
 
     .venv/bin/python bench/sentiment.py [--budget 15] [--threads 0] [--members 10]
         [--parallel 2] [--pooling max] [--lr 0.002] [--seeds 1,2,3] [--keep DIR]
-        [--only sst2|imdb|average|imdb-plain]
+        [--only sst2|imdb|average|imdb-plain] [--imdb-schedule plateau|budget]
 
 `--only average` trains SST-2's plain RNN and averaging model alone, `--only
 imdb-plain` IMDB's plain recipe alone (its seeds `--parallel` at a time): neither
@@ -525,6 +525,7 @@ def imdb_plain(
             **imdb_settings(2 * args.budget, args.threads, out, "imdb"),
             **{k: files[k] for k in ("train_path", "valid_path", "bench_test")},
             "train.seed": seed,
+            "train.lr_schedule": args.imdb_schedule,
         }
 
     return over_seeds("imdb plain", args.seeds, settings, args.parallel)
@@ -624,6 +625,13 @@ def main() -> None:
         type=lambda text: [int(x) for x in text.split(",")],
         default=[1, 2, 3],
         help="seeds of the plain and averaging models (comma-separated)",
+    )
+    parser.add_argument(
+        "--imdb-schedule",
+        default="plateau",
+        choices=("plateau", "budget"),
+        help="lr schedule of IMDB's plain runs (budget: hold, then cool down over "
+        "the last 30%% of the time)",
     )
     parser.add_argument(
         "--keep",
