@@ -513,8 +513,7 @@ def _train_step(run: _Run, batch: Batch) -> float:
     batch = batch.to(run.device)
     run.optimizer.zero_grad(set_to_none=True)
     loss = run.model(batch)
-    if not torch.isfinite(loss):
-        raise _diverged(run, loss.item())
+    _check_finite(run, loss)
     loss.backward()
     if run.cfg.clip > 0:
         nn.utils.clip_grad_norm_(run.network.parameters(), run.cfg.clip)
@@ -522,20 +521,55 @@ def _train_step(run: _Run, batch: Batch) -> float:
     return float(loss.detach())
 
 
-def _diverged(run: _Run, loss: float) -> TrainingDiverged:
-    """One line: where it happened, what is kept, what to try."""
+def _check_finite(run: _Run, loss: torch.Tensor) -> None:
+    """Raise `TrainingDiverged` on every rank if the loss is inf or NaN on any.
+
+    Under torchrun a rank that stopped alone would leave the others waiting in
+    backward's gradient all-reduce, to end in a timeout or a lost-connection
+    traceback instead of the one-line error. So the ranks first share their losses
+    (one number each) and all stop, with the same message, if one diverged.
+    """
+    if run.world == 1:
+        if not torch.isfinite(loss):
+            raise _diverged(run, loss.item())
+        return
+    losses = [torch.empty(1, device=run.device) for _ in range(run.world)]
+    torch.distributed.all_gather(losses, loss.detach().float().reshape(1))
+    bad = (~torch.isfinite(torch.cat(losses))).nonzero()  # (ranks diverged, 1)
+    if len(bad):
+        rank = int(bad[0, 0])
+        raise _diverged(run, losses[rank].item(), rank=rank)
+
+
+def _diverged(run: _Run, loss: float, *, rank: int | None = None) -> TrainingDiverged:
+    """One line: where it happened, what is kept, what to try.
+
+    Under torchrun every rank raises it, with the same text: `rank` is the one
+    whose loss diverged, and the files kept are rank 0's, the one that saves.
+    """
     step = run.progress.global_step + 1
     what = {"best": "best weights", "last": "resume snapshot"}
-    kept = " and ".join(f"{path} ({what[k]})" for k, path in sorted(run.saved.items()))
+    saved = _saved_on_rank0(run)
+    kept = " and ".join(f"{path} ({what[k]})" for k, path in sorted(saved.items()))
     kept = f"kept: {kept}" if kept else "no checkpoint was saved in this run before it"
+    where = f" on rank {rank}" if rank is not None else ""
     clip = run.cfg.clip
     tighter = f"a smaller --clip (now {clip:g})" if clip > 0 else "--clip 1"
     return TrainingDiverged(
-        f"training diverged: the loss is {loss} at step {step} (epoch "
+        f"training diverged: the loss is {loss}{where} at step {step} (epoch "
         f"{run.progress.epoch}); {kept}; try a lower --lr (now {run.lr:g}) or "
         f"{tighter}",
         step,
     )
+
+
+def _saved_on_rank0(run: _Run) -> dict[str, Path]:
+    """The files rank 0 has written (`run.saved`), known on every rank."""
+    if run.world == 1:
+        return run.saved
+    shared: list[Any] = [run.saved]
+    torch.distributed.broadcast_object_list(shared, src=0)
+    return shared[0]
 
 
 def _evaluate(
