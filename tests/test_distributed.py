@@ -27,12 +27,13 @@ from seqcli.batching import Batch, lm_rows, lm_shard, shard
 from seqcli.checkpoint import load_checkpoint
 from seqcli.cli import app
 from seqcli.config import RecurrentConfig, SentimentConfig
+from seqcli.devices import data_parallel
 from seqcli.nn.lm import LanguageModel
+from seqcli.reporting import StepInfo
 from seqcli.runs import find_resume, run_files
 from seqcli.tasks import lm as lm_task
 from seqcli.tasks import sentiment as sentiment_task
 from seqcli.tasks.lm_inference import load_lm, sample
-from seqcli.training import StepInfo, data_parallel
 
 ROOT = Path(__file__).resolve().parents[1]
 # One network for every run here, one layer of 16 units: a step takes a millisecond.
