@@ -64,22 +64,18 @@ from seqcli.checkpoint import (
     save_checkpoint,
 )
 from seqcli.config import TrainConfig, to_dict
-from seqcli.errors import CheckpointError
-from seqcli.nn.recurrent import count_parameters
-from seqcli.outputs import check_output, guard_run, inputs_of, log_path
-from seqcli.threads import set_threads
-from seqcli.training import (
-    BatchFactory,
-    Evaluate,
-    Objective,
-    Reporter,
-    SilentReporter,
+from seqcli.devices import (
     dist_info,
-    fit,
     resolve_device,
     seed_everything,
     setup_distributed,
 )
+from seqcli.errors import CheckpointError
+from seqcli.nn.recurrent import count_parameters
+from seqcli.outputs import check_output, guard_run, inputs_of, log_path
+from seqcli.reporting import Reporter, SilentReporter
+from seqcli.threads import set_threads
+from seqcli.training import BatchFactory, Evaluate, Objective, fit
 
 
 @dataclass(frozen=True)

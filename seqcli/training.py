@@ -7,63 +7,38 @@ decay on plateau, early stopping, time budget, seeding, device placement, resume
 snapshots, Ctrl-C and SIGTERM handling, divergence and (under torchrun)
 DistributedDataParallel: rank 0 alone reports and saves. Progress goes to a
 `Reporter`, never to print().
+
+Its parts live beside it: `run_state` (what a run holds and a snapshot keeps),
+`schedules` (the lr schedules), `devices` (device, seeds, the process group) and
+`reporting` (the `Reporter` protocol).
 """
 
 from __future__ import annotations
 
 import json
-import logging
 import math
-import os
-import random
 import signal
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import torch
 from torch import nn
 
 from seqcli.batching import Batch
 from seqcli.config import TrainConfig
-from seqcli.errors import ConfigError, TrainingDiverged
+from seqcli.errors import TrainingDiverged
 from seqcli.outputs import keep_log_until
-
-log = logging.getLogger(__name__)
+from seqcli.reporting import Reporter, SilentReporter, StepInfo
+from seqcli.run_state import Progress, RunState
+from seqcli.schedules import budget_lr, linear_lr, lr_at_floor, plateau_lr
 
 BatchFactory = Callable[
     [int, int, int], Iterable[Batch]
 ]  # (epoch, rank, world) -> batches
 Evaluate = Callable[[nn.Module], dict[str, float]]
-
-
-@dataclass
-class Progress:
-    """Where a run stands; saved in every resume snapshot."""
-
-    epoch: int = 1
-    step_in_epoch: int = 0  # batches of `epoch` already trained, on each rank
-    world: int = 1  # processes that trained them (a rank's batches depend on it)
-    global_step: int = 0
-    tokens: int = 0
-    elapsed: float = 0.0  # seconds of training across resumes
-    best: float | None = None
-    best_epoch: int = 0
-    bad_evals: int = 0  # evaluations since the last improvement
-    history: list[dict[str, float]] = field(default_factory=list)
-
-
-@dataclass
-class StepInfo:
-    epoch: int
-    step_in_epoch: int
-    steps_in_epoch: int | None
-    loss: float
-    lr: float
-    tokens_per_s: float
-    elapsed: float
 
 
 @dataclass
@@ -73,32 +48,6 @@ class FitResult:
     # still does not improve) | max_time | interrupted
     stopped_by: str
     best_metrics: dict[str, float]
-
-
-class Reporter(Protocol):
-    """What the CLI renders; the library never prints."""
-
-    def on_epoch_start(self, epoch: int, steps: int | None, done: int) -> None: ...
-
-    def on_step(self, info: StepInfo) -> None: ...
-
-    def on_eval(self, record: dict[str, float]) -> None: ...
-
-    def on_message(self, text: str) -> None: ...
-
-
-class SilentReporter:
-    def on_epoch_start(self, epoch: int, steps: int | None, done: int) -> None:
-        pass
-
-    def on_step(self, info: StepInfo) -> None:
-        pass
-
-    def on_eval(self, record: dict[str, float]) -> None:
-        pass
-
-    def on_message(self, text: str) -> None:
-        log.info(text)
 
 
 @dataclass
@@ -114,159 +63,7 @@ class Objective:
         return value > best if self.higher_is_better else value < best
 
 
-# --- devices, seeds, distribution ------------------------------------------------
-def resolve_device(name: str) -> torch.device:
-    """auto -> cuda, else mps, else cpu; an unknown or unavailable one is an error."""
-    from seqcli.config import device_error, valid_device
-
-    if not valid_device(name.strip().lower()):
-        raise device_error(name)
-    name = name.strip().lower()
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(
-            f"--device {name}: CUDA is not available on this machine "
-            "(is this a CPU build of torch?)"
-        )
-    if name == "mps" and not (
-        getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()
-    ):
-        raise ConfigError("--device mps: Apple MPS is not available on this machine")
-    return torch.device(name)
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    torch.manual_seed(seed)
-
-
-def dist_info() -> tuple[int, int]:
-    """(rank, world_size) under torchrun, (0, 1) otherwise."""
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
-        return torch.distributed.get_rank(), torch.distributed.get_world_size()
-    return 0, 1
-
-
-def setup_distributed() -> tuple[int, int]:
-    """Join the process group torchrun describes in the environment, if any."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world > 1 and not torch.distributed.is_initialized():
-        backend = "nccl" if torch.cuda.is_available() else "gloo"
-        torch.distributed.init_process_group(backend=backend)
-        if torch.cuda.is_available():
-            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
-    return dist_info()
-
-
-def data_parallel(network: nn.Module, device: torch.device) -> nn.Module:
-    """`network` wrapped in DistributedDataParallel (a process group must exist).
-
-    An adaptive softmax computes a tail cluster only for batches with targets in
-    it, so some steps leave parameters without a gradient: DDP must look for them,
-    or the next step fails ("Expected to have finished reduction"). The search
-    costs a walk over the graph at every step, so it is asked for only then.
-    """
-    ids = [device.index] if device.type == "cuda" else None
-    skips = any(isinstance(m, nn.AdaptiveLogSoftmaxWithLoss) for m in network.modules())
-    return nn.parallel.DistributedDataParallel(
-        network, device_ids=ids, find_unused_parameters=skips
-    )
-
-
 # --- the loop ---------------------------------------------------------------------
-def make_optimizer(
-    params: Iterable[nn.Parameter], cfg: TrainConfig
-) -> torch.optim.Optimizer:
-    params = list(params)
-    if cfg.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    try:
-        # The fused kernel updates all parameters in one pass: on a CPU it makes the
-        # Adam step of a 33k-word embedding ~6x cheaper than the per-tensor loop.
-        return torch.optim.Adam(
-            params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True
-        )
-    except (RuntimeError, TypeError):
-        return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-
-
-def resolve_schedule(cfg: TrainConfig) -> str:
-    """The lr schedule a run follows: "auto" is "budget" under a time limit."""
-    if cfg.lr_schedule == "auto":
-        return "budget" if cfg.max_time is not None else "plateau"
-    if cfg.lr_schedule == "budget" and cfg.max_time is None:
-        return "plateau"  # nothing to pace the decay by
-    return cfg.lr_schedule
-
-
-class _Run:
-    """The mutable pieces of one fit() call, so that its steps stay small functions."""
-
-    def __init__(self, network: nn.Module, cfg: TrainConfig, device: torch.device):
-        self.network = network
-        self.cfg = cfg
-        self.device = device
-        self.rank, self.world = dist_info()
-        self.saved: dict[str, Path] = {}  # kind -> file the last save wrote
-        self.model: nn.Module = network
-        if self.world > 1:
-            self.model = data_parallel(network, device)
-        self.optimizer = make_optimizer(network.parameters(), cfg)
-        self.progress = Progress()
-        self.schedule = resolve_schedule(cfg)
-        self.started = time.monotonic()
-        self.last_save = time.monotonic()
-        self.elapsed_before = 0.0
-
-    @property
-    def elapsed(self) -> float:
-        return self.elapsed_before + time.monotonic() - self.started
-
-    @property
-    def lr(self) -> float:
-        return float(self.optimizer.param_groups[0]["lr"])
-
-    def set_lr(self, lr: float) -> None:
-        for group in self.optimizer.param_groups:
-            group["lr"] = lr
-
-    def out_of_time(self) -> bool:
-        return self.cfg.max_time is not None and self.elapsed >= self.cfg.max_time * 60
-
-    def train_state(self) -> dict[str, Any]:
-        self.progress.elapsed = self.elapsed
-        self.progress.world = self.world
-        return {
-            "optimizer": self.optimizer.state_dict(),
-            "progress": asdict(self.progress),
-            "torch_rng": torch.get_rng_state(),
-            "python_rng": list(random.getstate()[1]),
-        }
-
-    def restore(self, state: dict[str, Any]) -> None:
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.progress = Progress(**state["progress"])
-        self.elapsed_before = self.progress.elapsed
-        self.started = time.monotonic()
-        torch.set_rng_state(state["torch_rng"])
-        random.setstate((3, tuple(state["python_rng"]), None))
-
-    def agree(self, flag: bool) -> bool:
-        """True on every rank if `flag` is true on any: ranks that decide alone to
-        stop (a time budget read off each rank's clock) would leave the others
-        waiting in a gradient all-reduce that never completes."""
-        if self.world == 1:
-            return flag
-        vote = torch.tensor([float(flag)], device=self.device)  # NCCL: on the GPU
-        torch.distributed.all_reduce(vote, op=torch.distributed.ReduceOp.MAX)
-        return bool(vote.item())
-
-
 def fit(
     network: nn.Module,
     *,
@@ -300,7 +97,7 @@ def fit(
     or NaN raises `TrainingDiverged`.
     """
     device = next(network.parameters()).device
-    run = _Run(network, cfg, device)
+    run = RunState(network, cfg, device)
     save = _recording(save, run)
     # Under torchrun every rank trains, but only rank 0 talks to the user.
     reporter = reporter if reporter is not None and run.rank == 0 else SilentReporter()
@@ -392,7 +189,7 @@ def _restore_sigterm(previous: Any) -> None:
 
 
 def _recording(
-    save: Callable[..., Path | None], run: _Run
+    save: Callable[..., Path | None], run: RunState
 ) -> Callable[..., Path | None]:
     """`save`, noting in `run.saved` which file each kind went to."""
 
@@ -429,7 +226,7 @@ _BOOKKEEPING = ("epoch", "step", "lr", "elapsed_s", "tokens", "best")
 
 
 def _train_epoch(
-    run: _Run,
+    run: RunState,
     batches: BatchFactory,
     steps: int | None,
     evaluate: Evaluate,
@@ -450,9 +247,9 @@ def _train_epoch(
         p.step_in_epoch += 1
         p.global_step += 1
         if run.schedule == "linear" and steps:
-            _linear_lr(run, steps)
+            run.set_lr(linear_lr(cfg, p.global_step, steps))
         elif run.schedule == "budget":
-            _budget_lr(run)
+            run.set_lr(budget_lr(cfg, run.elapsed))
         p.tokens += batch.num_tokens
         window_tokens += batch.num_tokens
         rate = window_tokens / max(time.monotonic() - window_start, 1e-9)
@@ -486,35 +283,11 @@ def _train_epoch(
     return verdict or "epochs"
 
 
-def _linear_lr(run: _Run, steps_per_epoch: int) -> None:
-    """Decay the lr linearly from cfg.lr at the first step to cfg.min_lr at the last."""
-    cfg = run.cfg
-    done = run.progress.global_step / (steps_per_epoch * cfg.epochs)
-    run.set_lr(max(cfg.lr * (1.0 - done), cfg.min_lr))
-
-
-def _budget_lr(run: _Run) -> None:
-    """Warm up over the first `warmup` share of the time budget, hold the lr, then
-    decay it linearly to min_lr over the last `cooldown` share. The clock, not the
-    step count, sets the pace: a run's speed is not known in advance, and its
-    budget is what a CPU user sets."""
-    cfg = run.cfg
-    assert cfg.max_time is not None  # resolve_schedule: no budget, no schedule
-    done = min(run.elapsed / (cfg.max_time * 60), 1.0)
-    scale = 1.0
-    if done < cfg.warmup:
-        scale = (done + 1e-3) / cfg.warmup
-    if cfg.cooldown > 0 and done > 1.0 - cfg.cooldown:
-        scale = (1.0 - done) / cfg.cooldown
-    run.set_lr(max(cfg.lr * min(scale, 1.0), cfg.min_lr))
-
-
-def _train_step(run: _Run, batch: Batch) -> float:
+def _train_step(run: RunState, batch: Batch) -> float:
     batch = batch.to(run.device)
     run.optimizer.zero_grad(set_to_none=True)
     loss = run.model(batch)
-    if not torch.isfinite(loss):
-        raise _diverged(run, loss.item())
+    _check_finite(run, loss)
     loss.backward()
     if run.cfg.clip > 0:
         nn.utils.clip_grad_norm_(run.network.parameters(), run.cfg.clip)
@@ -522,24 +295,61 @@ def _train_step(run: _Run, batch: Batch) -> float:
     return float(loss.detach())
 
 
-def _diverged(run: _Run, loss: float) -> TrainingDiverged:
-    """One line: where it happened, what is kept, what to try."""
+def _check_finite(run: RunState, loss: torch.Tensor) -> None:
+    """Raise `TrainingDiverged` on every rank if the loss is inf or NaN on any.
+
+    Under torchrun a rank that stopped alone would leave the others waiting in
+    backward's gradient all-reduce, to end in a timeout or a lost-connection
+    traceback instead of the one-line error. So the ranks first share their losses
+    (one number each) and all stop, with the same message, if one diverged.
+    """
+    if run.world == 1:
+        if not torch.isfinite(loss):
+            raise _diverged(run, loss.item())
+        return
+    losses = [torch.empty(1, device=run.device) for _ in range(run.world)]
+    torch.distributed.all_gather(losses, loss.detach().float().reshape(1))
+    bad = (~torch.isfinite(torch.cat(losses))).nonzero()  # (ranks diverged, 1)
+    if len(bad):
+        rank = int(bad[0, 0])
+        raise _diverged(run, losses[rank].item(), rank=rank)
+
+
+def _diverged(
+    run: RunState, loss: float, *, rank: int | None = None
+) -> TrainingDiverged:
+    """One line: where it happened, what is kept, what to try.
+
+    Under torchrun every rank raises it, with the same text: `rank` is the one
+    whose loss diverged, and the files kept are rank 0's, the one that saves.
+    """
     step = run.progress.global_step + 1
     what = {"best": "best weights", "last": "resume snapshot"}
-    kept = " and ".join(f"{path} ({what[k]})" for k, path in sorted(run.saved.items()))
+    saved = _saved_on_rank0(run)
+    kept = " and ".join(f"{path} ({what[k]})" for k, path in sorted(saved.items()))
     kept = f"kept: {kept}" if kept else "no checkpoint was saved in this run before it"
+    where = f" on rank {rank}" if rank is not None else ""
     clip = run.cfg.clip
     tighter = f"a smaller --clip (now {clip:g})" if clip > 0 else "--clip 1"
     return TrainingDiverged(
-        f"training diverged: the loss is {loss} at step {step} (epoch "
+        f"training diverged: the loss is {loss}{where} at step {step} (epoch "
         f"{run.progress.epoch}); {kept}; try a lower --lr (now {run.lr:g}) or "
         f"{tighter}",
         step,
     )
 
 
+def _saved_on_rank0(run: RunState) -> dict[str, Path]:
+    """The files rank 0 has written (`run.saved`), known on every rank."""
+    if run.world == 1:
+        return run.saved
+    shared: list[Any] = [run.saved]
+    torch.distributed.broadcast_object_list(shared, src=0)
+    return shared[0]
+
+
 def _evaluate(
-    run: _Run,
+    run: RunState,
     evaluate: Evaluate,
     objective: Objective,
     save: Callable[..., None],
@@ -569,13 +379,13 @@ def _evaluate(
     else:
         p.bad_evals += 1
         record["best"] = 0.0
-        at_floor = _lr_at_floor(run)
+        at_floor = lr_at_floor(cfg, run.lr)
         if (
             run.schedule == "plateau"
             and cfg.plateau_patience is not None
             and p.bad_evals > cfg.plateau_patience
         ):
-            run.set_lr(max(run.lr * cfg.lr_decay, cfg.min_lr))
+            run.set_lr(plateau_lr(cfg, run.lr))
     if run.rank == 0:
         reporter.on_eval(record)
         if log_path is not None:
@@ -586,10 +396,3 @@ def _evaluate(
     if cfg.early_stop and record["best"] == 0.0 and at_floor:
         return "min_lr"
     return None
-
-
-def _lr_at_floor(run: _Run) -> bool:
-    """The lr has decayed from above `min_lr` down to it: no smaller steps are left
-    to try, so another evaluation without gain ends the run (unless early stopping
-    is off)."""
-    return run.lr <= run.cfg.min_lr < run.cfg.lr

@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import Tensor
 
-from seqcli import decoding
+from seqcli import beam
 from seqcli.decoding import beam_search, greedy, normalized_score
 from seqcli.vocab import BOS_ID, EOS_ID, PAD_ID
 
@@ -118,16 +118,16 @@ def test_min_len_and_max_len_hold() -> None:
 @pytest.mark.parametrize("tail", [0, 37])  # tokens after the last whole chunk
 def test_chunked_and_per_row_searches_find_the_same_best_candidates(tail: int) -> None:
     g = torch.Generator().manual_seed(5)
-    vocab = 30 * decoding.CHUNK + tail
+    vocab = 30 * beam.CHUNK + tail
     for width in (1, 5):
         log_probs = torch.randn(4 * width, vocab, generator=g).log_softmax(-1)
         log_probs[:, list(BANNED)] = float("-inf")
-        log_probs[1, 7 * decoding.CHUNK + 3] = 5.0  # a winner inside a chunk
+        log_probs[1, 7 * beam.CHUNK + 3] = 5.0  # a winner inside a chunk
         log_probs[2, vocab - 1] = 5.0  # and one at the end (the tail if any)
         cum = torch.randn(4, width, generator=g)
         cum[3, -1] = float("-inf")  # a dead hypothesis
-        by_chunks = decoding._by_chunks(log_probs, cum, 10)
-        by_rows = decoding._by_rows(log_probs, cum, 10)
+        by_chunks = beam._by_chunks(log_probs, cum, 10)
+        by_rows = beam._by_rows(log_probs, cum, 10)
         everything = (cum.view(-1, 1) + log_probs).view(4, -1).topk(10, dim=1).values
         for top, hyp, token in (by_chunks, by_rows):
             assert torch.equal(top, everything)
@@ -158,10 +158,8 @@ def test_batched_search_equals_one_at_a_time_with_chunks(
     sources = [3, 1, 4, 1, 5, 9, 2, 6]
     kw = {"beam_size": 3, "n_best": 3, "max_len": 7, "alpha": 0.6}
     calls = []
-    by_chunks = decoding._by_chunks
-    monkeypatch.setattr(
-        decoding, "_by_chunks", lambda *a: calls.append(1) or by_chunks(*a)
-    )
+    by_chunks = beam._by_chunks
+    monkeypatch.setattr(beam, "_by_chunks", lambda *a: calls.append(1) or by_chunks(*a))
     together = _search(model, sources, **kw)
     assert calls  # the vocabulary is large enough for chunks
     for source, hyps in zip(sources, together, strict=True):

@@ -327,12 +327,29 @@ def test_resume_through_the_cli(runner: CliRunner, corpus_file: Path, tmp_path: 
         runner, "train-lm", corpus_file, "--resume", "--epochs", "2", "-q", "-o", out
     )
     assert_ok(result)
-    assert "resuming" in result.stderr
+    # -q: not even which snapshot resumes, nor that it trains to epoch 2 now.
+    assert result.stderr == ""
+    assert result.stdout.strip() == str(out)
     progress = load_checkpoint(out.with_suffix(".last.pt"))["train_state"]["progress"]
     assert progress["epoch"] == 3
     assert [h["epoch"] for h in progress["history"]] == [1, 2]
     # The stored config of the first run (tiny sizes) was kept.
     assert load_checkpoint(out)["config"]["model"]["hidden_size"] == 16
+
+
+def test_a_quiet_resume_still_warns_of_a_changed_setting(
+    runner: CliRunner, corpus_file: Path, tmp_path: Path
+):
+    out = tmp_path / "w.pt"
+    assert_ok(
+        invoke(runner, "train-lm", corpus_file, "--epochs", "1", *TINY, "-q", "-o", out)
+    )
+    result = invoke(runner, "train-lm", corpus_file, "--resume", "--epochs", "2",
+                    "--dropout", "0.3", "-q", "-o", out)  # fmt: skip
+    assert_ok(result)
+    assert result.stderr.splitlines() == [
+        "warning: --resume: model.dropout differs from the snapshot's: 0.1 -> 0.3"
+    ]
 
 
 def test_resume_without_a_snapshot(runner: CliRunner, corpus_file: Path, tmp_path):

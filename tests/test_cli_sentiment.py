@@ -22,6 +22,8 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 TINY = ["--emb-size", "8", "--hidden-size", "16", "--dropout", "0"]
 TINY += ["--lr", "0.05", "--batch-size", "8", "--device", "cpu", "-q"]
+# Without -q: the notes a quiet run drops ("resuming X", "continuing with ...").
+TINY_NOTES = [flag for flag in TINY if flag != "-q"]
 POSITIVE = ("good", "great", "fine")
 NEGATIVE = ("bad", "awful", "poor")
 FILLER = ("the", "film", "plot", "was", "a")
@@ -262,7 +264,7 @@ def test_resume_continues_a_run(tmp_path: Path) -> None:
     assert_ok(invoke("train-sentiment", train, "--valid", train, "-o", out,
                      "--epochs", "1", *TINY))  # fmt: skip
     resumed = invoke("train-sentiment", train, "--valid", train, "-o", out,
-                     "--epochs", "2", "--resume", *TINY)  # fmt: skip
+                     "--epochs", "2", "--resume", *TINY_NOTES)  # fmt: skip
     assert_ok(resumed)
     assert "resuming" in resumed.stderr
     assert "warning" not in resumed.stderr  # the same settings: nothing to warn of
@@ -286,7 +288,7 @@ def test_resume_warns_of_each_changed_setting(tmp_path: Path) -> None:
     assert_ok(invoke("train-sentiment", first, "--valid", first, "-o", out,
                      "--epochs", "1", *TINY))  # fmt: skip
     resumed = invoke("train-sentiment", other, "--valid", first, "-o", out, "--epochs",
-                     "2", "--resume", *TINY, "--dropout", "0.1")  # fmt: skip
+                     "2", "--resume", *TINY_NOTES, "--dropout", "0.1")  # fmt: skip
     assert_ok(resumed)
     lines = resumed.stderr.splitlines()
     assert (

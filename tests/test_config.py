@@ -234,7 +234,7 @@ def test_missing_and_non_utf8_yaml(tmp_path: Path):
         load_config(LMConfig, path)
 
 
-# --- every default written once, in config.py ---------------------------------------
+# --- every default written once, in the config dataclasses ------------------------
 def _defaults(func) -> dict[str, object]:
     import inspect
 

@@ -13,6 +13,7 @@ import json
 import os
 import random
 import signal
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -26,12 +27,13 @@ from seqcli.batching import Batch, lm_rows, lm_shard, shard
 from seqcli.checkpoint import load_checkpoint
 from seqcli.cli import app
 from seqcli.config import RecurrentConfig, SentimentConfig
+from seqcli.devices import data_parallel
 from seqcli.nn.lm import LanguageModel
+from seqcli.reporting import StepInfo
 from seqcli.runs import find_resume, run_files
 from seqcli.tasks import lm as lm_task
 from seqcli.tasks import sentiment as sentiment_task
 from seqcli.tasks.lm_inference import load_lm, sample
-from seqcli.training import StepInfo, data_parallel
 
 ROOT = Path(__file__).resolve().parents[1]
 # One network for every run here, one layer of 16 units: a step takes a millisecond.
@@ -353,3 +355,90 @@ def test_train_sentiment_under_torchrun(tmp_path: Path, threads_config: Path):
     assert [r["epoch"] for r in read_log(out.with_name("clf.metrics.jsonl"))] == list(
         range(1, 8)
     )
+
+
+# --- a loss that diverges on one rank ------------------------------------------------
+# One rank of a two-process group: the real command line, with rank 1's training
+# loss turned NaN at its third step.
+_ONE_RANK_DIVERGES = """
+import os, sys
+from seqcli.nn.lm import LanguageModel
+from seqcli.__main__ import run
+
+forward = LanguageModel.forward
+steps = []
+
+def poisoned(self, batch):
+    loss = forward(self, batch)
+    if self.training:
+        steps.append(1)
+        if os.environ["RANK"] == "1" and len(steps) == 3:
+            return loss * float("nan")
+    return loss
+
+LanguageModel.forward = poisoned
+sys.argv[0] = "seqcli"
+run()
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@needs_gloo
+@pytest.mark.slow
+def test_a_loss_diverging_on_one_rank_stops_every_rank_with_one_line(
+    tmp_path: Path, corpus_file: Path, threads_config: Path
+):
+    """The ranks used to part: rank 1 gave the one-line error while rank 0 waited
+    in backward's all-reduce for it, and ended in a traceback or a timeout.
+
+    The ranks are started as torchrun starts them, without torchrun, which on a
+    failed rank stops the others and prints a report of its own.
+    """
+    script = tmp_path / "one_rank_diverges.py"
+    script.write_text(_ONE_RANK_DIVERGES, encoding="utf-8")
+    env = {
+        **os.environ,
+        "OMP_NUM_THREADS": "1",
+        "COLUMNS": "400",  # the error on one line of a non-terminal stderr
+        "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+        "WORLD_SIZE": "2",
+        "MASTER_ADDR": "127.0.0.1",
+        "MASTER_PORT": str(_free_port()),
+    }
+    args = ["train-lm", corpus_file, *LM, "--batch-size", 4, "-c", threads_config]
+    args += ["--epochs", 1, "-o", "m.pt", "-q"]
+    ranks = [
+        subprocess.Popen(
+            [sys.executable, str(script), *map(str, args)],
+            cwd=tmp_path,
+            env={**env, "RANK": str(rank), "LOCAL_RANK": str(rank)},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
+        for rank in range(2)
+    ]
+    done = []
+    for proc in ranks:
+        try:
+            done.append(proc.communicate(timeout=180))
+        except subprocess.TimeoutExpired:
+            for other in ranks:
+                os.killpg(other.pid, signal.SIGKILL)
+            pytest.fail(f"a rank hung:\n{proc.communicate()[1]}")
+    lines = []
+    for proc, (out, err) in zip(ranks, done, strict=True):
+        assert "Traceback" not in err, err
+        assert proc.returncode == 2, err
+        assert out == ""
+        (line,) = err.strip().splitlines()
+        lines.append(line)
+    assert lines[0] == lines[1]  # the same message on every rank
+    assert lines[0].startswith("error: training diverged: the loss is nan on rank 1 ")
+    assert "at step 3 (epoch 1)" in lines[0]

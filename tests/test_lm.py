@@ -27,11 +27,11 @@ from seqcli.config import (
 from seqcli.decoding import greedy
 from seqcli.decoding import sample as sample_ids
 from seqcli.errors import CheckpointError, ConfigError, DataFormatError
+from seqcli.reporting import StepInfo
 from seqcli.runs import find_resume, run_files
 from seqcli.tasks import lm as task
 from seqcli.tasks import lm_inference as use
 from seqcli.tokenizers import CharTokenizer
-from seqcli.training import StepInfo
 from seqcli.vocab import BOS, BOS_ID, EOS_ID, SPECIALS, UNK, UNK_ID, Vocab
 
 OVERFIT = ["the cat sat on the mat .", "a dog ran to the park .", "my owl sees a fox ."]

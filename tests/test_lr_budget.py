@@ -3,17 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from torch import nn
 
 from seqcli.config import LMConfig, TrainConfig, load_config
 from seqcli.errors import ConfigError
-from seqcli.training import _budget_lr, _Run, resolve_schedule
-
-
-def _run_at(cfg: TrainConfig, elapsed_s: float) -> _Run:
-    run = _Run(nn.Linear(2, 2), cfg, device=None)  # type: ignore[arg-type]
-    run.elapsed_before = elapsed_s - (run.elapsed - run.elapsed_before)
-    return run
+from seqcli.schedules import budget_lr, resolve_schedule
 
 
 @pytest.mark.parametrize(
@@ -28,9 +21,8 @@ def _run_at(cfg: TrainConfig, elapsed_s: float) -> _Run:
 )
 def test_budget_lr_follows_the_clock(share: float, expected: float) -> None:
     cfg = TrainConfig(lr=0.01, min_lr=1e-5, max_time=10, lr_schedule="budget")
-    run = _run_at(cfg, share * 600)
-    _budget_lr(run)
-    assert run.lr == pytest.approx(max(0.01 * expected, 1e-5), rel=0.02, abs=1e-6)
+    lr = budget_lr(cfg, share * 600)
+    assert lr == pytest.approx(max(0.01 * expected, 1e-5), rel=0.02, abs=1e-6)
 
 
 def test_auto_is_budget_only_under_a_time_limit() -> None:

@@ -16,12 +16,12 @@ from typer.testing import CliRunner, Result
 from seqcli.checkpoint import load_checkpoint, save_checkpoint
 from seqcli.cli import app
 from seqcli.config import SentimentConfig, load_config
+from seqcli.reporting import SilentReporter
 from seqcli.tasks.lm import train_lm
 from seqcli.tasks.lm_inference import evaluate_lm, load_lm, sample, score
 from seqcli.tasks.sentiment import train_sentiment
 from seqcli.tasks.sentiment_inference import classify, load_classifier
 from seqcli.tokenizers import NO_CAPITALS_NOTE
-from seqcli.training import SilentReporter
 from seqcli.vocab import UNK_ID
 
 # SST-style training text: lowercased and PTB-tokenised.

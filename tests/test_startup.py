@@ -25,6 +25,8 @@ TORCH_FREE = [
     "seqcli.tokenizers",
     "seqcli.treebank",
     "seqcli.readers",
+    "seqcli.reporting",
+    "seqcli.schedules",
     "seqcli.metrics",
     "seqcli.metrics.translation",
     "seqcli.metrics.bleu_explain",

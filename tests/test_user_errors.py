@@ -155,7 +155,7 @@ def test_an_unknown_device_is_refused_by_the_inference_commands(folder: Path) ->
 
 
 def test_resolve_device_refuses_unknown_names() -> None:
-    from seqcli.training import resolve_device
+    from seqcli.devices import resolve_device
 
     with pytest.raises(ConfigError, match="auto, cpu, cuda, cuda:N or mps"):
         resolve_device("tpu")

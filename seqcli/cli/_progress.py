@@ -1,6 +1,6 @@
 """Rich rendering of training progress: a live bar and a per-epoch metrics table.
 
-Implements the `seqcli.training.Reporter` protocol on stderr. Must not import torch.
+Implements the `seqcli.reporting.Reporter` protocol on stderr. Must not import torch.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from rich.table import Table
 from seqcli.cli._shared import err_console, print_dim
 
 if TYPE_CHECKING:
-    from seqcli.training import StepInfo
+    from seqcli.reporting import StepInfo
 
 
 class RichReporter:

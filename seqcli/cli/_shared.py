@@ -226,8 +226,8 @@ def inference_device(
     """Where an inference command computes: its --device (default cpu), with torch's
     CPU threads set from --threads (0 or not given: measured, for steps of `rows`
     rows, by the one function that sets them for training too)."""
+    from seqcli.devices import resolve_device
     from seqcli.threads import PROBE_ROWS, set_threads
-    from seqcli.training import resolve_device
 
     set_threads(threads or 0, rows=rows or PROBE_ROWS)
     return str(resolve_device(device or "cpu"))

@@ -105,27 +105,32 @@ def resolve(
     config: Path | None,
     overrides: dict[str, Any],
     resume: bool,
+    quiet: bool = False,
 ) -> tuple[C, dict[str, Any] | None]:
     """The run's config and, with --resume, the snapshot to continue from.
 
     A resumed run starts from the config stored in its snapshot; a --config file
-    and flags given now still override it (for example more --epochs).
+    and flags given now still override it (for example more --epochs). With
+    `quiet`, only warnings are said (not which snapshot, nor the settings a resumed
+    run is expected to change); under torchrun, rank 0 alone says anything.
     """
     snapshot = None
     base = None
+    # Under torchrun every rank resolves the same config; one of them reports it.
+    speaks = os.environ.get("RANK", "0") == "0"
     if resume:
         from seqcli.runs import find_resume, out_of_snapshot
 
         path, snapshot = find_resume(task, overrides.get("out"))
         base = dict(snapshot["config"])
         base["out"] = str(out_of_snapshot(path))
-        if os.environ.get("RANK", "0") == "0":
+        if speaks and not quiet:
             print_dim(f"resuming {path}")
     cfg = load_config(cls, config, overrides, base=base)
     if config is not None and getattr(cfg, "out", None):
         refuse_inputs(cfg.out, {"--config": config})  # type: ignore[attr-defined]
-    if snapshot is not None:
-        warn_changes(snapshot["config"], to_dict(cfg))
+    if snapshot is not None and speaks:
+        warn_changes(snapshot["config"], to_dict(cfg), quiet=quiet)
     return cfg, snapshot
 
 
@@ -133,13 +138,20 @@ def resolve(
 _CONTINUING = ("train.epochs", "train.max_time")
 
 
-def warn_changes(stored: dict[str, Any], resolved: dict[str, Any]) -> None:
-    """One stderr line per setting a resumed run changes from its snapshot's."""
+def warn_changes(
+    stored: dict[str, Any], resolved: dict[str, Any], *, quiet: bool = False
+) -> None:
+    """One stderr line per setting a resumed run changes from its snapshot's.
+
+    With `quiet`, only the warnings: an expected change (more epochs) is a note.
+    """
     for key, old, new in config_changes(stored, resolved):
         if key == "out":
             continue  # the snapshot's own path, filled in by resolve
         was, now = escape(repr(old)), escape(repr(new))
         if key in _CONTINUING:
+            if quiet:
+                continue
             line = f"[dim]continuing with {key} {now} (was {was})[/]"
         else:
             line = f"[yellow]warning:[/] --resume: {key} differs from the snapshot's: "
@@ -173,7 +185,12 @@ def run(
     overrides = {**NetworkOpts.overrides(flags, cls), **own}
     overrides = {key: plain(value) for key, value in overrides.items()}
     cfg, snapshot = resolve(
-        cls, task, config=flags["config"], overrides=overrides, resume=flags["resume"]
+        cls,
+        task,
+        config=flags["config"],
+        overrides=overrides,
+        resume=flags["resume"],
+        quiet=flags["quiet"],
     )
     if flags["dry_run"]:
         from seqcli.runs import check_task

@@ -21,12 +21,14 @@ from torch import Tensor
 from seqcli.batching import Batch
 from seqcli.checkpoint import load_weights
 from seqcli.config import EmbeddingsConfig, from_dict
+from seqcli.devices import dist_info
 from seqcli.errors import ConfigError, DataFormatError
 from seqcli.nn.skipgram import SkipGram
 from seqcli.readers import read_text
+from seqcli.reporting import Reporter, SilentReporter
 from seqcli.runs import TaskRun, TrainOutcome, train_task, update_metrics
 from seqcli.tokenizers import Tokenizer, build_tokenizer
-from seqcli.training import Objective, Reporter, SilentReporter, dist_info
+from seqcli.training import Objective
 from seqcli.vocab import SPECIALS, Vocab, build_vocab
 
 TASK = "embeddings"

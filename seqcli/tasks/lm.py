@@ -26,9 +26,11 @@ from seqcli.batching import (
 )
 from seqcli.checkpoint import check_buildable, load_checkpoint, load_weights
 from seqcli.config import ADAPTIVE_SOFTMAX_ABOVE, LMConfig, checked_from_dict
+from seqcli.devices import dist_info
 from seqcli.errors import ConfigError, DataFormatError
 from seqcli.nn.lm import LanguageModel, default_cutoffs
 from seqcli.readers import TextLine, display_name, read_lines, read_text
+from seqcli.reporting import Reporter
 from seqcli.runs import TaskRun, TrainOutcome, resume_source, train_task
 from seqcli.tokenizers import (
     NO_CAPITALS_NOTE,
@@ -37,7 +39,7 @@ from seqcli.tokenizers import (
     describe,
     tokenizer_from_dict,
 )
-from seqcli.training import Objective, Reporter, dist_info
+from seqcli.training import Objective
 from seqcli.vocab import (
     EOS_ID,
     UNK_ID,

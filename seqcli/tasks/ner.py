@@ -32,6 +32,7 @@ from seqcli.errors import ConfigError
 from seqcli.metrics.ner import NerReport, conlleval, convert
 from seqcli.nn.crf import bioes_transitions
 from seqcli.nn.tagger import Tagger
+from seqcli.reporting import Reporter, SilentReporter
 from seqcli.runs import TaskRun, TrainOutcome, train_task
 from seqcli.tasks.ner_data import (
     Encoded,
@@ -47,7 +48,7 @@ from seqcli.tasks.transfer import (
     transfer_config,
 )
 from seqcli.tokenizers import WordTokenizer
-from seqcli.training import Objective, Reporter, SilentReporter
+from seqcli.training import Objective
 from seqcli.vocab import UNK_ID, Vocab
 
 TASK = "ner"

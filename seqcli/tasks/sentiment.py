@@ -23,6 +23,7 @@ from seqcli.checkpoint import (
     require,
 )
 from seqcli.config import ClassifyConfig, SentimentConfig, checked_from_dict
+from seqcli.devices import dist_info
 from seqcli.errors import DataFormatError
 from seqcli.fasta import is_fasta, read_fasta, read_labels
 from seqcli.metrics.classification import (
@@ -31,6 +32,7 @@ from seqcli.metrics.classification import (
 )
 from seqcli.nn.classifier import Classifier
 from seqcli.readers import LabeledText, read_table
+from seqcli.reporting import Reporter, SilentReporter
 from seqcli.runs import TaskRun, TrainOutcome, resume_source, train_task
 from seqcli.tasks.transfer import start_encoder, transfer_config
 from seqcli.tokenizers import (
@@ -42,7 +44,7 @@ from seqcli.tokenizers import (
     describe,
     tokenizer_from_dict,
 )
-from seqcli.training import Objective, Reporter, SilentReporter, dist_info
+from seqcli.training import Objective
 from seqcli.vocab import UNK_ID, Vocab, build_vocab, extend_vocab
 
 TASK = "sentiment"

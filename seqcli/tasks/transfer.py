@@ -17,7 +17,7 @@ from seqcli.config import RecurrentConfig, TokenizerConfig
 from seqcli.errors import CheckpointError, ConfigError
 from seqcli.nn.recurrent import RecurrentEncoder
 from seqcli.readers import WordVectors, read_word_vectors
-from seqcli.training import Reporter
+from seqcli.reporting import Reporter
 from seqcli.vocab import SPECIALS, Vocab
 
 

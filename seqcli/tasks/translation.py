@@ -33,9 +33,10 @@ from seqcli.errors import ConfigError, DataFormatError
 from seqcli.metrics.translation import BleuOptions, corpus_scores
 from seqcli.nn.seq2seq import Seq2Seq
 from seqcli.readers import SentencePair, read_pairs, read_parallel
+from seqcli.reporting import Reporter, SilentReporter
 from seqcli.runs import TaskRun, TrainOutcome, train_task
 from seqcli.tokenizers import Tokenizer, build_tokenizer, tokenizer_from_dict
-from seqcli.training import Objective, Reporter, SilentReporter
+from seqcli.training import Objective
 from seqcli.vocab import BOS_ID, PAD_ID, UNK_ID, Vocab, build_vocab
 
 TASK = "translation"

@@ -1,0 +1,60 @@
+"""One reader per corpus format, yielding typed records with their line numbers.
+
+Readers never tokenise or build vocabularies. Bad input raises `DataFormatError`
+naming the file and line. ``-`` reads stdin; a name ending in ``.gz`` is gunzipped.
+Must not import torch.
+
+lines     plain text, one record per line (what the other readers read through)
+parallel  line-aligned source/target files, or a table of pairs
+tables    labelled TSV, CSV and JSON Lines
+conll     CoNLL columns: a token and its tags per line
+vectors   word2vec/GloVe text vectors
+
+Every public name is importable from here (``from seqcli.readers import
+read_table``).
+"""
+
+from seqcli.readers.conll import DOCSTART, ConllSentence, read_conll
+from seqcli.readers.lines import (
+    TextLine,
+    display_name,
+    read_aligned_lines,
+    read_lines,
+    read_text,
+    read_text_lines,
+)
+from seqcli.readers.parallel import SentencePair, read_pairs, read_parallel
+from seqcli.readers.tables import (
+    LABEL_NAMES,
+    TABLE_FORMATS,
+    TEXT_NAMES,
+    LabeledText,
+    looks_labelled,
+    read_table,
+    table_format,
+)
+from seqcli.readers.vectors import WordVectors, read_word_vectors
+
+__all__ = [
+    "DOCSTART",
+    "LABEL_NAMES",
+    "TABLE_FORMATS",
+    "TEXT_NAMES",
+    "ConllSentence",
+    "LabeledText",
+    "SentencePair",
+    "TextLine",
+    "WordVectors",
+    "display_name",
+    "looks_labelled",
+    "read_aligned_lines",
+    "read_conll",
+    "read_lines",
+    "read_pairs",
+    "read_parallel",
+    "read_table",
+    "read_text",
+    "read_text_lines",
+    "read_word_vectors",
+    "table_format",
+]
