@@ -49,13 +49,14 @@ import json
 import os
 import platform
 import resource
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from spread import spread  # bench/, first on sys.path
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGET_F1 = 87.0
@@ -281,18 +282,6 @@ def run_all(
         return list(pool.map(train, *columns))
 
 
-def spread(values: list[float]) -> dict[str, Any]:
-    """Mean, sample standard deviation (0 for one value), min and max."""
-    sd = statistics.stdev(values) if len(values) > 1 else 0.0
-    return {
-        "mean": round(statistics.fmean(values), 2),
-        "sd": round(sd, 2),
-        "min": min(values),
-        "max": max(values),
-        "n": len(values),
-    }
-
-
 def by_recipe(results: list[dict[str, Any]]) -> dict[str, Any]:
     """Each recipe's runs by seed, with the spread of its F1 figures."""
     recipes: dict[str, Any] = {}
@@ -302,7 +291,7 @@ def by_recipe(results: list[dict[str, Any]]) -> dict[str, Any]:
     for name, entry in recipes.items():
         runs = list(entry["seeds"].values())
         for key in ("test_f1", "valid_f1", "train_s", "epochs"):
-            entry[key] = spread([run[key] for run in runs])
+            entry[key] = spread([run[key] for run in runs], digits=2)
         log(f"{TITLES[name]}: test F1 {json.dumps(entry['test_f1'])}")
     return recipes
 

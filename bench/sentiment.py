@@ -54,7 +54,6 @@ import json
 import os
 import platform
 import random
-import statistics
 import sys
 import tempfile
 import time
@@ -62,6 +61,8 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
+
+from spread import spread  # bench/, first on sys.path
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGETS = {"sst2": 0.85, "imdb": 0.88}
@@ -380,18 +381,6 @@ def over_seeds(
     }
     log(f"{name}, seeds {seeds}: {json.dumps(summary)}")
     return {**summary, "seeds": runs}
-
-
-def spread(values: list[float]) -> dict[str, Any]:
-    """Mean, sample standard deviation (0 for one value), min and max."""
-    sd = statistics.stdev(values) if len(values) > 1 else 0.0
-    return {
-        "mean": round(statistics.fmean(values), 4),
-        "sd": round(sd, 4),
-        "min": min(values),
-        "max": max(values),
-        "n": len(values),
-    }
 
 
 def sst2_ensemble(
