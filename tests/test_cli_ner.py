@@ -162,6 +162,24 @@ def test_train_ner_without_valid(ner_files) -> None:
     assert_error(result, "--valid")
 
 
+def test_train_ner_backward_lm_needs_a_forward_one(
+    ner_files, lm_config, tmp_path: Path
+) -> None:
+    from seqcli.tasks.lm import train_lm
+
+    lm = train_lm(lm_config(out=str(tmp_path / "lm.pt"))).path
+    alone = invoke(
+        "train-ner", ner_files["train"], "--valid", ner_files["valid"],
+        "--init-from-backward", lm, *TINY,
+    )  # fmt: skip
+    assert_error(alone, "--init-from-backward needs a forward LM")
+    forward_twice = invoke(
+        "train-ner", ner_files["train"], "--valid", ner_files["valid"],
+        "--init-from", lm, "--init-from-backward", lm, *TINY,
+    )  # fmt: skip
+    assert_error(forward_twice, "lm.pt", "needs a backward LM (train-lm --reverse)")
+
+
 def test_train_ner_bad_choice(ner_files) -> None:
     result = invoke(
         "train-ner", ner_files["train"], "--valid", ner_files["valid"],
