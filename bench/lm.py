@@ -36,12 +36,12 @@ import math
 import os
 import platform
 import resource
-import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+from spread import spread  # bench/, first on sys.path
 from steptimer import StepTimer  # bench/, first on sys.path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -68,15 +68,6 @@ def clear(prefix: str) -> None:
 
 def log(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
-
-
-def spread(values: list[float]) -> dict[str, float]:
-    return {
-        "mean": statistics.fmean(values),
-        "stdev": statistics.stdev(values) if len(values) > 1 else 0.0,
-        "min": min(values),
-        "max": max(values),
-    }
 
 
 # --- 1. seqcli's default command line ------------------------------------------------
@@ -358,7 +349,7 @@ def bench_wikitext(args: argparse.Namespace, figures: dict) -> None:
     t = figures["wikitext2_default"]["test_ppl"]
     print(
         f"WikiText-2 default, {args.budget:g} min: valid ppl {v['mean']:.1f} "
-        f"(+-{v['stdev']:.1f}), test ppl {t['mean']:.1f} (+-{t['stdev']:.1f})",
+        f"(+-{v['sd']:.1f}), test ppl {t['mean']:.1f} (+-{t['sd']:.1f})",
         flush=True,
     )
 
@@ -399,7 +390,7 @@ def bench_shakespeare(args: argparse.Namespace, figures: dict) -> None:
     v = figures["tinyshakespeare"]["valid_nats_per_char"]
     print(
         f"tiny Shakespeare, {args.budget:g} min: valid {v['mean']:.3f} nats/char "
-        f"(+-{v['stdev']:.3f})",
+        f"(+-{v['sd']:.3f})",
         flush=True,
     )
 

@@ -137,6 +137,7 @@ INPUT_FIELDS = {
     "valid_path": "--valid",
     "test_path": "--test",
     "init_from": "--init-from",
+    "init_from_backward": "--init-from-backward",
     "embeddings": "--embeddings",
     "src_path": "SRC_FILE",
     "tgt_path": "TGT_FILE",

@@ -223,3 +223,10 @@ def test_only_this_outputs_temporaries_are_removed(tmp_path: Path):
     assert notes == [
         "removed 3 unfinished temporary file(s) of an interrupted run (0.0 MB)"
     ]
+
+
+def test_inputs_of_a_tagger_config_name_its_backward_lm() -> None:
+    from seqcli.config import NerConfig
+
+    inputs = inputs_of(NerConfig(init_from="f.pt", init_from_backward="b.pt"))
+    assert inputs["--init-from"] == "f.pt" and inputs["--init-from-backward"] == "b.pt"

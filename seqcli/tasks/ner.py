@@ -220,7 +220,8 @@ def _with_backward_lm(
     """--init-from-backward: both LMs as one start, words twice as wide."""
     command = "--init-from-backward"
     backward = load_checkpoint(cfg.init_from_backward, task="lm", command=command)
-    paired = pair_lms(lm, backward, source=f"{command} {cfg.init_from_backward}")
+    source = f"{command} {cfg.init_from_backward}"
+    paired = pair_lms(lm, backward, cfg, source=source)
     model = replace(cfg.model, emb_size=2 * cfg.model.emb_size)
     return paired, replace(cfg, model=model)
 

@@ -123,11 +123,12 @@ def copy_matching(target: nn.Module, source: dict[str, Tensor]) -> list[str]:
 
 
 def pair_lms(
-    forward: dict[str, Any], backward: dict[str, Any], *, source: str
+    forward: dict[str, Any], backward: dict[str, Any], cfg: Transferable, *, source: str
 ) -> dict[str, Any]:
     """One checkpoint-like dict that starts both directions of a bidirectional
     encoder: a forward LM and a backward one (`train-lm --reverse`) of the same
-    vocabulary and sizes.
+    vocabulary and sizes. `cfg` is the config `transfer_config` made from the
+    forward LM (its sizes and tokenizer are that LM's, already checked).
 
     Its word vectors are the two LMs' side by side (twice the LM's width): the
     forward direction's input weights read the first half, exactly as the forward
@@ -137,15 +138,14 @@ def pair_lms(
     """
     from seqcli.tasks.lm import check_network
 
-    ahead = check_network(forward, source="--init-from")
     behind = check_network(backward, source=source)
-    if ahead.tokenizer.reverse or not behind.tokenizer.reverse:
+    if cfg.tokenizer.reverse or not behind.tokenizer.reverse:
         raise ConfigError(
             f"{source}: needs a backward LM (train-lm --reverse) beside a forward "
             "--init-from LM"
         )
     sizes = ("cell", "emb_size", "hidden_size", "num_layers")
-    differ = [k for k in sizes if getattr(ahead.model, k) != getattr(behind.model, k)]
+    differ = [k for k in sizes if getattr(cfg.model, k) != getattr(behind.model, k)]
     if differ or forward["vocab"]["tokens"] != backward["vocab"]["tokens"]:
         what = ", ".join(differ) if differ else "vocabulary"
         raise ConfigError(f"{source}: its {what} differs from the --init-from LM's")
