@@ -1,8 +1,8 @@
 """NER benchmark: CoNLL-2003 English test F1 (conlleval), training time, tagging speed.
 
     python bench/ner.py [--budget 30] [--ablation-budget 6] [--threads 1]
-        [--only default,a,b,c,e,f] [--keep DIR] [--lm-minutes M] [--seeds 1,2,3]
-        [--parallel 2]
+        [--only default,a,b,c,e,f] [--keep DIR] [--lm-minutes M] [--seeds 1-3,7]
+        [--parallel 2] [--ensemble K]
 
 Runs, one after another in this process, through the Python API (`seqcli.tasks`):
 
@@ -29,6 +29,13 @@ differences are those of the recipes at equal CPU time, not converged figures.
 Each recipe is trained once per `--seeds` seed, `--parallel` runs at a time in
 worker processes (`--threads` torch threads each); a figure of several seeds is
 given as mean, sample standard deviation, min and max.
+
+With `--ensemble K`, each recipe's runs also form ensembles of K taggers, its
+seeds taken K at a time in order (seeds 1-12 and K = 4: three ensembles), scored
+as `seqcli evaluate test.txt -m A -m B ...` scores them (`nn.tagger.
+TaggerEnsemble`: the members' CRF scores averaged). An ensemble's training time
+is its members' summed; trained `--parallel` at a time, K members of at most
+`--budget` minutes take at most ceil(K / parallel) * budget minutes of wall-clock.
 
 Every run selects its best epoch on valid.txt (eng.testa) by entity F1 and is
 scored once on test.txt (eng.testb) by conlleval's rules (`metrics.ner`); no
@@ -296,15 +303,64 @@ def by_recipe(results: list[dict[str, Any]]) -> dict[str, Any]:
     return recipes
 
 
-def tagging_speed(model: str, threads: int) -> dict[str, Any]:
+def ensembles(recipe: dict[str, Any], k: int, parallel: int) -> dict[str, Any]:
+    """The recipe's seeds K at a time (in order) as ensembles, scored on the valid
+    and test files as `seqcli evaluate -m A -m B ...` scores them."""
+    from seqcli.tasks import ner_inference as inference
+
+    data = corpora() / "ner" / "conll2003"
+    runs = list(recipe["seeds"].values())
+    groups = []
+    for first in range(0, len(runs) - k + 1, k):
+        members = runs[first : first + k]
+        tagger = inference.load_taggers([m["model"] for m in members])
+        scores = {
+            split: inference.evaluate_tagger(tagger, str(data / f"{split}.txt"))
+            for split in ("valid", "test")
+        }
+        test = scores["test"].overall
+        group = {
+            "seeds": [m["seed"] for m in members],
+            "models": [m["model"] for m in members],
+            "members_test_f1": [m["test_f1"] for m in members],
+            "valid_f1": scores["valid"].overall.f1,
+            "test_f1": test.f1,
+            "test_precision": test.precision,
+            "test_recall": test.recall,
+            "per_type": {t: v.f1 for t, v in scores["test"].by_type.items()},
+            "members_train_s": round(sum(m["train_s"] for m in members), 1),
+            "wall_bound_min": -(-k // parallel) * members[0]["budget_min"],
+        }
+        log(
+            f"ensemble of seeds {group['seeds']}: test F1 {test.f1:.2f} "
+            f"(members {', '.join(f'{x:.2f}' for x in group['members_test_f1'])})"
+        )
+        groups.append(group)
+    entry: dict[str, Any] = {"size": k, "groups": groups}
+    for key in ("test_f1", "valid_f1", "members_train_s"):
+        entry[key] = spread([g[key] for g in groups], digits=2)
+    return entry
+
+
+def seed_list(text: str) -> list[int]:
+    """``1-4,7`` -> [1, 2, 3, 4, 7]."""
+    seeds: list[int] = []
+    for part in text.split(","):
+        low, _, high = part.partition("-")
+        seeds += list(range(int(low), int(high or low) + 1))
+    return seeds
+
+
+def tagging_speed(model: str | list[str], threads: int) -> dict[str, Any]:
     """Tag the test sentences in one batched call; also re-score them with
-    `evaluate_tagger` (the `seqcli evaluate` path) as a check."""
+    `evaluate_tagger` (the `seqcli evaluate` path) as a check. Several models
+    are tagged as one ensemble."""
     import torch
 
     from seqcli.tasks import ner_inference as inference
 
     torch.set_num_threads(threads)
-    tagger = inference.load_tagger(model)
+    tagger = inference.load_taggers(model if isinstance(model, list) else [model])
     test = str(corpora() / "ner" / "conll2003" / "test.txt")
     sentences = inference.conll_sentences(test)
     tokens = sum(len(s.tokens) for s in sentences)
@@ -321,6 +377,24 @@ def tagging_speed(model: str, threads: int) -> dict[str, Any]:
         "evaluate_test_f1": report.overall.f1,
         "conlleval_lines": report.lines(),
     }
+
+
+def add_ensembles(figures: dict[str, Any], args: argparse.Namespace) -> dict:
+    """`--ensemble`: each tagger recipe's ensembles, and the first one's speed."""
+    found = {}
+    for name in ("default", "e", "f"):
+        runs = figures["runs"].get(name)
+        if runs is not None and len(runs["seeds"]) >= args.ensemble:
+            found[name] = ensembles(runs, args.ensemble, args.parallel)
+            log(f"{TITLES[name]}, ensembles: test F1 {found[name]['test_f1']}")
+    if found:
+        entry = next(iter(found.values()))
+        group = entry["groups"][0]
+        speed = tagging_speed(group["models"], args.threads)
+        speed.pop("conlleval_lines")
+        entry["tagging"] = speed
+        log(f"tagging with an ensemble: {speed['tokens_per_s']:,} tokens/s")
+    return found
 
 
 def commit() -> str:
@@ -350,9 +424,15 @@ def main() -> None:
     )
     parser.add_argument(
         "--seeds",
-        type=lambda text: [int(x) for x in text.split(",")],
+        type=seed_list,
         default=[1],
-        help="one run of each recipe per seed (comma-separated)",
+        help="one run of each recipe per seed (comma-separated; ranges as 1-4)",
+    )
+    parser.add_argument(
+        "--ensemble",
+        type=int,
+        default=0,
+        help="also score each recipe's seeds K at a time as ensembles",
     )
     parser.add_argument(
         "--parallel", type=int, default=1, help="runs trained side by side"
@@ -391,11 +471,15 @@ def main() -> None:
         log(f"tagging: {speed['tokens_per_s']:,} tokens/s")
         for line in speed["conlleval_lines"]:
             log(f"  {line}")
-        f1 = max(
+        f1s = [
             figures["runs"][n]["test_f1"]["mean"]
             for n in ("default", "e", "f")
             if n in figures["runs"]
-        )
+        ]
+        if args.ensemble > 1:
+            figures["ensembles"] = add_ensembles(figures, args)
+            f1s += [e["test_f1"]["mean"] for e in figures["ensembles"].values()]
+        f1 = max(f1s)
         figures["target_f1"] = TARGET_F1
         figures["target_met"] = f1 >= TARGET_F1  # by the mean over seeds
     figures["peak_rss_mb"] = round(peak_rss_mb(), 1)

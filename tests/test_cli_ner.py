@@ -117,6 +117,45 @@ def test_evaluate_a_tagger_prints_conllevals_report(ner_model, ner_files) -> Non
     assert set(figures["per_type"]) <= {"LOC", "ORG", "PER"}
 
 
+def test_an_ensemble_of_seeds_tags_and_evaluates(
+    ner_model: Path, ner_config, ner_files, tmp_path: Path
+) -> None:
+    from seqcli.tasks.ner import train_ner
+
+    other = tmp_path / "seed2.pt"
+    train_ner(ner_config(other, **{"train.seed": 2}))
+    test = ner_files["test"]
+    alone = invoke("evaluate", test, "-m", ner_model, "--json")
+    twice = invoke("evaluate", test, "-m", ner_model, "-m", ner_model, "--json")
+    assert_ok(twice)
+    # The mean of a model and itself is that model.
+    assert json.loads(twice.stdout) == json.loads(alone.stdout)
+    pair = invoke("evaluate", test, "-m", ner_model, "-m", other, "--json")
+    assert_ok(pair)
+    assert 0 < json.loads(pair.stdout)["metrics"]["f1"] <= 100
+    tagged = invoke(
+        "tag", "-", "-m", ner_model, "-m", other, "--format", "json", "--n-best", "2",
+        input="Ann lives in Oslo .\nthe EU hired John Smith\n",
+    )  # fmt: skip
+    assert_ok(tagged)
+    records = [json.loads(line) for line in tagged.stdout.splitlines()]
+    assert [len(r["tags"]) for r in records] == [5, 5]
+    assert all(len(r["nbest"]) == 2 for r in records)
+
+
+def test_an_ensemble_needs_one_vocabulary(
+    ner_model: Path, ner_config, ner_files, tmp_path: Path
+) -> None:
+    from seqcli.tasks.ner import train_ner
+
+    cased = tmp_path / "cased.pt"
+    train_ner(ner_config(cased, **{"tokenizer.lowercase": False, "train.epochs": 1}))
+    result = invoke("evaluate", ner_files["test"], "-m", ner_model, "-m", cased)
+    assert_error(result, "cased.pt", "vocabulary differs", "--seed")
+    result = invoke("tag", "-", "-m", ner_model, "-m", cased, input="Ann\n")
+    assert_error(result, "cased.pt", "vocabulary differs")
+
+
 @pytest.mark.parametrize(("sentences", "expected"), REFERENCE_CASES)
 def test_evaluate_conlleval_file_equals_the_reference_script(
     sentences: list[tuple[str, str]], expected: list[str], tmp_path: Path

@@ -187,7 +187,7 @@ def test_ensemble_members_must_share_labels(
     assert_error(result, "ensemble model 2", "share one label set")
 
 
-def test_only_classifiers_form_ensembles(tmp_path: Path) -> None:
+def test_only_classifiers_and_taggers_form_ensembles(tmp_path: Path) -> None:
     lm = tmp_path / "lm.pt"
     text = tmp_path / "text.txt"
     text.write_text("the cat sat\nthe dog ran\n" * 20, encoding="utf-8")
@@ -195,7 +195,7 @@ def test_only_classifiers_form_ensembles(tmp_path: Path) -> None:
     args = ("--epochs", "1", "--batch-size", "4", "--bptt", "5", "-q", "-o", lm)
     assert_ok(invoke("train-lm", text, *tiny_lm, *args))
     result = invoke("evaluate", text, "-m", lm, "-m", lm)
-    assert_error(result, "only classifiers form ensembles")
+    assert_error(result, "only classifiers and taggers form ensembles")
 
 
 def test_evaluate_names_unseen_labels(trained: dict[str, Path], tmp_path: Path) -> None:

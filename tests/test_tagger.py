@@ -3,6 +3,7 @@ casing features tag words never seen in training."""
 
 from __future__ import annotations
 
+import itertools
 import random
 
 import pytest
@@ -11,7 +12,7 @@ import torch
 from seqcli.batching import pad_tagged
 from seqcli.config import RecurrentConfig
 from seqcli.nn.crf import bioes_transitions
-from seqcli.nn.tagger import Tagger
+from seqcli.nn.tagger import Tagger, TaggerEnsemble
 from seqcli.vocab import CASINGS, casing_id
 
 CFG = RecurrentConfig(
@@ -114,3 +115,84 @@ def test_features_tag_unseen_words(decoder: str) -> None:
     predicted = [best[0][1] for best in net.decode(_sentences(test_words))]
     right = sum(p == t for p, t in zip(predicted, test_tags, strict=True))
     assert right >= 27, (predicted[:5], test_tags[:5])
+
+
+# --- ensembles ---------------------------------------------------------------------
+def _crf_tagger(seed: int) -> Tagger:
+    torch.manual_seed(seed)
+    labels = ["O", "S-PER", "B-PER", "E-PER"]
+    net = Tagger(30, 4, CFG, char_vocab=70, allowed=bioes_transitions(labels)).eval()
+    with torch.no_grad():  # untrained transitions are all zero: give them values
+        for p in net.crf.parameters():
+            p.normal_()
+    return net
+
+
+def _permuted(net: Tagger, order: list[int]) -> Tagger:
+    """The same tagger with its tags listed in another order: its tag j is the
+    original's tag order[j]."""
+    other = _crf_tagger(0)
+    other.load_state_dict(net.state_dict())
+    index = torch.tensor(order)
+    with torch.no_grad():
+        other.output.weight.copy_(net.output.weight[index])
+        other.output.bias.copy_(net.output.bias[index])
+        other.crf.transitions.copy_(net.crf.transitions[index][:, index])
+        other.crf.start.copy_(net.crf.start[index])
+        other.crf.end.copy_(net.crf.end[index])
+        k = len(order)
+        full = torch.cat([index, torch.tensor([k, k + 1])])
+        other.crf.penalty = net.crf.penalty[full][:, full].clone()
+    return other
+
+
+def test_an_ensemble_scores_every_path_by_its_members_mean() -> None:
+    a, b = _crf_tagger(1), _crf_tagger(2)
+    ensemble = TaggerEnsemble([a, b], [[0, 1, 2, 3], [0, 1, 2, 3]]).eval()
+    batch = _sentences([["Ann", "met", "Bo"]])
+    mask = batch.mask
+    paths = list(itertools.product(range(4), repeat=3))
+
+    def mean_score(path: tuple[int, ...]) -> float:
+        tags = torch.tensor([path])
+        return float(
+            sum(m.crf.score(m.emissions(batch), tags, mask) for m in (a, b)) / 2
+        )
+
+    with torch.no_grad():
+        scores = {p: mean_score(p) for p in paths}
+    ranked = sorted(scores.values(), reverse=True)
+    best = ensemble.decode(batch, k=3)[0]
+    assert [s for s, _ in best] == pytest.approx(ranked[:3], abs=1e-4)
+    for score, path in best:
+        assert scores[tuple(path)] == pytest.approx(score, abs=1e-4)
+
+
+def test_an_ensemble_of_one_is_its_member_and_tag_order_does_not_matter() -> None:
+    a, b = _crf_tagger(1), _crf_tagger(2)
+    batch = _sentences([["Ann", "met", "Bo", "today"], ["Carl", "Dee"]])
+    alone = TaggerEnsemble([a], [[0, 1, 2, 3]]).eval()
+    assert alone.decode(batch, k=2) == a.decode(batch, k=2)
+    order = [2, 0, 3, 1]  # b's tags listed as B-PER, O, E-PER, S-PER
+    shuffled = _permuted(b, order)
+    back = [order.index(j) for j in range(4)]  # where each of a's tags is in it
+    same = TaggerEnsemble([a, b], [[0, 1, 2, 3], [0, 1, 2, 3]]).eval()
+    mixed = TaggerEnsemble([a, shuffled], [[0, 1, 2, 3], back]).eval()
+    for (s1, p1), (s2, p2) in zip(
+        same.decode(batch, k=3)[0], mixed.decode(batch, k=3)[0], strict=True
+    ):
+        assert p1 == p2 and s1 == pytest.approx(s2, abs=1e-4)
+    assert torch.allclose(same.marginals(batch), mixed.marginals(batch), atol=1e-5)
+
+
+def test_an_ensemble_of_softmax_taggers_averages_log_probabilities() -> None:
+    torch.manual_seed(3)
+    a = Tagger(30, 2, CFG, char_vocab=70, decoder="softmax").eval()
+    b = Tagger(30, 2, CFG, char_vocab=70, decoder="softmax").eval()
+    batch = _sentences([["Ann", "met", "Bo"]])
+    mean = (a.emissions(batch).log_softmax(-1) + b.emissions(batch).log_softmax(-1)) / 2
+    ensemble = TaggerEnsemble([a, b], [[0, 1], [0, 1]]).eval()
+    _, path = ensemble.decode(batch)[0][0]
+    assert path == mean[0].argmax(-1).tolist()
+    with pytest.raises(ValueError, match="CRF"):
+        TaggerEnsemble([a, _crf_tagger(1)], [[0, 1], [0, 1, 2, 3]])

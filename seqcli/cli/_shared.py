@@ -248,7 +248,8 @@ ModelsOpt = Annotated[
         "--model",
         "-m",
         help="Checkpoint to use (default: newest fitting one in models/); repeat "
-        "it to average the class probabilities of an ensemble.",
+        "it for an ensemble of classifiers (class probabilities averaged) or of "
+        "taggers (CRF scores averaged).",
         callback=not_a_directory,
     ),
 ]

@@ -168,9 +168,10 @@ def evaluate(
     path = paths[0]
     task = peek_task(path) if path.exists() else None
     dev = inference_device(device, threads)
-    if len(paths) > 1 and task != "sentiment":
+    if len(paths) > 1 and task not in ("sentiment", "ner"):
         raise ConfigError(
-            f"{path}: only classifiers form ensembles; give one -m for a {task} model"
+            f"{path}: only classifiers and taggers form ensembles; give one -m for "
+            f"a {task} model"
         )
     if task == "lm":
         from seqcli.tasks.lm_inference import evaluate_lm, load_lm
@@ -199,7 +200,7 @@ def evaluate(
     if task == "ner":
         from seqcli.cli.ner import evaluate_ner
 
-        evaluate_ner(path, data, dev, as_json)
+        evaluate_ner(paths, data, dev, as_json)
         return
     if task is None:
         from seqcli.checkpoint import load_checkpoint

@@ -9,6 +9,7 @@ spans or JSON lines. `evaluate` (cli/inspection.py) scores NER checkpoints with
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -17,7 +18,6 @@ import typer
 from seqcli.cli import _training
 from seqcli.cli._shared import (
     DeviceOpt,
-    ModelOpt,
     NetworkOpts,
     ThreadsOpt,
     err_console,
@@ -40,6 +40,16 @@ def _yes(key: str) -> str:
 _net = NetworkOpts(NerConfig)
 INPUTS = ("text", "conll")
 FORMATS = ("conll", "spans", "json")
+TaggersOpt = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--model",
+        "-m",
+        help="Checkpoint to use (default: newest NER one in models/); repeat it for "
+        "an ensemble of taggers of one recipe (seeds): their CRF scores are averaged.",
+        callback=not_a_directory,
+    ),
+]
 
 
 @handle_errors
@@ -209,7 +219,7 @@ def tag(
             "(--input conll); - for stdin."
         ),
     ],
-    model: ModelOpt = None,
+    model: TaggersOpt = None,
     input_format: Annotated[
         str, typer.Option("--input", help="text (one sentence per line) or conll.")
     ] = "text",
@@ -259,11 +269,11 @@ def tag(
     from seqcli.checkpoint import find_latest
     from seqcli.tasks import ner_inference as inference
 
-    if model is None:
-        model = find_latest("ner")
-        err_console.print(f"[dim]using {model}[/]")
+    if not model:
+        model = [find_latest("ner")]
+        err_console.print(f"[dim]using {model[0]}[/]")
     dev = inference_device(device, threads, rows=batch_size)
-    loaded = inference.load_tagger(model, device=dev, command="`seqcli tag`")
+    loaded = inference.load_taggers(model, device=dev, command="`seqcli tag`")
     sentences = inference.read_input(
         file, loaded.tokenizer, fmt=input_format, token_column=token_column
     )
@@ -290,18 +300,20 @@ def _check_choice(flag: str, value: str, choices: tuple[str, ...]) -> None:
 
 
 # --- evaluate: NER checkpoints and conlleval files ---------------------------------
-def evaluate_ner(path: Path | None, data: str, device: str, as_json: bool) -> None:
-    """`seqcli evaluate`'s NER scores: the model's predictions on `data` (a tagged
-    file) or, with `path` None, the gold and predicted columns of `data` itself
-    (`--conlleval`); conlleval's figures and layout."""
-    if path is None:
+def evaluate_ner(
+    paths: Sequence[Path] | None, data: str, device: str, as_json: bool
+) -> None:
+    """`seqcli evaluate`'s NER scores: the predictions of the model (or ensemble)
+    on `data` (a tagged file) or, with `paths` None, the gold and predicted columns
+    of `data` itself (`--conlleval`); conlleval's figures and layout."""
+    if paths is None:
         from seqcli.metrics.ner import conlleval_file
 
         report = conlleval_file(data)
     else:
-        from seqcli.tasks.ner_inference import evaluate_tagger, load_tagger
+        from seqcli.tasks.ner_inference import evaluate_tagger, load_taggers
 
-        tagger = load_tagger(path, device=device, command="`seqcli evaluate`")
+        tagger = load_taggers(paths, device=device, command="`seqcli evaluate`")
         report = evaluate_tagger(tagger, data)
     if as_json:
         print(json.dumps(report_dict(report), indent=2))

@@ -14,6 +14,8 @@ sequences, or an independent softmax per token.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -152,25 +154,101 @@ class Tagger(nn.Module):
     ) -> list[list[tuple[float, list[int]]]]:
         """The k best tag sequences of each sentence with their scores, best first
         (log-probabilities for the softmax decoder, CRF path scores otherwise)."""
-        scores = self.emissions(batch)
-        lengths = batch.mask.sum(1).tolist()
-        if self.crf is not None:
-            values, paths = self.crf.nbest(scores, batch.mask, k=k)
-            return [
-                list(zip(values[b, : len(p)].tolist(), p, strict=True))
-                for b, p in enumerate(paths)
-            ]
-        log_probs = scores.log_softmax(-1)
-        best = log_probs.max(-1)  # k > 1 is a CRF's feature; softmax gives the best
-        return [
-            [(float(best.values[b, :n].sum()), best.indices[b, :n].tolist())]
-            for b, n in enumerate(lengths)
-        ]
+        return best_paths(self.emissions(batch), batch.mask, self.crf, k)
 
     @torch.no_grad()
     def marginals(self, batch: Batch) -> Tensor:
         """P(tag | sentence) at every token, (batch, time, tags)."""
-        scores = self.emissions(batch)
-        if self.crf is not None:
-            return self.crf.marginals(scores, batch.mask)
-        return scores.softmax(-1) * batch.mask.unsqueeze(-1)
+        return tag_marginals(self.emissions(batch), batch.mask, self.crf)
+
+
+class TaggerEnsemble(nn.Module):
+    """Several taggers read as one: the mean of their scores.
+
+    The members read the same batch, so they must share the word and character
+    vocabularies (the same recipe trained with other seeds does); their tag sets
+    may list the same tags in another order (`orders`). With CRFs the ensemble's
+    emissions, transitions, start and end scores are the members' means: a mean of
+    linear-chain CRF scores is itself one, so Viterbi, n-best and marginals stay
+    exact for the ensemble. Softmax members' log-probabilities are averaged (the
+    log of their geometric mean).
+    """
+
+    def __init__(
+        self, members: Sequence[Tagger], orders: Sequence[Sequence[int]]
+    ) -> None:
+        super().__init__()
+        kinds = {m.crf is None for m in members}
+        if len(kinds) != 1:
+            raise ValueError("an ensemble's taggers must all use a CRF, or none")
+        self.members = nn.ModuleList(members)
+        # orders[m][j]: the column of member m that holds the ensemble's tag j.
+        self.orders = [torch.as_tensor(list(o), dtype=torch.long) for o in orders]
+        self.crf = None if members[0].crf is None else _mean_crf(members, self.orders)
+
+    def emissions(self, batch: Batch) -> Tensor:
+        total = None
+        for member, order in zip(self.members, self.orders, strict=True):
+            scores = member.emissions(batch)
+            if self.crf is None:
+                scores = scores.log_softmax(-1)
+            scores = scores.index_select(-1, order.to(scores.device))
+            total = scores if total is None else total + scores
+        return total / len(self.members)  # type: ignore[operator]
+
+    @torch.no_grad()
+    def decode(
+        self, batch: Batch, *, k: int = 1
+    ) -> list[list[tuple[float, list[int]]]]:
+        return best_paths(self.emissions(batch), batch.mask, self.crf, k)
+
+    @torch.no_grad()
+    def marginals(self, batch: Batch) -> Tensor:
+        return tag_marginals(self.emissions(batch), batch.mask, self.crf)
+
+
+def _mean_crf(members: Sequence[Tagger], orders: Sequence[Tensor]) -> CRF:
+    """A CRF whose scores are the members' means, in the ensemble's tag order; the
+    scheme's constraints are the first member's (its tags in its order)."""
+    first = members[0].crf
+    assert first is not None
+    crf = CRF(first.num_tags)
+    crf.penalty = first.penalty.clone()
+    with torch.no_grad():
+        for name in ("transitions", "start", "end"):
+            values = []
+            for member, order in zip(members, orders, strict=True):
+                value = getattr(member.crf, name).detach()
+                if name == "transitions":
+                    value = value[order][:, order]
+                else:
+                    value = value[order]
+                values.append(value)
+            getattr(crf, name).copy_(torch.stack(values).mean(0))
+    return crf
+
+
+def best_paths(
+    scores: Tensor, mask: Tensor, crf: CRF | None, k: int
+) -> list[list[tuple[float, list[int]]]]:
+    """The k best tag sequences from emission scores: a CRF's n-best Viterbi, or
+    the best tag of each token's softmax (k > 1 is a CRF's feature)."""
+    if crf is not None:
+        values, paths = crf.nbest(scores, mask, k=k)
+        return [
+            list(zip(values[b, : len(p)].tolist(), p, strict=True))
+            for b, p in enumerate(paths)
+        ]
+    lengths = mask.sum(1).tolist()
+    best = scores.log_softmax(-1).max(-1)
+    return [
+        [(float(best.values[b, :n].sum()), best.indices[b, :n].tolist())]
+        for b, n in enumerate(lengths)
+    ]
+
+
+def tag_marginals(scores: Tensor, mask: Tensor, crf: CRF | None) -> Tensor:
+    """P(tag | sentence) at every token, (batch, time, tags)."""
+    if crf is not None:
+        return crf.marginals(scores, mask)
+    return scores.softmax(-1) * mask.unsqueeze(-1)

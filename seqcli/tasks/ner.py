@@ -31,7 +31,7 @@ from seqcli.config import NerConfig, TagConfig, from_dict
 from seqcli.errors import ConfigError
 from seqcli.metrics.ner import NerReport, conlleval, convert
 from seqcli.nn.crf import bioes_transitions
-from seqcli.nn.tagger import Tagger
+from seqcli.nn.tagger import Tagger, TaggerEnsemble
 from seqcli.reporting import Reporter, SilentReporter
 from seqcli.runs import TaskRun, TrainOutcome, train_task
 from seqcli.tasks.ner_data import (
@@ -98,7 +98,7 @@ class Tagged:
 
 
 def predict(
-    network: Tagger,
+    network: Tagger | TaggerEnsemble,
     encoded: Encoded,
     *,
     batch_size: int = PREDICT_BATCH,

@@ -10,7 +10,7 @@ character offsets.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,7 @@ from seqcli.checkpoint import load_checkpoint
 from seqcli.config import NerConfig, from_dict
 from seqcli.errors import ConfigError, DataFormatError
 from seqcli.metrics.ner import NerReport, chunks_of, conlleval, detect_scheme
-from seqcli.nn.tagger import Tagger
+from seqcli.nn.tagger import Tagger, TaggerEnsemble
 from seqcli.readers import display_name, read_conll, read_lines
 from seqcli.tasks.ner import (
     PREDICT_BATCH,
@@ -35,12 +35,55 @@ from seqcli.vocab import Vocab
 
 @dataclass
 class LoadedTagger:
-    network: Tagger
+    network: Tagger | TaggerEnsemble
     lexicon: Lexicon
     labels: Vocab  # tags of the training scheme
     tokenizer: Tokenizer
     cfg: NerConfig
     scheme: str  # the scheme of the training files, predictions' default
+
+
+def load_taggers(
+    paths: Sequence[str | Path], *, device: str = "cpu", command: str = "this command"
+) -> LoadedTagger:
+    """One tagger, or several as an ensemble (`nn.tagger.TaggerEnsemble`: their
+    CRF scores averaged) that reads text as the first one does.
+
+    The members must share the word and character vocabularies and the tag set,
+    as taggers of one recipe trained with different seeds do.
+    """
+    if not paths:
+        raise ConfigError("no tagger given")
+    loaded = [load_tagger(p, device=device, command=command) for p in paths]
+    first = loaded[0]
+    if len(loaded) == 1:
+        return first
+    for path, other in zip(paths[1:], loaded[1:], strict=True):
+        _check_member(first, other, f"{paths[0]}", f"{path}")
+    orders = [[other.labels.stoi[t] for t in first.labels.itos] for other in loaded]
+    network = TaggerEnsemble([t.network for t in loaded], orders).to(device).eval()
+    return replace(first, network=network)
+
+
+def _check_member(first: LoadedTagger, other: LoadedTagger, a: str, b: str) -> None:
+    """An ensemble's members read the same ids for the same words."""
+    same_reading = (
+        first.lexicon.words.itos == other.lexicon.words.itos
+        and first.lexicon.chars.itos == other.lexicon.chars.itos
+        and first.lexicon.lowercase == other.lexicon.lowercase
+        and first.lexicon.normalize_digits == other.lexicon.normalize_digits
+    )
+    if not same_reading:
+        raise ConfigError(
+            f"{b}: its vocabulary differs from {a}'s; an ensemble's taggers must "
+            "share it (train them on the same files, with the same --init-from, "
+            "and change only --seed)"
+        )
+    if set(other.labels.itos) != set(first.labels.itos):
+        raise ConfigError(
+            f"{b}: its tags ({', '.join(sorted(other.labels.itos))}) differ from "
+            f"{a}'s ({', '.join(sorted(first.labels.itos))})"
+        )
 
 
 def load_tagger(
