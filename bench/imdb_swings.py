@@ -85,8 +85,8 @@ def main() -> None:
         _batch_factory,
         build_network,
         predict,
-        prepare_data,
     )
+    from seqcli.tasks.sentiment_data import prepare_data
     from seqcli.training import Objective, fit
 
     with tempfile.TemporaryDirectory(prefix="seqcli-swings-") as tmp:

@@ -263,7 +263,7 @@ def test_embeddings_of_the_wrong_size_are_refused(tmp_path: Path) -> None:
 
 def test_hold_out_is_stratified_seeded_and_keeps_file_order() -> None:
     from seqcli.readers import LabeledText
-    from seqcli.tasks.sentiment import hold_out
+    from seqcli.tasks.sentiment_data import hold_out
 
     labels = ["a"] * 27 + ["b"] * 3 + ["c"]  # b is rare; c has one example only
     records = [LabeledText(i + 1, f"text {i}", lab) for i, lab in enumerate(labels)]

@@ -23,7 +23,7 @@ from seqcli.batching import IdStream, id_dtype, lm_rows, lm_windows
 from seqcli.config import LMConfig
 from seqcli.errors import DataFormatError
 from seqcli.readers import read_text
-from seqcli.tasks import lm as task
+from seqcli.tasks import lm_data as task
 from seqcli.tokenizers import Tokenizer
 from seqcli.vocab import build_vocab, vocab_stats
 

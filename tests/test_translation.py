@@ -19,7 +19,6 @@ from seqcli.errors import ConfigError, DataFormatError
 from seqcli.readers import read_pairs, read_parallel
 from seqcli.tasks import translation_inference as inference
 from seqcli.tasks.translation import (
-    prepare_data,
     stored_vocabs,
     tokenizers_dict,
     train_translation,
@@ -32,6 +31,7 @@ from seqcli.tasks.translation_analysis import (
     analyze,
     verdict,
 )
+from seqcli.tasks.translation_data import prepare_data
 from seqcli.tasks.translation_inference import load_translator, translate
 from seqcli.vocab import UNK_ID
 

@@ -17,14 +17,8 @@ from seqcli.decoding import sample as sample_ids
 from seqcli.errors import ConfigError, DataFormatError
 from seqcli.nn.lm import LanguageModel
 from seqcli.readers import display_name, looks_labelled, read_text
-from seqcli.tasks.lm import (
-    LN2,
-    TASK,
-    encode_stream,
-    load_network,
-    stream_metrics,
-    tokenize_lines,
-)
+from seqcli.tasks.lm import LN2, TASK, load_network, stream_metrics
+from seqcli.tasks.lm_data import encode_stream, tokenize_lines
 from seqcli.tokenizers import ReversedTokenizer, Tokenizer, checkpoint_tokenizer
 from seqcli.vocab import BOS_ID, EOS, EOS_ID, PAD_ID, UNK_ID, Vocab
 

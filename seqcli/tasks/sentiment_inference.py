@@ -20,13 +20,11 @@ from seqcli.nn.classifier import Classifier
 from seqcli.tasks.sentiment import (
     PREDICT_BATCH,
     TASK,
-    encode_texts,
-    label_ids,
     load_network,
     predict,
-    read_split,
     stored_vocabs,
 )
+from seqcli.tasks.sentiment_data import encode_texts, label_ids, read_split
 from seqcli.tokenizers import Tokenizer
 from seqcli.vocab import Vocab
 

@@ -24,12 +24,12 @@ from seqcli.metrics.translation import BleuOptions, corpus_scores
 from seqcli.nn.seq2seq import Seq2Seq
 from seqcli.tasks.translation import (
     TASK,
-    Split,
     decode_ids,
     load_network,
     split_nll,
     stored_vocabs,
 )
+from seqcli.tasks.translation_data import Split
 from seqcli.tokenizers import Tokenizer
 from seqcli.vocab import UNK_ID, Vocab
 
