@@ -3,6 +3,7 @@ loop, character-level Shakespeare and sampling speed.
 
     python bench/lm.py [--budget 10] [--seeds 1,2,3] [--speed-seconds 120]
                        [--threads 0] [--only wikitext,speed,shakespeare,sampling]
+                       [--char-recipe KEY=VALUE,...]
 
 1. wikitext: `seqcli train-lm train.txt --valid valid.txt --test test.txt
    --max-time BUDGET --seed S`, seqcli's default command line as a user types it
@@ -19,7 +20,8 @@ loop, character-level Shakespeare and sampling speed.
    (c) seqcli's default recipe (its softmax, optimiser and batch size), the figure
        that (c)/(a) compares.
 3. shakespeare: a character LM on tiny Shakespeare for BUDGET minutes per seed
-   (validation nats/char).
+   (validation nats/char); `--char-recipe model.hidden_size=256,...` changes its
+   recipe (CHAR_RECIPE below).
 4. sampling: words/s of `sample` on the first WikiText-2 model, 1 and 16 samples,
    beside a plain one-token-at-a-time loop like pytorch/examples' generate.py.
 
@@ -176,7 +178,7 @@ def worker_reference_speed(seconds: float) -> dict:
     from torch import nn
 
     from seqcli.config import LMConfig
-    from seqcli.tasks.lm import prepare_data
+    from seqcli.tasks.lm_data import prepare_data
 
     torch.manual_seed(1)
     wt = wikitext()
@@ -260,7 +262,26 @@ CHAR_RECIPE = {
 }
 
 
-def worker_shakespeare(budget: float, seed: int) -> dict:
+def char_recipe(text: str) -> dict:
+    """CHAR_RECIPE with ``--char-recipe`` overrides: ``model.hidden_size=256,...``
+    (each value an int, a float, true/false, or else a word)."""
+    recipe = dict(CHAR_RECIPE)
+    for item in filter(None, text.split(",")):
+        key, _, value = item.partition("=")
+        recipe[key.strip()] = scalar(value.strip())
+    return recipe
+
+
+def scalar(text: str) -> object:
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return {"true": True, "false": False}.get(text.lower(), text)
+
+
+def worker_shakespeare(budget: float, seed: int, recipe_text: str) -> dict:
     from seqcli.config import LMConfig, load_config
     from seqcli.tasks.lm import train_lm
 
@@ -276,7 +297,7 @@ def worker_shakespeare(budget: float, seed: int) -> dict:
         "train.seed": seed,
         "train.device": "cpu",
         "train.num_threads": torch_threads(),
-        **CHAR_RECIPE,
+        **char_recipe(recipe_text),
     }
     cfg = load_config(LMConfig, None, overrides)
     timer = StepTimer()
@@ -303,7 +324,7 @@ WORKERS = {
     "seqcli-speed-reference": lambda a: worker_seqcli_speed(a.seconds, "reference"),
     "seqcli-speed-default": lambda a: worker_seqcli_speed(a.seconds, "default"),
     "reference-speed": lambda a: worker_reference_speed(a.seconds),
-    "shakespeare": lambda a: worker_shakespeare(a.budget, a.seed),
+    "shakespeare": lambda a: worker_shakespeare(a.budget, a.seed, a.char_recipe),
     "sampling": lambda a: worker_sampling(a.model),
 }
 
@@ -312,7 +333,7 @@ def run_worker(name: str, threads: int, **kwargs: object) -> dict:
     """One worker in its own process (its own peak RSS and thread setting)."""
     cmd = [sys.executable, __file__, "--worker", name, "--threads", str(threads)]
     for key, value in kwargs.items():
-        cmd += [f"--{key}", str(value)]
+        cmd += [f"--{key.replace('_', '-')}", str(value)]
     proc = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, cwd=ROOT)
     if proc.returncode != 0:
         raise SystemExit(f"{name} failed with exit code {proc.returncode}")
@@ -379,11 +400,17 @@ def bench_speed(args: argparse.Namespace, figures: dict) -> None:
 def bench_shakespeare(args: argparse.Namespace, figures: dict) -> None:
     log(f"== tiny Shakespeare, characters, {args.budget:g} min per seed")
     runs = [
-        run_worker("shakespeare", args.threads, budget=args.budget, seed=seed)
+        run_worker(
+            "shakespeare",
+            args.threads,
+            budget=args.budget,
+            seed=seed,
+            char_recipe=args.char_recipe,
+        )
         for seed in args.seeds
     ]
     figures["tinyshakespeare"] = {
-        "recipe": CHAR_RECIPE,
+        "recipe": char_recipe(args.char_recipe),
         "runs": runs,
         "valid_nats_per_char": spread([r["valid_nats_per_char"] for r in runs]),
     }
@@ -415,6 +442,11 @@ def main() -> None:
         "--threads", type=int, default=0, help="torch threads per run (0 = automatic)"
     )
     parser.add_argument("--model", help="the WikiText-2 model that sampling reads")
+    parser.add_argument(
+        "--char-recipe",
+        default="",
+        help="shakespeare: overrides of its recipe, e.g. model.hidden_size=256",
+    )
     parser.add_argument("--worker", choices=sorted(WORKERS), help=argparse.SUPPRESS)
     parser.add_argument("--seconds", type=float, help=argparse.SUPPRESS)
     parser.add_argument("--seed", type=int, help=argparse.SUPPRESS)
