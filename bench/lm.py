@@ -264,21 +264,14 @@ CHAR_RECIPE = {
 
 def char_recipe(text: str) -> dict:
     """CHAR_RECIPE with ``--char-recipe`` overrides: ``model.hidden_size=256,...``
-    (each value an int, a float, true/false, or else a word)."""
+    (each value read as a YAML scalar, as in a config file)."""
+    import yaml
+
     recipe = dict(CHAR_RECIPE)
     for item in filter(None, text.split(",")):
         key, _, value = item.partition("=")
-        recipe[key.strip()] = scalar(value.strip())
+        recipe[key.strip()] = yaml.safe_load(value)
     return recipe
-
-
-def scalar(text: str) -> object:
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
-    return {"true": True, "false": False}.get(text.lower(), text)
 
 
 def worker_shakespeare(budget: float, seed: int, recipe_text: str) -> dict:
