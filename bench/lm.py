@@ -3,7 +3,7 @@ loop, character-level Shakespeare and sampling speed.
 
     python bench/lm.py [--budget 10] [--seeds 1,2,3] [--speed-seconds 120]
                        [--threads 0] [--only wikitext,speed,shakespeare,sampling]
-                       [--char-recipe KEY=VALUE,...]
+                       [--char-recipe KEY=VALUE,...] [--bf16]
 
 1. wikitext: `seqcli train-lm train.txt --valid valid.txt --test test.txt
    --max-time BUDGET --seed S`, seqcli's default command line as a user types it
@@ -18,7 +18,10 @@ loop, character-level Shakespeare and sampling speed.
        clip 0.25, the same initialisation), so that the ratio (b)/(a) is the engine's
        alone;
    (c) seqcli's default recipe (its softmax, optimiser and batch size), the figure
-       that (c)/(a) compares.
+       that (c)/(a) compares;
+   with --bf16 also (b) and (c) with `--precision bf16` (mixed precision: the
+   matrix products in bfloat16), each with its validation perplexity, so that
+   the speed is seen beside what it costs in quality at equal time.
 3. shakespeare: a character LM on tiny Shakespeare for BUDGET minutes per seed
    (validation nats/char); `--char-recipe model.hidden_size=256,...` changes its
    recipe (CHAR_RECIPE below).
@@ -118,14 +121,15 @@ def torch_threads() -> int:
 
 
 # --- 2. engine speed ---------------------------------------------------------------
-def _lm_config(recipe: str, seconds: float):  # noqa: ANN202
+def _lm_config(recipe: str, seconds: float, precision: str):  # noqa: ANN202
     from seqcli.config import LMConfig, load_config
 
     wt = wikitext()
     overrides = {
         "train_path": str(wt / "train.txt"),
         "valid_path": str(wt / "valid.txt"),
-        "out": str(RESULTS / f"speed-{recipe}.pt"),
+        "out": str(RESULTS / f"speed-{recipe}-{precision}.pt"),
+        "train.precision": precision,
         "train.max_time": seconds / 60,
         "train.epochs": 1000,
         "train.device": "cpu",
@@ -151,17 +155,18 @@ def _lm_config(recipe: str, seconds: float):  # noqa: ANN202
     return load_config(LMConfig, None, overrides)
 
 
-def worker_seqcli_speed(seconds: float, recipe: str) -> dict:
+def worker_seqcli_speed(seconds: float, recipe: str, precision: str = "fp32") -> dict:
     from seqcli.tasks.lm import train_lm
 
     RESULTS.mkdir(parents=True, exist_ok=True)
-    cfg = _lm_config(recipe, seconds)
-    clear(f"speed-{recipe}")
+    cfg = _lm_config(recipe, seconds, precision)
+    clear(f"speed-{recipe}-{precision}")
     timer = StepTimer()
     outcome = train_lm(cfg, reporter=timer)
     tokens = timer.evals[-1]["tokens"]
     return {
         "recipe": recipe,
+        "precision": precision,
         "train_tokens": tokens,
         "tokens_per_s": tokens / timer.train_s,
         "valid_ppl": outcome.metrics["valid"]["ppl"],
@@ -316,6 +321,12 @@ def worker_sampling(model: str) -> dict:
 WORKERS = {
     "seqcli-speed-reference": lambda a: worker_seqcli_speed(a.seconds, "reference"),
     "seqcli-speed-default": lambda a: worker_seqcli_speed(a.seconds, "default"),
+    "seqcli-speed-reference-bf16": lambda a: worker_seqcli_speed(
+        a.seconds, "reference", "bf16"
+    ),
+    "seqcli-speed-default-bf16": lambda a: worker_seqcli_speed(
+        a.seconds, "default", "bf16"
+    ),
     "reference-speed": lambda a: worker_reference_speed(a.seconds),
     "shakespeare": lambda a: worker_shakespeare(a.budget, a.seed, a.char_recipe),
     "sampling": lambda a: worker_sampling(a.model),
@@ -382,10 +393,22 @@ def bench_speed(args: argparse.Namespace, figures: dict) -> None:
         "ratio_default": ours["tokens_per_s"] / ref["tokens_per_s"],
     }
     s = figures["speed"]
+    if args.bf16:
+        for recipe in ("reference", "default"):
+            run = run_worker(
+                f"seqcli-speed-{recipe}-bf16", args.threads, seconds=seconds
+            )
+            s[f"seqcli_{recipe}_bf16"] = run
+            s[f"ratio_{recipe}_bf16"] = run["tokens_per_s"] / ref["tokens_per_s"]
     print(
         f"speed: reference {ref['tokens_per_s']:,.0f} tok/s | seqcli same recipe "
         f"{same['tokens_per_s']:,.0f} (x{s['ratio_same_recipe']:.2f}) | seqcli default "
-        f"{ours['tokens_per_s']:,.0f} (x{s['ratio_default']:.2f})",
+        f"{ours['tokens_per_s']:,.0f} (x{s['ratio_default']:.2f})"
+        + "".join(
+            f" | {r} bf16 x{s[f'ratio_{r}_bf16']:.2f}"
+            for r in ("reference", "default")
+            if f"ratio_{r}_bf16" in s
+        ),
         flush=True,
     )
 
@@ -439,6 +462,11 @@ def main() -> None:
         "--char-recipe",
         default="",
         help="shakespeare: overrides of its recipe, e.g. model.hidden_size=256",
+    )
+    parser.add_argument(
+        "--bf16",
+        action="store_true",
+        help="speed: also seqcli's two recipes with --precision bf16",
     )
     parser.add_argument("--worker", choices=sorted(WORKERS), help=argparse.SUPPRESS)
     parser.add_argument("--seconds", type=float, help=argparse.SUPPRESS)

@@ -286,13 +286,26 @@ def _train_epoch(
 def _train_step(run: RunState, batch: Batch) -> float:
     batch = batch.to(run.device)
     run.optimizer.zero_grad(set_to_none=True)
-    loss = run.model(batch)
+    with _autocast(run):
+        loss = run.model(batch)
     _check_finite(run, loss)
     loss.backward()
     if run.cfg.clip > 0:
         nn.utils.clip_grad_norm_(run.network.parameters(), run.cfg.clip)
     run.optimizer.step()
     return float(loss.detach())
+
+
+def _autocast(run: RunState) -> torch.autocast:
+    """The forward pass's precision: under bf16, autocast runs matrix products and
+    recurrent layers in bfloat16 and keeps losses and softmaxes in fp32; backward
+    follows the forward's dtypes, and the parameters and their gradients stay fp32,
+    so the optimizer (and clipping) is untouched and needs no loss scaling."""
+    return torch.autocast(
+        run.device.type,
+        dtype=torch.bfloat16,
+        enabled=run.cfg.precision == "bf16",
+    )
 
 
 def _check_finite(run: RunState, loss: torch.Tensor) -> None:

@@ -97,6 +97,17 @@ def test_train_lm_writes_checkpoint_snapshot_and_log(model_dir: Path):
     assert json.loads(records[0])["epoch"] == 1
 
 
+def test_train_lm_in_bf16_saves_an_fp32_model(model_dir: Path, tmp_path: Path):
+    args = [model_dir / "corpus.txt", "--level", "char", "--epochs", "1", *TINY]
+    result = invoke(CliRunner(), "train-lm", *args, "--precision", "bf16", "-q",
+                    "-o", tmp_path / "bf16.pt")  # fmt: skip
+    assert_ok(result)
+    data = load_checkpoint(tmp_path / "bf16.pt", task="lm")
+    assert data["config"]["train"]["precision"] == "bf16"
+    weights = data["state_dict"].values()
+    assert all(w.dtype == torch.float32 for w in weights if w.is_floating_point())
+
+
 def test_sample_streams_text(runner: CliRunner, model: Path):
     result = invoke(runner, "sample", "-m", model, "--max-length", "30", "--seed", "1")
     assert_ok(result)

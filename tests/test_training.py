@@ -231,3 +231,29 @@ def _without_time(result: FitResult) -> list[dict[str, float]]:
         {k: v for k, v in record.items() if k != "elapsed_s"}
         for record in result.progress.history
     ]
+
+
+class DtypeProbe(Linear):
+    """`Linear` that records the dtype of its layer's output at each training step."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.dtypes: list[torch.dtype] = []
+
+    def forward(self, batch: Batch) -> torch.Tensor:
+        self.dtypes.append(self.layer(batch.ids.float()).dtype)
+        return super().forward(batch)
+
+
+@pytest.mark.parametrize(
+    ("precision", "dtype"), [("fp32", torch.float32), ("bf16", torch.bfloat16)]
+)
+def test_precision_sets_the_dtype_of_the_training_steps(
+    precision: str, dtype: torch.dtype
+) -> None:
+    network, losses = DtypeProbe(), Losses()
+    train(network, scripted([1.0] * 6), reporter=losses, precision=precision)
+    assert network.dtypes and set(network.dtypes) == {dtype}
+    # Mixed precision keeps the weights and their updates in fp32, and still learns.
+    assert all(p.dtype == torch.float32 for p in network.parameters())
+    assert sum(losses.losses[-STEPS:]) < 0.99 * sum(losses.losses[:STEPS])

@@ -213,6 +213,15 @@ ThreadsOpt = Annotated[
     ),
 ]
 
+PrecisionOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--precision",
+        help="fp32, or bf16: training steps compute in bfloat16 (mixed precision; "
+        "fast on CPUs with AVX-512 BF16/AMX and on recent GPUs).",
+    ),
+]
+
 
 def plain(value: Any) -> Any:
     """A flag's value as a config holds it: a path becomes its string."""
@@ -265,6 +274,7 @@ SHARED_KEYS: dict[str, str] = {
     "seed": "train.seed",
     "device": "train.device",
     "threads": "train.num_threads",
+    "precision": "train.precision",
     "level": "tokenizer.level",
     "lowercase": "tokenizer.lowercase",
     "word_tokenizer": "tokenizer.word_split",

@@ -2,10 +2,10 @@
 
 A command is decorated with `training_command`, which gives it the run-control
 flags every training command has (--config, --out, --epochs, --max-time, --resume,
---seed, --device, --threads, --dry-run, --quiet; declared once, in `RUN_FLAGS`). It
-declares only its own flags (and the network flags of `_shared.NetworkOpts` it
-takes), and calls `run` with ``locals()``, its own overrides and its task's
-`setup`/`train_*` functions::
+--seed, --device, --threads, --precision, --dry-run, --quiet; declared once, in
+`RUN_FLAGS`). It declares only its own flags (and the network flags of
+`_shared.NetworkOpts` it takes), and calls `run` with ``locals()``, its own
+overrides and its task's `setup`/`train_*` functions::
 
     @handle_errors
     @training_command
@@ -42,6 +42,7 @@ from seqcli.cli._shared import (
     MaxTimeOpt,
     NetworkOpts,
     OutOpt,
+    PrecisionOpt,
     QuietOpt,
     ResumeOpt,
     SeedOpt,
@@ -67,6 +68,7 @@ RUN_FLAGS: tuple[tuple[str, Any, Any], ...] = (
     ("seed", SeedOpt, None),
     ("device", DeviceOpt, None),
     ("threads", ThreadsOpt, None),
+    ("precision", PrecisionOpt, None),
     ("dry_run", DryRunOpt, False),
     ("quiet", QuietOpt, False),
 )
