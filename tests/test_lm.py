@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from seqcli.batching import lm_rows, lm_window_count
+from seqcli.batching import Batch, lm_rows, lm_window_count
 from seqcli.checkpoint import load_checkpoint, save_checkpoint
 from seqcli.config import (
     LMConfig,
@@ -27,6 +27,7 @@ from seqcli.config import (
 from seqcli.decoding import greedy
 from seqcli.decoding import sample as sample_ids
 from seqcli.errors import CheckpointError, ConfigError, DataFormatError
+from seqcli.nn.lm import LanguageModel
 from seqcli.reporting import StepInfo
 from seqcli.runs import find_resume, run_files
 from seqcli.tasks import lm as task
@@ -593,3 +594,14 @@ def test_init_from_needs_a_language_model(
     other = save_checkpoint(tmp_path / "s.pt", {**data, "task": "sentiment"})
     with pytest.raises(CheckpointError, match="sentiment checkpoint"):
         task.train_lm(lm_config(init_from=str(other)))
+
+
+def test_a_window_trained_in_bf16_carries_its_state_into_an_fp32_pass() -> None:
+    torch.manual_seed(0)
+    lm = LanguageModel(30, RecurrentConfig(emb_size=8, hidden_size=8), softmax="full")
+    ids = torch.randint(0, 30, (2, 5))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        lm(Batch(ids=ids, targets=ids, carry=True)).backward()
+    # The next window (an evaluation, or a run resumed in fp32) starts from it.
+    loss = lm(Batch(ids=ids, targets=ids, carry=True))
+    assert loss.dtype == torch.float32 and torch.isfinite(loss)

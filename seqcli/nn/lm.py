@@ -21,6 +21,7 @@ from seqcli.nn.recurrent import (  # noqa: F401 - count_parameters re-exported
     detach_state,
     select_state,
 )
+from seqcli.nn.softmax_loss import linear_nll
 
 
 def default_cutoffs(vocab_size: int) -> list[int]:
@@ -105,11 +106,14 @@ class LanguageModel(nn.Module):
         flat = hidden.reshape(b * t, h)
         if self.adaptive is not None:
             return self.adaptive(flat, targets.reshape(-1)).output.view(b, t)
-        logits = self.decoder(self.project(flat))  # (b*t, vocab)
-        # cross_entropy fuses log_softmax and gather without a (b*t, vocab) copy.
-        return -F.cross_entropy(logits, targets.reshape(-1), reduction="none").view(
-            b, t
+        assert self.decoder is not None
+        nll = linear_nll(
+            self.project(flat),
+            self.decoder.weight,
+            self.decoder.bias,
+            targets.reshape(-1),
         )
+        return -nll.view(b, t)
 
     def log_probs(self, hidden: Tensor) -> Tensor:
         """Full next-token distributions: (..., hidden) -> (..., vocab) log-probs."""

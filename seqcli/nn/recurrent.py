@@ -228,12 +228,16 @@ def _gather_time(x: Tensor, index: Tensor) -> Tensor:
 
 
 def detach_state(state: State | None) -> State | None:
-    """Cut the graph at a window boundary (truncated BPTT) but keep the values."""
+    """Cut the graph at a window boundary (truncated BPTT) but keep the values.
+
+    The state is kept in fp32: one computed under bf16 autocast then also starts
+    an fp32 pass (an evaluation, or a run resumed in fp32) without a dtype clash.
+    """
     if state is None:
         return None
     if isinstance(state, tuple):
-        return tuple(s.detach() for s in state)  # type: ignore[return-value]
-    return state.detach()
+        return tuple(s.detach().float() for s in state)  # type: ignore[return-value]
+    return state.detach().float()
 
 
 def select_state(state: State, index: Tensor) -> State:
