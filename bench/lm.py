@@ -155,7 +155,7 @@ def _lm_config(recipe: str, seconds: float, precision: str):  # noqa: ANN202
     return load_config(LMConfig, None, overrides)
 
 
-def worker_seqcli_speed(seconds: float, recipe: str, precision: str = "fp32") -> dict:
+def worker_seqcli_speed(seconds: float, recipe: str, precision: str) -> dict:
     from seqcli.tasks.lm import train_lm
 
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -319,13 +319,11 @@ def worker_sampling(model: str) -> dict:
 
 
 WORKERS = {
-    "seqcli-speed-reference": lambda a: worker_seqcli_speed(a.seconds, "reference"),
-    "seqcli-speed-default": lambda a: worker_seqcli_speed(a.seconds, "default"),
-    "seqcli-speed-reference-bf16": lambda a: worker_seqcli_speed(
-        a.seconds, "reference", "bf16"
+    "seqcli-speed-reference": lambda a: worker_seqcli_speed(
+        a.seconds, "reference", a.precision
     ),
-    "seqcli-speed-default-bf16": lambda a: worker_seqcli_speed(
-        a.seconds, "default", "bf16"
+    "seqcli-speed-default": lambda a: worker_seqcli_speed(
+        a.seconds, "default", a.precision
     ),
     "reference-speed": lambda a: worker_reference_speed(a.seconds),
     "shakespeare": lambda a: worker_shakespeare(a.budget, a.seed, a.char_recipe),
@@ -396,7 +394,10 @@ def bench_speed(args: argparse.Namespace, figures: dict) -> None:
     if args.bf16:
         for recipe in ("reference", "default"):
             run = run_worker(
-                f"seqcli-speed-{recipe}-bf16", args.threads, seconds=seconds
+                f"seqcli-speed-{recipe}",
+                args.threads,
+                seconds=seconds,
+                precision="bf16",
             )
             s[f"seqcli_{recipe}_bf16"] = run
             s[f"ratio_{recipe}_bf16"] = run["tokens_per_s"] / ref["tokens_per_s"]
@@ -470,6 +471,7 @@ def main() -> None:
     )
     parser.add_argument("--worker", choices=sorted(WORKERS), help=argparse.SUPPRESS)
     parser.add_argument("--seconds", type=float, help=argparse.SUPPRESS)
+    parser.add_argument("--precision", default="fp32", help=argparse.SUPPRESS)
     parser.add_argument("--seed", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:

@@ -298,7 +298,8 @@ def _train_step(run: RunState, batch: Batch) -> float:
 
 def _autocast(run: RunState) -> torch.autocast:
     """The forward pass's precision: under bf16, autocast runs matrix products and
-    recurrent layers in bfloat16 and keeps losses and softmaxes in fp32; backward
+    recurrent layers in bfloat16 and cross-entropy in fp32 (on a CPU it leaves
+    log_softmax in bf16: a module that needs fp32 there converts itself); backward
     follows the forward's dtypes, and the parameters and their gradients stay fp32,
     so the optimizer (and clipping) is untouched and needs no loss scaling."""
     return torch.autocast(

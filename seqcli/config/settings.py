@@ -43,9 +43,9 @@ class TrainConfig:
     device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
     num_threads: int = 0  # torch CPU threads; 0 = measured (seqcli/threads.py)
     # fp32 | bf16: bf16 runs each training step's forward pass under autocast, so
-    # its matrix products and recurrent layers compute in bfloat16 (about 3x the
-    # fp32 rate on CPUs with AVX-512 BF16 or AMX, and on recent GPUs) while the
-    # weights, gradients, optimizer state and evaluations stay fp32.
+    # its matrix products and recurrent layers compute in bfloat16 (fast on CPUs
+    # with AVX-512 BF16 or AMX, and on recent GPUs) while the weights, gradients,
+    # optimizer state and evaluations stay fp32.
     precision: str = "fp32"
     # plateau: decay on evaluations without gain (lr_decay, plateau_patience);
     # linear: from lr down to min_lr over all epochs' steps (word2vec's SGD schedule);

@@ -35,8 +35,7 @@ def linear_nll(
         x.requires_grad for x in (hidden, weight, bias)
     )
     if not needs_grad:  # evaluation: no gradient to keep
-        with torch.no_grad():
-            return _LinearNLL.blocks(hidden, weight, bias, targets, keep=False)[0]
+        return _blocks(hidden, weight, bias, targets, keep=False)[0]
     return _LinearNLL.apply(hidden, weight, bias, targets)
 
 
@@ -48,43 +47,41 @@ def _dtype(hidden: Tensor) -> torch.dtype:
     return hidden.dtype
 
 
-class _LinearNLL(torch.autograd.Function):
-    @staticmethod
-    def blocks(
-        hidden: Tensor, weight: Tensor, bias: Tensor, targets: Tensor, *, keep: bool
-    ) -> tuple[Tensor, Tensor | None, Tensor, Tensor]:
-        """Loss per row and (with `keep`) d loss / d logits, block by block."""
-        dtype = _dtype(hidden)
-        h, w, b = hidden.to(dtype), weight.to(dtype), bias.to(dtype)
-        rows = h.size(0)
-        nll = torch.empty(rows, dtype=torch.float32, device=h.device)
-        grad = (
-            torch.empty(rows, w.size(0), dtype=dtype, device=h.device) if keep else None
-        )
-        with torch.autocast(h.device.type, enabled=False):
-            for start in range(0, rows, ROWS_PER_BLOCK):
-                end = min(start + ROWS_PER_BLOCK, rows)
-                target = targets[start:end, None]
-                logits = torch.addmm(b[None], h[start:end], w.t())  # compute dtype
-                picked = logits.gather(1, target).float()  # before logits change
-                top = logits.amax(dim=1, keepdim=True).float()
-                # One exp per logit: probs = exp(logits - top) / total, in fp32
-                # (converted first, then in place: faster than mixed-dtype ops;
-                # in fp32, `float()` is the block itself).
-                probs = logits.float().sub_(top).exp_()
-                total = probs.sum(dim=1, keepdim=True)
-                nll[start:end] = (top + total.log() - picked).squeeze(1)
-                if grad is not None:
-                    block = grad[start:end]
-                    block.copy_(probs.mul_(total.reciprocal_()))
-                    block.scatter_add_(1, target, block.new_full(target.shape, -1.0))
-        return nll, grad, h, w
+def _blocks(
+    hidden: Tensor, weight: Tensor, bias: Tensor, targets: Tensor, *, keep: bool
+) -> tuple[Tensor, Tensor | None, Tensor, Tensor]:
+    """Loss per row and (with `keep`) d loss / d logits, block by block."""
+    dtype = _dtype(hidden)
+    h, w, b = hidden.to(dtype), weight.to(dtype), bias.to(dtype)
+    rows = h.size(0)
+    nll = torch.empty(rows, dtype=torch.float32, device=h.device)
+    grad = torch.empty(rows, w.size(0), dtype=dtype, device=h.device) if keep else None
+    with torch.autocast(h.device.type, enabled=False):
+        for start in range(0, rows, ROWS_PER_BLOCK):
+            end = min(start + ROWS_PER_BLOCK, rows)
+            target = targets[start:end, None]
+            logits = torch.addmm(b[None], h[start:end], w.t())  # compute dtype
+            picked = logits.gather(1, target).float()  # before logits change
+            top = logits.amax(dim=1, keepdim=True).float()
+            # One exp per logit: probs = exp(logits - top) / total, in fp32
+            # (converted first, then in place: faster than mixed-dtype ops;
+            # in fp32, `float()` is the block itself).
+            probs = logits.float().sub_(top).exp_()
+            total = probs.sum(dim=1, keepdim=True)
+            nll[start:end] = (top + total.log() - picked).squeeze(1)
+            if grad is not None:
+                block = grad[start:end]
+                block.copy_(probs.mul_(total.reciprocal_()))
+                block.scatter_add_(1, target, block.new_full(target.shape, -1.0))
+    return nll, grad, h, w
 
+
+class _LinearNLL(torch.autograd.Function):
     @staticmethod
     def forward(  # type: ignore[override]
         ctx: Any, hidden: Tensor, weight: Tensor, bias: Tensor, targets: Tensor
     ) -> Tensor:
-        nll, grad, h, w = _LinearNLL.blocks(hidden, weight, bias, targets, keep=True)
+        nll, grad, h, w = _blocks(hidden, weight, bias, targets, keep=True)
         ctx.save_for_backward(grad, h, w)
         ctx.dtypes = (hidden.dtype, weight.dtype, bias.dtype)
         return nll
