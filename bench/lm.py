@@ -4,11 +4,13 @@ loop, character-level Shakespeare and sampling speed.
     python bench/lm.py [--budget 10] [--seeds 1,2,3] [--speed-seconds 120]
                        [--threads 0] [--only wikitext,speed,shakespeare,sampling]
                        [--char-recipe KEY=VALUE,...] [--bf16]
+                       [--wikitext-args "--precision bf16"]
 
 1. wikitext: `seqcli train-lm train.txt --valid valid.txt --test test.txt
    --max-time BUDGET --seed S`, seqcli's default command line as a user types it
    (its own process, through the CLI), once per seed: validation and test
-   perplexity, training tokens/s, peak RSS.
+   perplexity, training tokens/s, peak RSS; `--wikitext-args` adds options to
+   that command line (for instance `--precision bf16`).
 2. speed: training tokens/s of a 2x200 LSTM (BPTT 35, batch 20) for the same
    wall-clock time each, one after the other on the same threads:
    (a) the reference, the classic PyTorch word-language-model loop written plainly
@@ -41,6 +43,7 @@ import math
 import os
 import platform
 import resource
+import shlex
 import subprocess
 import sys
 import time
@@ -76,7 +79,7 @@ def log(text: str) -> None:
 
 
 # --- 1. seqcli's default command line ------------------------------------------------
-def default_run(budget: float, seed: int, threads: int) -> dict:
+def default_run(budget: float, seed: int, threads: int, extra: list[str]) -> dict:
     """`seqcli train-lm` as a user runs it, in a child process (its own peak RSS)."""
     wt = wikitext()
     out = RESULTS / f"wikitext-default-{seed}.pt"
@@ -85,7 +88,7 @@ def default_run(budget: float, seed: int, threads: int) -> dict:
         sys.executable, "-m", "seqcli", "train-lm", str(wt / "train.txt"),
         "--valid", str(wt / "valid.txt"), "--test", str(wt / "test.txt"),
         "--max-time", f"{budget:g}", "--seed", str(seed), "-o", str(out), "-q",
-        "--threads", str(threads),
+        "--threads", str(threads), *extra,
     ]  # fmt: skip
     log(f"   $ seqcli {' '.join(cmd[3:])}")
     start = time.perf_counter()
@@ -358,10 +361,12 @@ def set_threads(threads: int) -> int:
 
 def bench_wikitext(args: argparse.Namespace, figures: dict) -> None:
     log(f"== WikiText-2, seqcli's default command, {args.budget:g} min per seed")
-    runs = [default_run(args.budget, seed, args.threads) for seed in args.seeds]
+    extra = shlex.split(args.wikitext_args)
+    runs = [default_run(args.budget, seed, args.threads, extra) for seed in args.seeds]
     for r in runs:
         log(f"   seed {r['seed']}: {json.dumps(r)}")
     figures["wikitext2_default"] = {
+        "options": extra,
         "runs": runs,
         "valid_ppl": spread([r["valid_ppl"] for r in runs]),
         "test_ppl": spread([r["test_ppl"] for r in runs]),
@@ -463,6 +468,11 @@ def main() -> None:
         "--char-recipe",
         default="",
         help="shakespeare: overrides of its recipe, e.g. model.hidden_size=256",
+    )
+    parser.add_argument(
+        "--wikitext-args",
+        default="",
+        help='wikitext: options added to the train-lm command, e.g. "--precision bf16"',
     )
     parser.add_argument(
         "--bf16",

@@ -43,6 +43,51 @@ def budget_lr(cfg: TrainConfig, elapsed: float) -> float:
     return max(cfg.lr * min(scale, 1.0), cfg.min_lr)
 
 
+def step_lr(
+    cfg: TrainConfig,
+    schedule: str,
+    step: int,
+    *,
+    steps_per_epoch: int | None,
+    elapsed: float,
+    lr: float,
+) -> float:
+    """The lr of the optimizer step about to run, `step` steps into the run.
+
+    The budget and linear schedules follow from the step or the clock; the plateau
+    schedule keeps `lr` (its decays happen at evaluations). Over the warm-up every
+    schedule is scaled by a linear ramp towards its own value (for the plateau,
+    cfg.lr: a decay during the ramp does not count), computed from the step alone
+    so that a resumed run picks it up.
+    """
+    if schedule == "linear" and steps_per_epoch:
+        lr = linear_lr(cfg, step, steps_per_epoch)
+    elif schedule == "budget":
+        lr = budget_lr(cfg, elapsed)
+    elif in_warmup(cfg, step, steps_per_epoch):
+        lr = cfg.lr  # plateau: the ramp's target (its last step reaches it)
+    return lr * warmup_scale(cfg, step, steps_per_epoch)
+
+
+def warmup_length(cfg: TrainConfig, steps_per_epoch: int | None) -> int:
+    """Steps of the lr ramp: `warmup_steps`, but at most half the first epoch, so
+    that a small corpus is not trained at a fraction of its lr for whole epochs."""
+    if steps_per_epoch:
+        return min(cfg.warmup_steps, steps_per_epoch // 2)
+    return cfg.warmup_steps
+
+
+def warmup_scale(cfg: TrainConfig, step: int, steps_per_epoch: int | None) -> float:
+    """The share of the lr that step `step` (0 = the first) takes in the warm-up."""
+    length = warmup_length(cfg, steps_per_epoch)
+    return 1.0 if step >= length else (step + 1) / length
+
+
+def in_warmup(cfg: TrainConfig, step: int, steps_per_epoch: int | None) -> bool:
+    """Whether step `step` is one of the ramp's."""
+    return step < warmup_length(cfg, steps_per_epoch)
+
+
 def plateau_lr(cfg: TrainConfig, lr: float) -> float:
     """The lr after an evaluation without gain, once patience has run out."""
     return max(lr * cfg.lr_decay, cfg.min_lr)

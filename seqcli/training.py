@@ -33,7 +33,7 @@ from seqcli.errors import TrainingDiverged
 from seqcli.outputs import keep_log_until
 from seqcli.reporting import Reporter, SilentReporter, StepInfo
 from seqcli.run_state import Progress, RunState
-from seqcli.schedules import budget_lr, linear_lr, lr_at_floor, plateau_lr
+from seqcli.schedules import lr_at_floor, plateau_lr, step_lr
 
 BatchFactory = Callable[
     [int, int, int], Iterable[Batch]
@@ -115,7 +115,7 @@ def fit(
         reporter.on_message(
             f"data-parallel: {run.world} processes x batch size {cfg.batch_size} = "
             f"effective batch size {run.world * cfg.batch_size}; learning rate "
-            f"{run.lr:g}"
+            f"{cfg.lr:g} (the configured one: not scaled with the processes)"
         )
     stopped_by = "epochs"
     try:
@@ -243,13 +243,19 @@ def _train_epoch(
     for i, batch in enumerate(batches(p.epoch, run.rank, run.world)):
         if i < p.step_in_epoch:
             continue  # already trained before the interruption
+        run.set_lr(
+            step_lr(
+                cfg,
+                run.schedule,
+                p.global_step,
+                steps_per_epoch=steps,
+                elapsed=run.elapsed,
+                lr=run.lr,
+            )
+        )
         loss = _train_step(run, batch)
         p.step_in_epoch += 1
         p.global_step += 1
-        if run.schedule == "linear" and steps:
-            run.set_lr(linear_lr(cfg, p.global_step, steps))
-        elif run.schedule == "budget":
-            run.set_lr(budget_lr(cfg, run.elapsed))
         p.tokens += batch.num_tokens
         window_tokens += batch.num_tokens
         rate = window_tokens / max(time.monotonic() - window_start, 1e-9)

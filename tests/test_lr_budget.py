@@ -6,7 +6,7 @@ import pytest
 
 from seqcli.config import LMConfig, TrainConfig, load_config
 from seqcli.errors import ConfigError
-from seqcli.schedules import budget_lr, resolve_schedule
+from seqcli.schedules import budget_lr, resolve_schedule, step_lr
 
 
 @pytest.mark.parametrize(
@@ -36,3 +36,24 @@ def test_lm_defaults_to_auto_and_bad_cooldown_is_refused() -> None:
     assert LMConfig().train.lr_schedule == "auto"
     with pytest.raises(ConfigError, match="cooldown"):
         load_config(LMConfig, None, {"train.cooldown": 1.5})
+
+
+@pytest.mark.parametrize("schedule", ["plateau", "budget", "linear"])
+def test_step_warmup_scales_every_schedule_then_lets_it_be(schedule: str) -> None:
+    cfg = TrainConfig(lr=0.01, min_lr=0.0, max_time=10, epochs=1, warmup_steps=4,
+                      warmup=0.0, cooldown=0.0, lr_schedule=schedule)  # fmt: skip
+
+    def lr(step: int, current: float = 0.01) -> float:
+        return step_lr(cfg, schedule, step, steps_per_epoch=100, elapsed=60.0,
+                       lr=current)  # fmt: skip
+
+    ramp = [lr(step) for step in range(4)]
+    unscaled = 0.01 * (1 - 3 / 100) if schedule == "linear" else 0.01
+    assert ramp[:3] == pytest.approx([0.0025, 0.005, 0.0075], rel=0.05)
+    assert ramp[3] == pytest.approx(unscaled, rel=0.001)  # the ramp's last step: 1x
+    if schedule == "plateau":  # after the ramp, the plateau's own (decayed) lr
+        assert lr(4, current=0.002) == 0.002
+    else:  # the schedule's own value from then on
+        assert lr(50, current=0.002) == pytest.approx(
+            0.005 if schedule == "linear" else 0.01
+        )

@@ -86,6 +86,7 @@ class Losses:
 
     def __init__(self, stop_at: int | None = None) -> None:
         self.losses: list[float] = []
+        self.lrs: list[float] = []
         self.stop_at = stop_at
 
     def on_epoch_start(self, epoch: int, steps: int | None, done: int) -> None:
@@ -93,6 +94,7 @@ class Losses:
 
     def on_step(self, info: StepInfo) -> None:
         self.losses.append(info.loss)
+        self.lrs.append(info.lr)
         if len(self.losses) == self.stop_at:
             raise KeyboardInterrupt
 
@@ -175,6 +177,36 @@ def test_patience_waits_before_decaying() -> None:
     assert lrs(result) == pytest.approx([0.1, 0.1, 0.1, 0.05, 0.025, 0.0125])
 
 
+def test_warmup_ramps_to_the_full_lr_then_the_plateau_decays_it() -> None:
+    steps = Losses()
+    cfg = TrainConfig(epochs=1, lr=0.1, lr_decay=0.5, plateau_patience=0, min_lr=1e-6,
+                      clip=0.0, early_stop=0, eval_every=1, warmup_steps=4,
+                      save_every=60.0, device="cpu")  # fmt: skip
+    fit(
+        Linear(),
+        batches=lambda epoch, rank, world: (
+            b for _ in range(2) for b in batches(epoch, rank, world)
+        ),  # fmt: skip
+        steps_per_epoch=2 * STEPS,  # 10: a warm-up of 4 fits in half an epoch
+        evaluate=scripted([1.0 + i / 10 for i in range(10)]),  # never better
+        objective=Objective("loss"),
+        cfg=cfg,
+        save=lambda kind, state, metrics: None,
+        reporter=steps,
+    )
+    # The ramp goes on to the full lr whatever the evaluations said; from then on
+    # each evaluation without gain halves it, the plateau's way.
+    assert steps.lrs == pytest.approx(
+        [0.025, 0.05, 0.075, 0.1, 0.05, 0.025, 0.0125, 0.00625, 0.003125, 0.0015625]
+    )
+
+
+def test_warmup_is_at_most_half_the_first_epoch() -> None:
+    steps = Losses()
+    train(Linear(), scripted([1.0] * 6), reporter=steps, lr=0.1, warmup_steps=200)
+    assert steps.lrs[:4] == pytest.approx([0.05, 0.1, 0.1, 0.1])  # 5 steps: ramp of 2
+
+
 def test_min_lr_stops_a_run_that_still_does_not_improve() -> None:
     settings = {"lr": 0.1, "lr_decay": 0.5, "min_lr": 0.025, "plateau_patience": 0}
     result = train(Linear(), scripted([1.0, 1.1, 1.2, 1.3, 1.4, 1.5]), early_stop=10,
@@ -203,10 +235,15 @@ def test_divergence_stops_and_names_the_step() -> None:
     assert [kind for kind, _, _ in saves.calls] == ["best", "last"]
 
 
-@pytest.mark.parametrize("stop_at", [7, STEPS])  # mid-epoch, and at an epoch's end
-def test_resumed_run_ends_where_an_uninterrupted_one_does(stop_at: int) -> None:
+@pytest.mark.parametrize(
+    ("stop_at", "warmup"),
+    [(7, 0), (STEPS, 0), (1, 2)],  # mid-epoch, at an epoch's end, inside the ramp
+)
+def test_resumed_run_ends_where_an_uninterrupted_one_does(
+    stop_at: int, warmup: int
+) -> None:
     losses = [1.0, 0.9, 0.8]
-    settings = {"epochs": 3, "optimizer": "adam"}
+    settings = {"epochs": 3, "optimizer": "adam", "warmup_steps": warmup}
     straight_net, whole = Linear(), Losses()
     straight = train(straight_net, scripted(losses), reporter=whole, **settings)
     saves, cut = Saves(), Losses(stop_at=stop_at)
@@ -221,6 +258,7 @@ def test_resumed_run_ends_where_an_uninterrupted_one_does(stop_at: int) -> None:
     assert resumed.stopped_by == "epochs"
     assert resumed.progress.global_step == straight.progress.global_step == 3 * STEPS
     assert cut.losses[:stop_at] + rest.losses == whole.losses  # the same steps, once
+    assert cut.lrs[:stop_at] + rest.lrs == whole.lrs
     assert _without_time(resumed) == _without_time(straight)
     for name, value in straight_net.state_dict().items():
         assert torch.equal(network.state_dict()[name], value), name

@@ -64,10 +64,12 @@ def test_linear_schedule_decays_to_min_lr_over_all_steps() -> None:
     lrs = _run("linear")
     assert len(lrs) == 15
     assert lrs == sorted(lrs, reverse=True) and len(set(lrs)) == 15
-    assert lrs[0] == pytest.approx(1 - 1 / 15)  # after the first of 15 steps
-    assert lrs[-1] == 0.01  # min_lr at the end
+    # Each step reports the lr it trained with: the first the full lr, the last
+    # 1/15 of it (the next, which would be 0, is held at min_lr but never taken).
+    assert lrs[0] == 1.0
+    assert lrs[-1] == pytest.approx(1 / 15)
     # Epoch 2's evaluation did not improve: no plateau decay on top.
-    assert lrs[10] == pytest.approx(1 - 11 / 15)
+    assert lrs[10] == pytest.approx(1 - 10 / 15)
 
 
 def test_plateau_schedule_keeps_the_lr_within_an_epoch() -> None:

@@ -60,6 +60,7 @@ _RANGES: dict[str, _Range] = {
     "plateau_patience": _AT_LEAST_0,
     "early_stop": _AT_LEAST_0,  # 0 = never
     "eval_every": _AT_LEAST_0,  # 0 = each epoch
+    "warmup_steps": _AT_LEAST_0,  # 0 = no step warm-up
     "num_threads": _AT_LEAST_0,  # 0 = automatic
     "seed": _AT_LEAST_0,
     # rates, fractions, times

@@ -55,6 +55,11 @@ class TrainConfig:
     # auto: budget when max_time is set, else plateau
     lr_schedule: str = "plateau"
     warmup: float = 0.02  # budget schedule: share of max_time spent warming up
+    # Any schedule: the lr rises linearly over the first `warmup_steps` optimizer
+    # steps (0 = off). Adam's first updates move every weight by about lr whatever
+    # its gradient, and at full lr they can saturate an LSTM's gates so that it
+    # learns nothing for hundreds of steps (under bf16, for good: docs/BENCHMARKS.md).
+    warmup_steps: int = 0
     cooldown: float = 0.3  # budget schedule: share of max_time spent decaying
 
 
@@ -88,8 +93,10 @@ def _lm_model() -> RecurrentConfig:
 def _lm_train() -> TrainConfig:
     # Batch 40 trained more tokens/s than 20 in CPU probes (fewer per-step costs:
     # the dense Adam update of the 33k-word embedding); "auto" holds the lr and
-    # cools it down over the last 30% of --max-time when one is given.
-    return TrainConfig(batch_size=40, lr_schedule="auto")
+    # cools it down over the last 30% of --max-time when one is given. 200 warm-up
+    # steps: WikiText-2 probes without them sat on the unigram plateau (training
+    # loss 7.1) for about 250 steps in fp32, and did not leave it under bf16.
+    return TrainConfig(batch_size=40, lr_schedule="auto", warmup_steps=200)
 
 
 @dataclass
