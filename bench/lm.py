@@ -153,6 +153,7 @@ def _lm_config(recipe: str, seconds: float, precision: str):  # noqa: ANN202
                 "train.lr": 20.0,
                 "train.clip": 0.25,
                 "train.lr_schedule": "plateau",
+                "train.warmup_steps": 0,  # the reference loop has no warm-up
             }
         )
     return load_config(LMConfig, None, overrides)
