@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from seqcli.config import TrainConfig
-from seqcli.devices import data_parallel, dist_info
+from seqcli.devices import data_parallel, dist_info, resolve_precision
 from seqcli.schedules import resolve_schedule
 
 
@@ -68,6 +68,7 @@ class RunState:
         self.optimizer = make_optimizer(network.parameters(), cfg)
         self.progress = Progress()
         self.schedule = resolve_schedule(cfg)
+        self.precision = resolve_precision(cfg.precision, device)  # fp32 | bf16
         self.started = time.monotonic()
         self.last_save = time.monotonic()
         self.elapsed_before = 0.0

@@ -67,6 +67,7 @@ from seqcli.config import TrainConfig, to_dict
 from seqcli.devices import (
     dist_info,
     resolve_device,
+    resolve_precision,
     seed_everything,
     setup_distributed,
 )
@@ -74,7 +75,7 @@ from seqcli.errors import CheckpointError
 from seqcli.nn.recurrent import count_parameters
 from seqcli.outputs import check_output, guard_run, inputs_of, log_path
 from seqcli.reporting import Reporter, SilentReporter
-from seqcli.threads import set_threads
+from seqcli.threads import set_threads, training_rows
 from seqcli.training import BatchFactory, Evaluate, Objective, fit
 
 
@@ -146,7 +147,7 @@ def prepare(cfg: TrainConfig) -> torch.device:
     """Seed, set CPU threads, join torchrun's process group and pick the device."""
     rank, _ = setup_distributed()
     seed_everything(cfg.seed + rank)
-    set_threads(cfg.num_threads, rows=cfg.batch_size)
+    set_threads(cfg.num_threads, rows=training_rows(cfg.batch_size))
     device = resolve_device(cfg.device)
     if device.type == "cuda" and rank > 0:
         device = torch.device("cuda", torch.cuda.current_device())
@@ -285,6 +286,12 @@ def _train(
     """`fit` the prepared task, then score the best checkpoint on the test set."""
     parameters = count_parameters(run.network)
     reporter.on_message(f"{run.describe}; {parameters:,} parameters on {device}")
+    auto = run.cfg.train.precision == "auto"
+    if auto and resolve_precision("auto", device) == "bf16":
+        reporter.on_message(
+            "training in bf16 mixed precision (--precision auto: this hardware "
+            "computes bfloat16 natively; --precision fp32 turns it off)"
+        )
     if resume is not None:
         load_weights_of(run.network, resume)
     payload = {

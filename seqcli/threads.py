@@ -22,10 +22,21 @@ PROBE_STEPS = 8
 # fewer: when about as fast, fewer threads leave cores to other work and lose less
 # when it starts.
 PROBE_GAIN = 0.85
-# Rows of the probe's step when the caller does not say (a training batch's size),
-# and at most (larger batches would only make the probe dearer).
+# Rows of the probe's step when the caller does not say, and at most (more would
+# only make the probe dearer).
 PROBE_ROWS = 32
-PROBE_MAX_ROWS = 64
+PROBE_MAX_ROWS = 2048
+# A training step's largest products see a whole batch of sequences at once (the
+# input projections of every time step, the softmax of every position): batch x
+# time rows, with this standing for the time. Probed with the batch's rows alone,
+# a 2-core CPU that trained the WikiText-2 LM 1.6x faster on two threads measured
+# one as about as fast, and ran whole benchmark runs on one core.
+PROBE_TRAINING_TIME = 32
+
+
+def training_rows(batch_size: int) -> int:
+    """The rows of the probe for a training run of `batch_size` sequences a step."""
+    return batch_size * PROBE_TRAINING_TIME
 
 
 def set_threads(requested: int = 0, *, rows: int = PROBE_ROWS) -> int:
@@ -33,8 +44,9 @@ def set_threads(requested: int = 0, *, rows: int = PROBE_ROWS) -> int:
 
     Args:
         requested: threads to use; 0 chooses them with `auto_threads`.
-        rows: the rows of a typical step of the work to come (the batch size; 1
-            for one sample drawn token by token), for the measurement.
+        rows: the rows of a typical product of the work to come (`training_rows`
+            of the batch size for training; 1 for one sample drawn token by
+            token), for the measurement.
 
     Returns:
         The number of threads set.
@@ -67,7 +79,8 @@ def available_cores() -> int:
 
 def auto_threads(*, rows: int = PROBE_ROWS) -> int:
     """The thread count among 1, 2, 4, ... and all cores under which a recurrent
-    step runs fastest, measured now (10-40 ms on this project's 2-core CPU).
+    step runs fastest, measured now (10-40 ms for a few rows on this project's
+    2-core CPU, about a second for a training batch's `training_rows`).
 
     Measured rather than guessed: whether threads help depends on the size of the
     work and on what else the machine is doing. A recurrent step is many small

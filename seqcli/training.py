@@ -311,7 +311,7 @@ def _autocast(run: RunState) -> torch.autocast:
     return torch.autocast(
         run.device.type,
         dtype=torch.bfloat16,
-        enabled=run.cfg.precision == "bf16",
+        enabled=run.precision == "bf16",
     )
 
 

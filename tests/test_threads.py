@@ -137,3 +137,15 @@ def test_train_command_applies_threads(corpus_file: Path):
 def test_negative_threads_is_a_one_line_error(command: list[str]):
     result = CliRunner().invoke(app, [*command, "--threads", "-1"])
     assert_error(result, "--threads -1", "0 (automatic)")
+
+
+def test_training_probes_a_whole_batch_of_sequences(monkeypatch):
+    from seqcli import runs
+    from seqcli.config import TrainConfig
+
+    asked = []
+    monkeypatch.setattr(runs, "set_threads", lambda n, rows: asked.append(rows) or 1)
+    runs.prepare(TrainConfig(batch_size=40, device="cpu"))
+    # 40 rows a time step, but the products a step is made of see 40 x time rows.
+    assert asked == [threads.training_rows(40)] and asked[0] > 40
+    assert threads.training_rows(40) <= threads.PROBE_MAX_ROWS

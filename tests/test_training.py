@@ -295,3 +295,15 @@ def test_precision_sets_the_dtype_of_the_training_steps(
     # Mixed precision keeps the weights and their updates in fp32, and still learns.
     assert all(p.dtype == torch.float32 for p in network.parameters())
     assert sum(losses.losses[-STEPS:]) < 0.99 * sum(losses.losses[:STEPS])
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_auto_precision_trains_in_bf16_only_on_bf16_hardware(
+    monkeypatch: pytest.MonkeyPatch, native: bool
+) -> None:
+    from seqcli import devices
+
+    monkeypatch.setattr(devices, "cpu_has_bf16", lambda: native)
+    network = DtypeProbe()
+    train(network, scripted([1.0] * 6), precision="auto")
+    assert set(network.dtypes) == {torch.bfloat16 if native else torch.float32}

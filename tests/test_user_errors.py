@@ -98,7 +98,10 @@ def rewrite(model: Path, dest: Path, edit: Any) -> Path:
         (["--bptt", "0"], "--bptt must be >= 1 (got 0)"),
         (["--cell", "tree"], "--cell must be one of rnn, gru, lstm (got 'tree')"),
         (["--device", "tpu"], "--device must be auto, cpu, cuda, cuda:N or mps"),
-        (["--precision", "fp8"], "--precision must be one of fp32, bf16 (got 'fp8')"),
+        (
+            ["--precision", "fp8"],
+            "--precision must be one of auto, fp32, bf16 (got 'fp8')",
+        ),
     ],
 )
 def test_train_lm_refuses_nonsense_flags_naming_them(

@@ -217,8 +217,9 @@ PrecisionOpt = Annotated[
     str | None,
     typer.Option(
         "--precision",
-        help="fp32, or bf16: training steps compute in bfloat16 (mixed precision; "
-        "fast on CPUs with AVX-512 BF16/AMX and on recent GPUs).",
+        help="fp32; bf16: training steps compute in bfloat16 (mixed precision; "
+        "fast on CPUs with AVX-512 BF16/AMX and on recent GPUs); auto: bf16 where "
+        "the hardware has it, else fp32 (language models' default).",
     ),
 ]
 

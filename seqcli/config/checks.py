@@ -36,7 +36,7 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "train_scheme": ("iob1", "iob2", "bioes"),
     "char_features": ("cnn", "lstm", "none"),
     "decoder": ("crf", "softmax"),
-    "precision": ("fp32", "bf16"),
+    "precision": ("auto", "fp32", "bf16"),
 }
 
 # (lowest, lowest allowed?, highest, highest allowed?); None = unbounded.

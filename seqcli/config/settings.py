@@ -42,10 +42,11 @@ class TrainConfig:
     seed: int = 1
     device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
     num_threads: int = 0  # torch CPU threads; 0 = measured (seqcli/threads.py)
-    # fp32 | bf16: bf16 runs each training step's forward pass under autocast, so
-    # its matrix products and recurrent layers compute in bfloat16 (fast on CPUs
-    # with AVX-512 BF16 or AMX, and on recent GPUs) while the weights, gradients,
-    # optimizer state and evaluations stay fp32.
+    # fp32 | bf16 | auto: bf16 runs each training step's forward pass under
+    # autocast, so its matrix products and recurrent layers compute in bfloat16
+    # (fast on CPUs with AVX-512 BF16 or AMX, and on recent GPUs) while the
+    # weights, gradients, optimizer state and evaluations stay fp32; auto is bf16
+    # where the hardware computes it natively, else fp32 (devices.resolve_precision).
     precision: str = "fp32"
     # plateau: decay on evaluations without gain (lr_decay, plateau_patience);
     # linear: from lr down to min_lr over all epochs' steps (word2vec's SGD schedule);
@@ -96,7 +97,11 @@ def _lm_train() -> TrainConfig:
     # cools it down over the last 30% of --max-time when one is given. 200 warm-up
     # steps: WikiText-2 probes without them sat on the unigram plateau (training
     # loss 7.1) for about 250 steps in fp32, and did not leave it under bf16.
-    return TrainConfig(batch_size=40, lr_schedule="auto", warmup_steps=200)
+    # Precision auto: bf16 where the hardware has it (docs/BENCHMARKS.md: on a
+    # 2-core AVX-512 BF16 CPU, 10-minute WikiText-2 runs in bf16 beat fp32's).
+    return TrainConfig(
+        batch_size=40, lr_schedule="auto", warmup_steps=200, precision="auto"
+    )
 
 
 @dataclass
