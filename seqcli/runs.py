@@ -67,7 +67,6 @@ from seqcli.config import TrainConfig, to_dict
 from seqcli.devices import (
     dist_info,
     resolve_device,
-    resolve_precision,
     seed_everything,
     setup_distributed,
 )
@@ -286,12 +285,6 @@ def _train(
     """`fit` the prepared task, then score the best checkpoint on the test set."""
     parameters = count_parameters(run.network)
     reporter.on_message(f"{run.describe}; {parameters:,} parameters on {device}")
-    auto = run.cfg.train.precision == "auto"
-    if auto and resolve_precision("auto", device) == "bf16":
-        reporter.on_message(
-            "training in bf16 mixed precision (--precision auto: this hardware "
-            "computes bfloat16 natively; --precision fp32 turns it off)"
-        )
     if resume is not None:
         load_weights_of(run.network, resume)
     payload = {
