@@ -64,7 +64,10 @@ def test_padding_does_not_change_real_positions(cell: str, bidirectional: bool):
     assert torch.allclose(padded[1, : len(short)], alone[0], atol=1e-6)
     # Outputs at padding are exactly zero, and the final state is the last real one.
     assert (padded[1, len(short) :] == 0).all()
-    assert torch.allclose(hidden_of(padded_state)[:, 1], hidden_of(alone_state)[:, 0])
+    # atol as above: a batch of one and of two take different kernels on some CPUs.
+    assert torch.allclose(
+        hidden_of(padded_state)[:, 1], hidden_of(alone_state)[:, 0], atol=1e-6
+    )
 
 
 def test_final_state_equals_last_real_output():
