@@ -74,6 +74,23 @@ def clear(prefix: str) -> None:
         stale.unlink()
 
 
+def cpu_model() -> str:
+    """The CPU's name and its bf16 instructions: figures differ from one machine of
+    this workplace to the next (AMD EPYC with AVX-512 BF16, Intel Xeon with AMX)."""
+    name, flags = platform.machine(), set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name":
+                name = value.strip()
+            elif key.strip() == "flags":
+                flags = set(value.split())
+    except OSError:
+        pass
+    bf16 = sorted(flags & {"avx512_bf16", "amx_bf16"})
+    return f"{name} ({', '.join(bf16) or 'no bf16 instructions'})"
+
+
 def log(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
@@ -502,7 +519,7 @@ def main() -> None:
         "command": " ".join(["python", "bench/lm.py", *sys.argv[1:]]),
         "commit": commit,
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, no GPU",
+        "machine": f"{cpu_model()}, {os.cpu_count()} CPUs, no GPU",
         "load_at_start": os.getloadavg(),
         "budget_min": args.budget,
     }

@@ -41,7 +41,7 @@ def test_precedence_defaults_base_yaml_overrides(tmp_path: Path):
     assert cfg.bptt == 20  # yaml over base
     assert cfg.model.cell == "lstm"  # override over yaml
     assert cfg.model.emb_size == 7  # base survives a yaml that does not set it
-    assert cfg.train.lr == TrainConfig().lr  # None means "not given"
+    assert cfg.train.lr == LMConfig().train.lr  # None means "not given"
     assert base == {"bptt": 10, "model": {"cell": "rnn", "emb_size": 7}}
 
 

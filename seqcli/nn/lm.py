@@ -21,7 +21,7 @@ from seqcli.nn.recurrent import (  # noqa: F401 - count_parameters re-exported
     detach_state,
     select_state,
 )
-from seqcli.nn.softmax_loss import linear_nll
+from seqcli.nn.softmax_loss import AdaptiveSoftmax, linear_nll
 
 
 def default_cutoffs(vocab_size: int) -> list[int]:
@@ -58,14 +58,12 @@ class LanguageModel(nn.Module):
         self.vocab_size = vocab_size
         self.encoder = RecurrentEncoder(vocab_size, cfg)
         hidden = self.encoder.output_size
-        self.adaptive: nn.AdaptiveLogSoftmaxWithLoss | None = None
+        self.adaptive: AdaptiveSoftmax | None = None
         self.project: nn.Module = nn.Identity()
         self.decoder: nn.Linear | None = None
         if softmax == "adaptive":
             cutoffs = cutoffs or default_cutoffs(vocab_size)
-            self.adaptive = nn.AdaptiveLogSoftmaxWithLoss(
-                hidden, vocab_size, cutoffs, div_value=4.0
-            )
+            self.adaptive = AdaptiveSoftmax(hidden, vocab_size, cutoffs, div_value=4.0)
         else:
             out_size = hidden
             if tie_weights and cfg.emb_size != hidden:
@@ -105,7 +103,7 @@ class LanguageModel(nn.Module):
         b, t, h = hidden.shape
         flat = hidden.reshape(b * t, h)
         if self.adaptive is not None:
-            return self.adaptive(flat, targets.reshape(-1)).output.view(b, t)
+            return self.adaptive.target_log_probs(flat, targets.reshape(-1)).view(b, t)
         assert self.decoder is not None
         nll = linear_nll(
             self.project(flat),
