@@ -111,11 +111,11 @@ class AdaptiveSoftmax(nn.AdaptiveLogSoftmaxWithLoss):
 
     Each step sends a different number of rows to each tail cluster. Under bf16 the
     CPU's matrix products go through oneDNN, which builds and caches a kernel (its
-    code and buffers) per shape: with a new row count at nearly every step the
-    cache filled up to its 1,024 entries: a 10-minute WikiText-2 run peaked at
-    1,991 MB against 711 MB with padded rows (docs/BENCHMARKS.md). Padded to at
-    most 25% more rows, the shapes are few, and the steps faster (fewer kernels
-    built). The layers and their names are PyTorch's: checkpoints are the same.
+    code and buffers) per shape, and a new row count came at nearly every step: a
+    10-minute WikiText-2 run in bf16 peaked at 1,991 MB (exploratory), against 648
+    MiB with padded rows (docs/BENCHMARKS.md; fp32 562 MB). Padded to at most 25%
+    more rows, the shapes are few. The layers and their names are PyTorch's:
+    checkpoints are the same.
 
     The log-softmax runs in the products' dtype, as PyTorch's does (bf16 under CPU
     autocast: an fp32 copy of the scores made the step 8% slower); the picked
