@@ -77,18 +77,18 @@ def clear(prefix: str) -> None:
 def cpu_model() -> str:
     """The CPU's name and its bf16 instructions: figures differ from one machine of
     this workplace to the next (AMD EPYC with AVX-512 BF16, Intel Xeon with AMX)."""
-    name, flags = platform.machine(), set()
+    from seqcli.devices import cpu_bf16_flags
+
+    name = platform.machine()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             key, _, value = line.partition(":")
             if key.strip() == "model name":
                 name = value.strip()
-            elif key.strip() == "flags":
-                flags = set(value.split())
+                break
     except OSError:
         pass
-    bf16 = sorted(flags & {"avx512_bf16", "amx_bf16"})
-    return f"{name} ({', '.join(bf16) or 'no bf16 instructions'})"
+    return f"{name} ({', '.join(cpu_bf16_flags()) or 'no bf16 instructions'})"
 
 
 def log(text: str) -> None:

@@ -52,15 +52,20 @@ def resolve_precision(name: str, device: torch.device) -> str:
 
 def cpu_has_bf16(cpuinfo: str = "/proc/cpuinfo") -> bool:
     """Whether the CPU lists bfloat16 instructions (Linux; False where unknown)."""
+    return bool(cpu_bf16_flags(cpuinfo))
+
+
+def cpu_bf16_flags(cpuinfo: str = "/proc/cpuinfo") -> list[str]:
+    """The bfloat16 instructions the CPU lists (avx512_bf16, amx_bf16), sorted."""
     try:
         with open(cpuinfo, encoding="utf-8", errors="replace") as fh:
             for line in fh:
                 if line.startswith("flags"):
                     flags = set(line.split(":", 1)[-1].split())
-                    return bool(flags & {"avx512_bf16", "amx_bf16"})
+                    return sorted(flags & {"avx512_bf16", "amx_bf16"})
     except OSError:
         pass
-    return False
+    return []
 
 
 def seed_everything(seed: int) -> None:
