@@ -1,4 +1,16 @@
-"""What a training run may write, and who holds it. Must not import torch.
+"""The one write path: every file any command writes, and who holds it.
+
+Must not import torch. Two layers:
+
+- `OutputFile` is how any command writes any file (a checkpoint's bytes, a
+  vocabulary, exported vectors, a plot, hypotheses written with ``-o``, a report):
+  claimed before the work starts (the file is none of the command's inputs, by
+  path, symlink or hard link, and its folder can be written), then written
+  atomically (temporary file, fsync, rename), so that a full disk or a read-only
+  file system is one line naming the path and the previous file survives.
+  `append_line` adds one record to a log. tests/test_write_path.py fails when
+  another module opens a file for writing.
+- `guard_run` holds the files of a training run for its life (below).
 
 A run writing ``models/x.pt`` owns three files beside it (``x.pt``, ``x.last.pt``,
 ``x.metrics.jsonl``) and, while it runs, a lock file ``x.pt.lock``. Before any data
@@ -18,6 +30,7 @@ Under torchrun only rank 0 writes, so only rank 0 locks, probes and cleans.
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
@@ -27,6 +40,7 @@ import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+from typing import IO, Any
 
 from seqcli.errors import OutputError
 
@@ -130,6 +144,166 @@ def check_output(out: str | Path, inputs: Mapping[str, InputPath]) -> None:
     RunLock(out).check()
 
 
+# --- the write path ------------------------------------------------------------------
+class OutputFile:
+    """One file that a command will write, checked when it is claimed.
+
+    Claim it before any work starts, so that a clash or an unwritable place is
+    found at once, not after an hour of training or decoding::
+
+        out = OutputFile(path, inputs={"CORPUS": corpus}, flag="-o/--out")
+        ...                       # the work
+        out.write_text(result)    # atomic; OutputError (one line) on failure
+
+    Args:
+        path: the file to write.
+        inputs: every file the command reads, by the flag or argument that named it
+            (None is skipped). The output may be none of them: not the same path,
+            not a symlink to one, not a hard link of one.
+        flag: how the user named the output, for messages.
+
+    Raises:
+        OutputError: the output is an input, is a directory, or its folder cannot
+            be created or written.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        inputs: Mapping[str, InputPath],
+        flag: str = "-o/--out",
+    ) -> None:
+        self.path = Path(path)
+        self.flag = flag
+        refuse_same_file(self.path, inputs, flag=flag)
+        check_writable(self.path, flag=flag)
+
+    @contextmanager
+    def open(self, mode: str = "w") -> Iterator[IO[Any]]:
+        """A file object whose content replaces `path` when the block ends.
+
+        `mode` is ``"w"`` (UTF-8 text, ``\\n`` line ends) or ``"wb"``. If the block
+        raises, `path` is left as it was and the temporary file is removed.
+        """
+        if mode not in ("w", "wb"):
+            raise ValueError(f"mode must be 'w' or 'wb', not {mode!r}")
+        with _atomic(self.path, binary=mode == "wb") as fh:
+            yield fh
+
+    def write_text(self, text: str) -> Path:
+        with self.open("w") as fh:
+            fh.write(text)
+        return self.path
+
+    def write_bytes(self, data: bytes) -> Path:
+        with self.open("wb") as fh:
+            fh.write(data)
+        return self.path
+
+
+@contextmanager
+def _atomic(path: Path, *, binary: bool) -> Iterator[IO[Any]]:
+    """Write `path` through a temporary file in its folder, then rename it over."""
+    tmp: str | None = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(
+            prefix=path.name + ".", suffix=".tmp", dir=path.parent
+        )
+        if binary:
+            fh: IO[Any] = os.fdopen(fd, "wb")
+        else:
+            fh = os.fdopen(fd, "w", encoding="utf-8", newline="\n")
+        with fh:
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, _mode_for(path))  # mkstemp creates the file private (0600)
+        os.replace(tmp, path)
+    except BaseException as exc:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+        cause = os_error_of(exc) if isinstance(exc, Exception) else None
+        if cause is None:
+            raise  # Ctrl-C, or a bug: not a failed write
+        raise OutputError(write_failure(path, cause)) from None
+
+
+def _mode_for(path: Path) -> int:
+    """The permissions the new file gets: the old file's, else the umask's."""
+    try:
+        return path.stat().st_mode & 0o777
+    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
+
+
+def os_error_of(exc: BaseException) -> OSError | None:
+    """The OSError behind a failed write, if that is what failed.
+
+    Some writers (torch.save's zip writer, matplotlib) report a failed write as
+    another exception raised while handling the file object's OSError, so the
+    chain is searched.
+    """
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, OSError):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def write_failure(path: str | Path, exc: OSError) -> str:
+    """One line: what failed, where, and that the previous file is untouched."""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        reason = "no space left"
+    elif exc.errno == errno.EROFS:
+        reason = "read-only file system"
+    else:
+        reason = _reason(exc)
+    kept = "the previous file is kept" if Path(path).exists() else "nothing was written"
+    return f"{reason} writing {path}; {kept}"
+
+
+def append_line(path: str | Path, line: str) -> None:
+    """Append one record (one line) to a log such as ``x.metrics.jsonl``.
+
+    A log grows record by record, so it is appended to, not replaced; a record torn
+    by a kill is dropped when the log is read back (`keep_log_until`).
+    """
+    try:
+        with open(path, "a", encoding="utf-8") as fh:
+            fh.write(line.rstrip("\n") + "\n")
+    except OSError as exc:
+        raise OutputError(write_failure(path, exc)) from None
+
+
+def refuse_same_file(
+    out: str | Path, inputs: Mapping[str, InputPath], *, flag: str = "-o/--out"
+) -> None:
+    """Refuse an output that is one of the inputs (same path, symlink, hard link)."""
+    out = Path(out)
+    for name, given in inputs.items():
+        if given is None or given == "" or str(given) == "-":
+            continue
+        if _same_file(out, Path(given)):
+            raise OutputError(
+                f"{flag} {out}: is {name} {given}, which this command reads; "
+                "writing it would destroy it: choose another output"
+            )
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    if _resolved(a) == _resolved(b):
+        return True
+    try:
+        return os.path.samestat(a.stat(), b.stat())  # a hard link
+    except OSError:
+        return False
+
+
 # --- outputs that are inputs ------------------------------------------------------
 # Config fields that name a file a training run reads, and how the user gave it.
 INPUT_FIELDS = {
@@ -177,22 +351,22 @@ def _resolved(path: Path) -> Path:
 
 
 # --- can the folder be written? -------------------------------------------------
-def check_writable(out: str | Path) -> None:
+def check_writable(out: str | Path, *, flag: str = "-o/--out") -> None:
     """Create the folder of `out` if needed and create (then remove) a file in it."""
     out = Path(out)
     folder = out.parent
     if out.is_dir():
-        raise OutputError(f"-o/--out {out}: is a directory; give a file name")
+        raise OutputError(f"{flag} {out}: is a directory; give a file name")
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except (FileExistsError, NotADirectoryError):
         raise OutputError(
-            f"-o/--out {out}: cannot create folder {folder}: "
+            f"{flag} {out}: cannot create folder {folder}: "
             f"{_first_file(folder)} is a file"
         ) from None
     except OSError as exc:
         raise OutputError(
-            f"-o/--out {out}: cannot create folder {folder} ({_reason(exc)})"
+            f"{flag} {out}: cannot create folder {folder} ({_reason(exc)})"
         ) from None
     try:
         # An anonymous file (O_TMPFILE where the system has it): nothing is left
@@ -201,10 +375,10 @@ def check_writable(out: str | Path) -> None:
             pass
     except OSError as exc:
         raise OutputError(
-            f"-o/--out {out}: cannot write in {folder} ({_reason(exc)})"
+            f"{flag} {out}: cannot write in {folder} ({_reason(exc)})"
         ) from None
     if out.exists() and not os.access(out, os.W_OK):
-        raise OutputError(f"-o/--out {out}: the existing file is read-only")
+        raise OutputError(f"{flag} {out}: the existing file is read-only")
 
 
 def _first_file(folder: Path) -> Path:
@@ -370,12 +544,5 @@ def keep_log_until(path: str | Path, step: int) -> None:
                 continue
             if isinstance(record, dict) and record.get("step", step + 1) <= step:
                 kept.append(line.rstrip("\n") + "\n")
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.writelines(kept)
-        os.chmod(tmp, path.stat().st_mode & 0o777)  # mkstemp's file is private
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with _atomic(path, binary=False) as fh:
+        fh.writelines(kept)
