@@ -1,4 +1,4 @@
-"""Beam search over the step protocol of `seqcli.decoding` (see `Stepper`).
+"""Beam search over the step protocol (`seqcli.step_protocol.Stepper`).
 
 Batched: every sentence of a batch keeps `beam_size` live hypotheses as rows of
 one tensor, and the network's state is reordered after each pruning. Split into
@@ -12,16 +12,14 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from seqcli.step_protocol import Stepper
 from seqcli.vocab import EOS_ID
-
-if TYPE_CHECKING:
-    from seqcli.decoding import Stepper
 
 
 @dataclass(frozen=True)

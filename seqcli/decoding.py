@@ -1,25 +1,27 @@
 """Generation from any network that implements the step protocol.
 
 A network offers ``start(prefix) -> state``, ``step(prev_ids, state) -> (log_probs,
-state)`` and ``reorder(state, index)``. Language models and (later) encoder-decoders
-share these functions: sampling and greedy search for language models (here), and
-a batched beam search for encoder-decoders (`seqcli.beam`, whose `beam_search`,
-`Hypothesis` and `normalized_score` are importable from here too).
+state)`` and ``reorder(state, index)`` (`seqcli.step_protocol`). Language models and
+encoder-decoders share these functions: sampling and greedy search for language
+models (here), and a batched beam search for encoder-decoders (`seqcli.beam`, whose
+`beam_search`, `Hypothesis` and `normalized_score` are importable from here too).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 import torch
 from torch import Tensor
 
 from seqcli.beam import Hypothesis, beam_search, normalized_score
+from seqcli.step_protocol import Stepper, TwoLevelStepper
 from seqcli.vocab import EOS_ID
 
-# Beam search lives in its own module; `seqcli.decoding` stays the one place to
-# import every search from.
+# Beam search lives in its own module and the protocols in theirs (imports run
+# one way: step_protocol <- beam <- decoding); `seqcli.decoding` stays the one
+# place to import every search from.
 __all__ = [
     "Hypothesis",
     "Stepper",
@@ -30,22 +32,6 @@ __all__ = [
     "normalized_score",
     "sample",
 ]
-
-
-class Stepper(Protocol):
-    """What generation needs from a network.
-
-    ``step`` reads one token per row and returns the next token's log-probs,
-    (rows, vocab). ``reorder`` picks rows of a state for beam search: ``index`` is
-    (sentences, k), new row j of sentence s being old row ``index[s, j]``. The
-    rows of a sentence always come from the rows of one earlier sentence, and
-    sentences keep their order (some may be dropped), so a network can keep what
-    belongs to a sentence (an encoder's memory) once per sentence.
-    """
-
-    def step(self, prev_ids: Tensor, state: Any) -> tuple[Tensor, Any]: ...
-
-    def reorder(self, state: Any, index: Tensor) -> Any: ...
 
 
 def filter_logits(log_probs: Tensor, *, top_k: int = 0, top_p: float = 1.0) -> Tensor:
@@ -65,25 +51,6 @@ def filter_logits(log_probs: Tensor, *, top_k: int = 0, top_p: float = 1.0) -> T
         drop = drop_sorted.scatter(-1, order, drop_sorted)
         log_probs = log_probs.masked_fill(drop, float("-inf"))
     return log_probs
-
-
-@runtime_checkable
-class TwoLevelStepper(Stepper, Protocol):
-    """A stepper whose softmax has two levels, as an adaptive softmax (Grave et al.,
-    2017) has: a head over the ids below ``softmax_cutoffs[0]`` plus one entry per
-    cluster of rarer ids, and a softmax within each cluster, so that
-    P(id) = P_head(its cluster) * P_cluster(id). A full softmax is the case of one
-    level, ``softmax_cutoffs == [vocab]``. `sample` draws from it level by level.
-    """
-
-    @property
-    def softmax_cutoffs(self) -> list[int]: ...
-
-    def step_hidden(self, prev_ids: Tensor, state: Any) -> tuple[Tensor, Any]: ...
-
-    def head_scorer(self) -> Callable[[Tensor], Tensor]: ...
-
-    def cluster_logits(self, hidden: Tensor, cluster: int) -> Tensor: ...
 
 
 @torch.inference_mode()

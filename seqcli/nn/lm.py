@@ -1,7 +1,7 @@
 """`LanguageModel`: the recurrent backbone plus a full or adaptive softmax.
 
-Implements the decoding step protocol (`start`, `step`, `reorder`) used by
-`seqcli.decoding`.
+Implements the step protocol of `seqcli.step_protocol` (`start`, `step`, `reorder`)
+used by `seqcli.decoding`.
 """
 
 from __future__ import annotations

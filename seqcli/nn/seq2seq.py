@@ -16,8 +16,8 @@ input, so the decoder knows where it attended. Without input feeding, Luong
 attention needs no loop in training: the decoder RNN runs over the whole target
 at once and attention is one batched product, much faster on a CPU.
 
-The network implements the step protocol of `seqcli.decoding` (`start`, `step`,
-`reorder`), so greedy and beam search are the shared ones.
+The network implements the step protocol of `seqcli.step_protocol` (`start`,
+`step`, `reorder`), so greedy and beam search are the shared ones.
 """
 
 from __future__ import annotations
@@ -66,7 +66,7 @@ class DecoderState:
 
     def select(self, index: Tensor) -> DecoderState:
         """The rows in `index`, (sentences, k): new row j of sentence s is old row
-        ``index[s, j]``. As `decoding.Stepper.reorder` promises, the rows of a
+        ``index[s, j]``. As `step_protocol.Stepper.reorder` promises, the rows of a
         sentence come from one old sentence and sentences keep their order, so the
         per-sentence tensors change only when sentences are dropped."""
         rows = index.reshape(-1)
