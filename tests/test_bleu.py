@@ -13,12 +13,11 @@ from sacrebleu.metrics import BLEU, CHRF, TER
 from sacrebleu.significance import PairedTest
 
 from seqcli.errors import ConfigError, DataFormatError
+from seqcli.metrics.bleu_explain import NgramRow, explain_bleu
 from seqcli.metrics.translation import (
     BleuOptions,
     MetricScore,
-    NgramRow,
     corpus_scores,
-    explain_bleu,
     format_score,
     paired_bootstrap,
     score_to_dict,

@@ -17,14 +17,13 @@ import typer
 
 from seqcli.cli._shared import err_console, handle_errors, out_console
 from seqcli.errors import ConfigError
+from seqcli.metrics.bleu_explain import BleuExplanation, explain_bleu
 from seqcli.metrics.translation import (
     BOOTSTRAP_SAMPLES,
-    BleuExplanation,
     BleuOptions,
     MetricScore,
     PairedComparison,
     corpus_scores,
-    explain_bleu,
     format_score,
     paired_bootstrap,
     score_to_dict,

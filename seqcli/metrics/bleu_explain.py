@@ -7,8 +7,9 @@ mean of p_1..p_N times the brevity penalty BP. Everything here is computed with
 sacreBLEU's own tokens and n-grams (through `seqcli.metrics.sacrebleu_compat`), so
 that the score at the end is the corpus score to the last digit.
 
-The entry point is `seqcli.metrics.translation.explain_bleu`, which checks the
-options and builds the scorer. Must not import torch.
+The entry point is `explain_bleu`. It sits above `seqcli.metrics.translation`,
+whose options and scorer it uses (imports run one way: translation never imports
+this module). Must not import torch.
 """
 
 from __future__ import annotations
@@ -18,12 +19,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from seqcli.errors import ConfigError
 from seqcli.metrics.sacrebleu_compat import segment_ngrams
+from seqcli.metrics.translation import BleuOptions, build_bleu
 
 if TYPE_CHECKING:
     from sacrebleu.metrics import BLEU
-
-    from seqcli.metrics.translation import BleuOptions
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,33 @@ class BleuExplanation:
     smooth_method: str
     segments: int
     ngrams: list[NgramRow]  # filled for a single segment only
+
+
+def explain_bleu(
+    hyps: Sequence[str],
+    refs: Sequence[Sequence[str]],
+    *,
+    options: BleuOptions | None = None,
+    line: int | None = None,
+) -> BleuExplanation:
+    """Lay bare how corpus BLEU comes about, with sacreBLEU's own tokens and n-grams.
+
+    Args:
+        hyps: One hypothesis per segment.
+        refs: References, as for `seqcli.metrics.translation.corpus_scores`.
+        options: BLEU settings.
+        line: If given, explain only this 1-based segment.
+
+    Returns:
+        Clipped counts, totals and precisions per order, lengths, brevity penalty,
+        geometric mean and score; per-n-gram rows when one segment is explained.
+    """
+    options = options or BleuOptions()
+    if line is not None:
+        if not 1 <= line <= len(hyps):
+            raise ConfigError(f"line must be between 1 and {len(hyps)}, not {line}")
+        hyps, refs = hyps[line - 1 : line], [ref[line - 1 : line] for ref in refs]
+    return explain_with(build_bleu(options), hyps, refs, options)
 
 
 def explain_with(

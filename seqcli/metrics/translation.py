@@ -16,30 +16,22 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from seqcli.errors import ConfigError
-from seqcli.metrics.bleu_explain import (  # re-exported: the explanation's types
-    BleuExplanation,
-    NgramRow,
-    OrderStats,
-    explain_with,
-)
 from seqcli.metrics.sacrebleu_compat import bootstrap_interval, verbose_text
 
 if TYPE_CHECKING:
+    from sacrebleu.metrics import BLEU
     from sacrebleu.metrics.base import Metric, Score
 
 __all__ = [
     "BOOTSTRAP_SAMPLES",
     "METRIC_NAMES",
-    "BleuExplanation",
     "BleuOptions",
     "MetricScore",
-    "NgramRow",
-    "OrderStats",
     "PairedComparison",
     "PairedRow",
     "PairedScore",
+    "build_bleu",
     "corpus_scores",
-    "explain_bleu",
     "format_score",
     "paired_bootstrap",
     "score_to_dict",
@@ -212,32 +204,10 @@ def paired_bootstrap(
     return PairedComparison(rows, sigs, n_samples)
 
 
-def explain_bleu(
-    hyps: Sequence[str],
-    refs: Sequence[Sequence[str]],
-    *,
-    options: BleuOptions | None = None,
-    line: int | None = None,
-) -> BleuExplanation:
-    """Lay bare how corpus BLEU comes about, with sacreBLEU's own tokens and n-grams.
-
-    Args:
-        hyps: One hypothesis per segment.
-        refs: References, as for `corpus_scores`.
-        options: BLEU settings.
-        line: If given, explain only this 1-based segment.
-
-    Returns:
-        Clipped counts, totals and precisions per order, lengths, brevity penalty,
-        geometric mean and score; per-n-gram rows when one segment is explained
-        (the steps are in `seqcli.metrics.bleu_explain`).
-    """
-    options = options or BleuOptions()
-    if line is not None:
-        if not 1 <= line <= len(hyps):
-            raise ConfigError(f"line must be between 1 and {len(hyps)}, not {line}")
-        hyps, refs = hyps[line - 1 : line], [ref[line - 1 : line] for ref in refs]
-    return explain_with(_make_metric("bleu", options), hyps, refs, options)
+def build_bleu(options: BleuOptions) -> BLEU:
+    """sacreBLEU's BLEU scorer for ``options``, which are checked first
+    (`ConfigError` names a bad tokenizer, smoothing method or n-gram order)."""
+    return _make_metric("bleu", options)  # type: ignore[return-value]
 
 
 def format_score(
