@@ -27,6 +27,7 @@ TORCH_FREE = [
     "seqcli.readers",
     "seqcli.reporting",
     "seqcli.schedules",
+    "seqcli.step_protocol",
     "seqcli.metrics",
     "seqcli.metrics.translation",
     "seqcli.metrics.bleu_explain",
