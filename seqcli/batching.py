@@ -25,8 +25,12 @@ T = TypeVar("T")
 class Batch:
     """One batch for any task; unused fields stay None.
 
-    ``carry`` marks a language-model window that continues the previous one, so the
-    network may start from the hidden state it left off with (truncated BPTT).
+    ``carry`` marks a batch that continues the previous one (a language-model
+    window after the first: truncated BPTT). `training.fit` then sets ``state`` to
+    the recurrent state the network returned for the previous batch; a network
+    starts from ``state`` (zeros when None) and returns the state it ends with.
+    Whoever calls the network hands the state over, so it is always in sight: in
+    `fit` (and its resume snapshots) or in an evaluation loop's local variable.
     """
 
     ids: Tensor  # (batch, time) input ids
@@ -36,6 +40,7 @@ class Batch:
     )
     mask: Tensor | None = None  # (batch, time) True at real tokens
     carry: bool = False
+    state: Tensor | tuple[Tensor, ...] | None = None  # recurrent state to start from
     index: Tensor | None = None  # (batch,) position of each row in the original order
     decoder_ids: Tensor | None = None  # (batch, time) <bos> + output, encoder-decoders
     chars: Tensor | None = None  # (batch, time, chars) character ids of each token

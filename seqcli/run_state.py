@@ -1,14 +1,15 @@
 """The state of one `fit` call: network, optimiser, lr, clock, rank and `Progress`.
 
-`Progress` and the optimiser's and random generators' states are what a resume
-snapshot keeps (`RunState.train_state`); `fit` steps through the rest.
+`Progress`, the optimiser's and random generators' states and the carried state
+are what a resume snapshot keeps (`RunState.train_state`); `fit` steps through
+the rest.
 """
 
 from __future__ import annotations
 
 import random
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -72,6 +73,11 @@ class RunState:
         self.started = time.monotonic()
         self.last_save = time.monotonic()
         self.elapsed_before = 0.0
+        # The state the network returned for the last batch (None if it returns a
+        # loss alone), which the next batch starts from if it continues that one
+        # (`Batch.carry`: a language model's next window). Kept here, not on the
+        # network, so that evaluations cannot touch it and snapshots keep it.
+        self.carry: Any = None
 
     @property
     def elapsed(self) -> float:
@@ -96,7 +102,16 @@ class RunState:
             "progress": asdict(self.progress),
             "torch_rng": torch.get_rng_state(),
             "python_rng": list(random.getstate()[1]),
+            "carry": self._carry_to_save(),
         }
+
+    def _carry_to_save(self) -> Any:
+        """The carried state, on the CPU, for a snapshot; None under torchrun,
+        where rank 0 (which alone saves) holds its own rows' state only, so
+        every rank resumes from zeros at the next batch."""
+        if self.world > 1 or self.carry is None:
+            return None
+        return _map_tensors(self.carry, lambda t: t.detach().cpu())
 
     def restore(self, state: dict[str, Any]) -> None:
         self.optimizer.load_state_dict(state["optimizer"])
@@ -105,6 +120,10 @@ class RunState:
         self.started = time.monotonic()
         torch.set_rng_state(state["torch_rng"])
         random.setstate((3, tuple(state["python_rng"]), None))
+        # Snapshots older than the carried state lack the key: zeros, as they did.
+        carry = state.get("carry")
+        if carry is not None and self.progress.world == self.world:
+            self.carry = _map_tensors(carry, lambda t: t.to(self.device))
 
     def agree(self, flag: bool) -> bool:
         """True on every rank if `flag` is true on any: ranks that decide alone to
@@ -115,3 +134,10 @@ class RunState:
         vote = torch.tensor([float(flag)], device=self.device)  # NCCL: on the GPU
         torch.distributed.all_reduce(vote, op=torch.distributed.ReduceOp.MAX)
         return bool(vote.item())
+
+
+def _map_tensors(value: Any, fn: Callable[[torch.Tensor], torch.Tensor]) -> Any:
+    """`fn` applied to a tensor, or to each tensor of a tuple (an LSTM's (h, c))."""
+    if isinstance(value, tuple):
+        return tuple(_map_tensors(v, fn) for v in value)
+    return fn(value)

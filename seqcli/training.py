@@ -1,7 +1,8 @@
 """`fit()`: the only training loop. It knows nothing about tasks.
 
-A task hands it a network whose ``forward(batch)`` returns the loss, a factory of
-batches for each epoch, an ``evaluate`` callable returning metrics, and a ``save``
+A task hands it a network whose ``forward(batch)`` returns the loss (or the loss
+and a state that the next batch continues from), a factory of batches for each
+epoch, an ``evaluate`` callable returning metrics, and a ``save``
 callback that writes checkpoints. `fit` owns the optimiser, clipping, learning-rate
 decay on plateau, early stopping, time budget, seeding, device placement, resume
 snapshots, Ctrl-C and SIGTERM handling, divergence and (under torchrun)
@@ -20,7 +21,7 @@ import math
 import signal
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -80,7 +81,12 @@ def fit(
     """Train `network` until epochs, time budget, early stopping or Ctrl-C end it.
 
     Args:
-        network: ``network(batch)`` returns the scalar loss; already on its device.
+        network: ``network(batch)`` returns the scalar loss, or (loss, state) for
+            a network that carries a state from one batch to the next (a
+            language model's truncated BPTT): `fit` keeps that state (in its
+            `RunState` and resume snapshots) and hands it to the next batch as
+            ``batch.state`` when that batch continues the previous one
+            (``batch.carry``). Already on its device.
         batches: ``batches(epoch, rank, world_size)`` yields that epoch's batches in
             a deterministic order (resuming skips the ones already trained).
         steps_per_epoch: batches per epoch on this rank, for the progress bar.
@@ -278,6 +284,7 @@ def _train_epoch(
         if run.rank == 0 and time.monotonic() - run.last_save >= cfg.save_every * 60:
             save("last", run.train_state(), {})
             run.last_save = time.monotonic()
+    run.carry = None  # the next epoch's first batch starts from zeros
     verdict = None
     # With eval_every, evaluations fall on its multiples alone, and on the run's
     # last step: one more at each epoch's end, a few steps after the previous
@@ -296,15 +303,26 @@ def _train_epoch(
 
 def _train_step(run: RunState, batch: Batch) -> float:
     batch = batch.to(run.device)
+    if batch.carry:  # it continues the previous batch: start where that one ended
+        batch = replace(batch, state=run.carry)
     run.optimizer.zero_grad(set_to_none=True)
     with _autocast(run):
-        loss = run.model(batch)
+        loss, run.carry = _loss_and_state(run.model(batch))
     _check_finite(run, loss)
     loss.backward()
     if run.cfg.clip > 0:
         nn.utils.clip_grad_norm_(run.network.parameters(), run.cfg.clip)
     run.optimizer.step()
     return float(loss.detach())
+
+
+def _loss_and_state(output: Any) -> tuple[torch.Tensor, Any]:
+    """What a network returned for a batch: the loss alone, or (loss, state), the
+    state being what a next batch with ``carry`` set starts from."""
+    if isinstance(output, tuple):
+        loss, state = output
+        return loss, state
+    return output, None
 
 
 def _autocast(run: RunState) -> torch.autocast:

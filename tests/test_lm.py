@@ -596,12 +596,70 @@ def test_init_from_needs_a_language_model(
         task.train_lm(lm_config(init_from=str(other)))
 
 
+# --- the state carried from one training window to the next -------------------------
+def test_mid_epoch_evaluations_leave_the_training_windows_unchanged(
+    lm_config: MakeConfig, tmp_path: Path
+):
+    """An evaluation between two windows runs its own windows from zeros; the next
+    training window still starts from the state the previous one ended with."""
+    fixed_lr = {"epochs": 2, "plateau_patience": 1000}  # no decay on a bad eval
+    plain, evaluated = Recorder(), Recorder()
+    task.train_lm(lm_config(out=str(tmp_path / "a.pt"), **fixed_lr), reporter=plain)
+    task.train_lm(
+        lm_config(out=str(tmp_path / "b.pt"), eval_every=3, **fixed_lr),
+        reporter=evaluated,
+    )
+    steps_per_epoch = len(plain.steps) // 2
+    mid_epoch = [r for r in evaluated.evals if r["step"] % steps_per_epoch]
+    assert len(mid_epoch) >= 3 and len(plain.evals) == 2
+    losses = [s.loss for s in evaluated.steps]
+    assert losses == pytest.approx([s.loss for s in plain.steps], rel=1e-6, abs=0)
+
+
+def test_a_mid_epoch_snapshot_resumes_from_the_carried_state(
+    lm_config: MakeConfig, tmp_path: Path
+):
+    """A snapshot keeps the state the last trained window ended with; the resumed
+    run's next window starts from it, so it trains as if never stopped."""
+    whole = Recorder()
+    task.train_lm(lm_config(out=str(tmp_path / "whole.pt")), reporter=whole)
+    cfg = lm_config(save_every=0.0)
+    k = 5
+    cut = Recorder(stop_at=k)
+    task.train_lm(cfg, reporter=cut)
+    _, snapshot = find_resume("lm", cfg.out)
+    h, c = snapshot["train_state"]["carry"]  # an LSTM's (h, c) after window k
+    assert h.shape == c.shape == (1, cfg.train.batch_size, cfg.model.hidden_size)
+    assert h.dtype == torch.float32 and bool(h.abs().sum() > 0)
+    rest = Recorder()
+    task.train_lm(cfg, resume=snapshot, reporter=rest)
+    assert rest.steps[0].step_in_epoch == k + 1
+    losses = [s.loss for s in cut.steps + rest.steps]
+    assert losses == pytest.approx([s.loss for s in whole.steps], rel=1e-6, abs=0)
+
+
+@torch.no_grad()
+def test_the_network_keeps_no_state_between_windows() -> None:
+    """The same window gives the same loss whatever ran before it, unless the
+    caller hands it the state a previous window returned."""
+    torch.manual_seed(0)
+    lm = LanguageModel(30, RecurrentConfig(emb_size=8, hidden_size=8, dropout=0.0))
+    ids = torch.randint(0, 30, (2, 5))
+    window = Batch(ids=ids, targets=ids, carry=True)
+    first, state = lm(window)
+    again, _ = lm(window)
+    assert float(again) == float(first)
+    continued, _ = lm(replace(window, state=state))
+    assert float(continued) != float(first)
+
+
 def test_a_window_trained_in_bf16_carries_its_state_into_an_fp32_pass() -> None:
     torch.manual_seed(0)
     lm = LanguageModel(30, RecurrentConfig(emb_size=8, hidden_size=8), softmax="full")
     ids = torch.randint(0, 30, (2, 5))
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        lm(Batch(ids=ids, targets=ids, carry=True)).backward()
+        loss, state = lm(Batch(ids=ids, targets=ids))
+        loss.backward()
     # The next window (an evaluation, or a run resumed in fp32) starts from it.
-    loss = lm(Batch(ids=ids, targets=ids, carry=True))
+    loss, _ = lm(Batch(ids=ids, targets=ids, carry=True, state=state))
     assert loss.dtype == torch.float32 and torch.isfinite(loss)

@@ -8,6 +8,7 @@ happen at known evaluations. Each test takes milliseconds.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -269,6 +270,82 @@ def _without_time(result: FitResult) -> list[dict[str, float]]:
         {k: v for k, v in record.items() if k != "elapsed_s"}
         for record in result.progress.history
     ]
+
+
+class Carrying(Linear):
+    """`Linear` whose forward also returns a state, as a language model does: the
+    number of batches read in a row. It records the state each training batch
+    started from (None: from zeros)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.started_from: list[float | None] = []
+
+    def forward(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+        state = batch.state
+        if self.training:
+            self.started_from.append(None if state is None else float(state))
+        start = torch.zeros(()) if state is None else state
+        return super().forward(batch), start + 1
+
+
+def carried_batches(epoch: int, rank: int, world: int) -> Iterator[Batch]:
+    """`batches`, each one after the first continuing the previous one."""
+    for i, batch in enumerate(batches(epoch, rank, world)):
+        yield replace(batch, carry=i > 0)
+
+
+def fit_carrying(
+    network: Carrying,
+    reporter: Losses,
+    saves: Saves,
+    *,
+    resume: dict[str, Any] | None = None,
+    **settings: Any,
+) -> FitResult:
+    """`fit` on `carried_batches`; each evaluation runs the network from its own
+    state, as an LM's evaluation runs its own windows."""
+
+    def evaluate(net: nn.Module) -> dict[str, float]:
+        ids = torch.ones(2, 3, dtype=torch.long)
+        _, state = net(Batch(ids=ids, targets=ids.sum(dim=1), state=torch.ones(())))
+        return {"loss": float(state)}
+
+    saves.network = network
+    return fit(
+        network,
+        batches=carried_batches,
+        steps_per_epoch=STEPS,
+        evaluate=evaluate,
+        objective=Objective("loss"),
+        cfg=TrainConfig(
+            epochs=2, early_stop=0, save_every=60.0, device="cpu", **settings
+        ),
+        save=saves,
+        reporter=reporter,
+        resume=resume,
+    )
+
+
+def test_fit_hands_the_returned_state_to_the_batch_that_continues() -> None:
+    network = Carrying()
+    fit_carrying(network, Losses(), Saves(), eval_every=2)
+    # Each epoch starts from zeros; evaluations (after steps 2, 4, ...) change
+    # nothing of the state the next training batch starts from.
+    assert network.started_from == [None, 1.0, 2.0, 3.0, 4.0] * 2
+
+
+def test_a_mid_epoch_snapshot_keeps_the_carried_state_and_resume_uses_it() -> None:
+    network, saves = Carrying(), Saves()
+    fit_carrying(network, Losses(stop_at=3), saves)
+    state, weights = saves.last()
+    assert float(state["carry"]) == 3.0  # three batches read in a row
+    resumed, resumed_saves = Carrying(), Saves()
+    resumed.load_state_dict(weights)
+    fit_carrying(resumed, Losses(), resumed_saves, resume=state)
+    assert resumed.started_from == [3.0, 4.0, None, 1.0, 2.0, 3.0, 4.0]
+    # After an epoch's last batch nothing is carried: the next epoch starts afresh.
+    assert resumed_saves.last()[0]["carry"] is None
 
 
 class DtypeProbe(Linear):

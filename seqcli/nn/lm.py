@@ -76,26 +76,24 @@ class LanguageModel(nn.Module):
                 self.decoder.weight = self.encoder.embedding.weight
             else:
                 nn.init.uniform_(self.decoder.weight, -0.1, 0.1)
-        # Hidden state carried from one training window to the next (truncated
-        # BPTT). It lives on the module so that the task-agnostic training loop, and
-        # each DDP replica, need not know about it.
-        self._carry: State | None = None
 
     # --- training ---------------------------------------------------------------
-    def forward(self, batch: Batch) -> Tensor:
-        """Mean negative log-likelihood of the targets (what `fit` minimises)."""
-        state = self._carry if batch.carry else None
-        hidden, state = self.encoder(batch.ids, batch.lengths, state)
-        self._carry = detach_state(state)
+    def forward(self, batch: Batch) -> tuple[Tensor, State | None]:
+        """Mean negative log-likelihood of the targets (what `fit` minimises), and
+        the state at the window's end, for the next window to start from.
+
+        The window starts from ``batch.state`` (zeros when None). Nothing is kept
+        on the module: as in PyTorch's word-language-model example, the caller
+        passes the state in and gets the new one back, so an evaluation between
+        two training windows cannot change where the next one starts. The state
+        returned is cut from the graph (truncated BPTT) and fp32 (`detach_state`).
+        """
+        hidden, state = self.encoder(batch.ids, batch.lengths, batch.state)
         nll = -self.target_log_probs(hidden, batch.targets)  # (batch, time)
-        if batch.mask is not None:
-            return nll[batch.mask].mean()
-        return nll.mean()
+        loss = nll[batch.mask].mean() if batch.mask is not None else nll.mean()
+        return loss, detach_state(state)
 
     loss = forward
-
-    def reset_state(self) -> None:
-        self._carry = None
 
     # --- probabilities ----------------------------------------------------------
     def target_log_probs(self, hidden: Tensor, targets: Tensor) -> Tensor:

@@ -75,17 +75,20 @@ def build_network(cfg: LMConfig, vocab_size: int) -> LanguageModel:
 def stream_metrics(
     network: LanguageModel, stream: torch.Tensor, *, bptt: int, char_level: bool
 ) -> dict[str, float]:
-    """Mean NLL, perplexity (and bits/char) of a stream, carrying state over windows."""
+    """Mean NLL, perplexity (and bits/char) of a stream, carrying state over windows.
+
+    The state passes from window to window here, in a local variable: a training
+    run's carried state (kept by `fit`) is not touched.
+    """
     device = next(network.parameters()).device
     rows = lm_rows(stream, min(EVAL_BATCH, max(1, stream.numel() // 2)))
-    network.reset_state()
-    total, count = 0.0, 0
+    total, count, state = 0.0, 0, None
     with torch.no_grad():
         for batch in lm_windows(rows, bptt):
             n = batch.targets.numel()
-            total += float(network(batch.to(device))) * n
+            loss, state = network(replace(batch.to(device), state=state))
+            total += float(loss) * n
             count += n
-    network.reset_state()
     loss = total / max(count, 1)
     metrics = {"loss": loss, "ppl": math.exp(min(loss, 700))}
     if char_level:
