@@ -331,9 +331,9 @@ def test_tokenize_train_under_a_file_is_one_line(folder: Path, tmp_path: Path):
     blocker.write_text("", encoding="utf-8")
     out = blocker / "sp.model"
     result = invoke("tokenize", "train", folder / "corpus.txt", "-o", out)
-    assert_error(result, f"--out {out}: {blocker} is a file, not a folder")
+    assert_error(result, f"-o/--out {out}: cannot create folder", f"{blocker} is a file")
     result = invoke("tokenize", "vocab", folder / "corpus.txt", "-o", out)
-    assert_error(result, f"--out {out}: {blocker} is a file, not a folder")
+    assert_error(result, f"-o/--out {out}: cannot create folder", f"{blocker} is a file")
 
 
 @pytest.mark.parametrize("command", ["train-lm", "train-sentiment"])
