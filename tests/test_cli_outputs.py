@@ -30,9 +30,9 @@ def invoke(*args: object) -> Result:
 
 def alias_of(target: Path, how: str) -> Path:
     """The same file as `target`, named as the user might name it."""
-    if how == "same path":
+    if how == "same-path":
         return target
-    if how == "dotted path":  # a/../a/x.txt (pathlib keeps "..", drops ".")
+    if how == "dotted-path":  # a/../a/x.txt (pathlib keeps "..", drops ".")
         return target.parent / ".." / target.parent.name / target.name
     other = target.with_name("other-name" + target.suffix)
     if how == "symlink":
@@ -78,7 +78,7 @@ def assert_refused(result: Result, out: Path, given: Path, before: bytes) -> Non
 
 
 # --- a) b) tokenize: the corpus is not replaced by the model or vocabulary ----------
-@pytest.mark.parametrize("how", ["same path", "dotted path", "symlink", "hard link"])
+@pytest.mark.parametrize("how", ["same-path", "dotted-path", "symlink", "hard-link"])
 def test_tokenize_train_refuses_to_write_over_its_corpus(corpus: Path, how: str):
     before = corpus.read_bytes()
     out = alias_of(corpus, how)
@@ -86,7 +86,7 @@ def test_tokenize_train_refuses_to_write_over_its_corpus(corpus: Path, how: str)
     assert_refused(result, out, corpus, before)
 
 
-@pytest.mark.parametrize("how", ["same path", "symlink", "hard link"])
+@pytest.mark.parametrize("how", ["same-path", "symlink", "hard-link"])
 def test_tokenize_vocab_refuses_to_write_over_its_corpus(corpus: Path, how: str):
     before = corpus.read_bytes()
     out = alias_of(corpus, how)
@@ -122,7 +122,7 @@ def test_the_output_is_claimed_before_the_input_is_read(tmp_path: Path):
 
 
 # --- c) embeddings export / plot: the model is not replaced by text or a picture -----
-@pytest.mark.parametrize("how", ["same path", "symlink", "hard link"])
+@pytest.mark.parametrize("how", ["same-path", "symlink", "hard-link"])
 def test_embeddings_export_refuses_to_write_over_its_model(word_model: Path, how: str):
     before = word_model.read_bytes()
     out = alias_of(word_model, how)
@@ -244,7 +244,7 @@ def _full_disk_after(room: int) -> Callable[..., _FullDisk]:
         ["tokenize", "vocab", "{corpus}", "--top", "0"],
         ["tokenize", "train", "{corpus}", "--vocab-size", "30"],
     ],
-    ids=lambda command: " ".join(command[:2]),
+    ids=lambda command: "-".join(command[:2]),
 )
 def test_a_full_disk_is_one_line_and_keeps_the_previous_file(
     word_model: Path,
