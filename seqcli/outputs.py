@@ -102,6 +102,7 @@ def guard_run(
         yield  # under torchrun rank 0 alone writes, so it alone holds the lock
         return
     check_writable(out)
+    refuse_directories(out)
     lock = RunLock(out)
     lock.acquire(note)
     try:
@@ -141,6 +142,7 @@ def check_output(out: str | Path, inputs: Mapping[str, InputPath]) -> None:
         )
     if out.exists() and not os.access(out, os.W_OK):
         raise OutputError(f"-o/--out {out}: the existing file is read-only")
+    refuse_directories(out)
     RunLock(out).check()
 
 
@@ -424,6 +426,17 @@ def check_writable(out: str | Path, *, flag: str = "-o/--out") -> None:
         ) from None
     if out.exists() and not os.access(out, os.W_OK):
         raise OutputError(f"{flag} {out}: the existing file is read-only")
+
+
+def refuse_directories(out: str | Path) -> None:
+    """Refuse a run whose snapshot or log path is a folder: the run would fail at
+    its first save or log record, after the work."""
+    for owned in owned_files(out)[1:]:
+        if owned.is_dir():
+            raise OutputError(
+                f"-o/--out {out}: the run also writes {owned}, which is a "
+                "directory; move it away or choose another -o/--out"
+            )
 
 
 def _first_file(folder: Path) -> Path:

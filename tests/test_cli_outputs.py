@@ -299,3 +299,18 @@ def test_a_figure_is_written_in_the_format_of_its_suffix(tmp_path: Path):
     with pytest.raises(OutputError, match=r"map\.xyz: cannot draw a \.xyz file; use"):
         OutputFile(odd, inputs={}).write_figure(figure)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["map.svg"]
+
+
+@pytest.mark.parametrize("suffix", [".last.pt", ".metrics.jsonl"])
+@pytest.mark.parametrize("dry_run", [True, False], ids=["dry-run", "run"])
+def test_a_run_whose_snapshot_or_log_is_a_directory_is_refused_first(
+    corpus: Path, tmp_path: Path, suffix: str, dry_run: bool
+):
+    """train-* writes three files for -o m.pt; a folder in the place of the snapshot
+    or the log failed at the first save (a traceback for the log), after training."""
+    (tmp_path / f"m{suffix}").mkdir()
+    out = tmp_path / "m.pt"
+    flags = ["--dry-run"] if dry_run else ["--epochs", "1", "--hidden-size", "8"]
+    result = invoke("train-lm", corpus, "-o", out, "--device", "cpu", "-q", *flags)
+    assert_error(result, f"-o/--out {out}: the run also writes", f"m{suffix}")
+    assert not out.exists()
