@@ -16,11 +16,8 @@ torch.save/torch.load.
 from __future__ import annotations
 
 import ctypes
-import errno
 import hashlib
-import os
 import pickle
-import tempfile
 import time
 import zipfile
 from collections.abc import Callable
@@ -30,8 +27,8 @@ from typing import Any
 import torch
 
 from seqcli import __version__
-from seqcli.errors import CheckpointError
-from seqcli.outputs import LAST_SUFFIX
+from seqcli.errors import CheckpointError, OutputError
+from seqcli.outputs import LAST_SUFFIX, OutputFile, output_file
 from seqcli.outputs import last_path as last_path  # re-exported: runs, tests
 
 FORMAT = "seqcli-checkpoint"
@@ -39,13 +36,21 @@ FORMAT_VERSION = 1
 DEFAULT_DIR = Path("models")
 
 
-def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
+def save_checkpoint(path: str | Path | OutputFile, payload: dict[str, Any]) -> Path:
     """Write `payload` (task, config, vocab, tokenizer, state_dict, ...) atomically.
 
-    The file appears complete or not at all: it is written to a temporary file in
-    the same folder, flushed to disk, then renamed over `path`.
+    The file appears complete or not at all: it goes through the one write path
+    (`seqcli.outputs`), which writes a temporary file in the same folder, flushes it
+    to disk and renames it over `path`; a failed write is one line and keeps the
+    previous checkpoint.
+
+    Args:
+        path: the file, or an `OutputFile` a command claimed before its work.
+
+    Raises:
+        CheckpointError: the file could not be written (full disk, read-only file
+            system, file size limit, ...).
     """
-    path = Path(path)
     data = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -55,54 +60,13 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
     }
     data["state_dict"] = {k: v.detach().cpu() for k, v in data["state_dict"].items()}
     data["digest"] = _digest(data)
-    tmp = None
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(
-            prefix=path.name + ".", suffix=".tmp", dir=path.parent
-        )
-        with os.fdopen(fd, "wb") as fh:
+        out = output_file(path, flag="checkpoint", kind="checkpoint")
+        with out.open("wb") as fh:
             torch.save(data, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        # mkstemp creates the file private (0600); give it the usual permissions.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException as exc:
-        if tmp is not None:
-            Path(tmp).unlink(missing_ok=True)
-        cause = _os_error(exc) if isinstance(exc, Exception) else None
-        if cause is None:
-            raise  # Ctrl-C, or a bug: not a failed write
-        raise CheckpointError(_write_failure(path, cause)) from None
-    return path
-
-
-def _os_error(exc: BaseException) -> OSError | None:
-    """The OSError behind a failed write, if that is what failed.
-
-    torch.save reports a failed write of its zip writer as a RuntimeError raised
-    while handling the OSError of the file object (a full disk, a file size
-    limit), so the chain is searched.
-    """
-    seen: BaseException | None = exc
-    while seen is not None:
-        if isinstance(seen, OSError):
-            return seen
-        seen = seen.__cause__ or seen.__context__
-    return None
-
-
-def _write_failure(path: Path, exc: OSError) -> str:
-    """One line: what failed, and that the previous file is untouched."""
-    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        reason = "no space left"
-    else:
-        reason = (exc.strerror or type(exc).__name__).lower()
-    kept = "the previous checkpoint is kept" if path.exists() else "nothing was written"
-    return f"{reason} writing {path}; {kept}"
+    except OutputError as exc:
+        raise CheckpointError(str(exc)) from None
+    return out.path
 
 
 def load_checkpoint(

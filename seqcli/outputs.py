@@ -102,6 +102,7 @@ def guard_run(
         yield  # under torchrun rank 0 alone writes, so it alone holds the lock
         return
     check_writable(out)
+    refuse_directories(out)
     lock = RunLock(out)
     lock.acquire(note)
     try:
@@ -141,6 +142,7 @@ def check_output(out: str | Path, inputs: Mapping[str, InputPath]) -> None:
         )
     if out.exists() and not os.access(out, os.W_OK):
         raise OutputError(f"-o/--out {out}: the existing file is read-only")
+    refuse_directories(out)
     RunLock(out).check()
 
 
@@ -161,6 +163,8 @@ class OutputFile:
             (None is skipped). The output may be none of them: not the same path,
             not a symlink to one, not a hard link of one.
         flag: how the user named the output, for messages.
+        kind: what the file is, for the message of a failed write ("the previous
+            checkpoint is kept").
 
     Raises:
         OutputError: the output is an input, is a directory, or its folder cannot
@@ -173,11 +177,16 @@ class OutputFile:
         *,
         inputs: Mapping[str, InputPath],
         flag: str = "-o/--out",
+        kind: str = "file",
     ) -> None:
         self.path = Path(path)
         self.flag = flag
+        self.kind = kind
         refuse_same_file(self.path, inputs, flag=flag)
         check_writable(self.path, flag=flag)
+
+    def __repr__(self) -> str:
+        return f"OutputFile({str(self.path)!r}, flag={self.flag!r})"
 
     @contextmanager
     def open(self, mode: str = "w") -> Iterator[IO[Any]]:
@@ -188,7 +197,7 @@ class OutputFile:
         """
         if mode not in ("w", "wb"):
             raise ValueError(f"mode must be 'w' or 'wb', not {mode!r}")
-        with _atomic(self.path, binary=mode == "wb") as fh:
+        with _atomic(self.path, binary=mode == "wb", kind=self.kind) as fh:
             yield fh
 
     def write_text(self, text: str) -> Path:
@@ -201,9 +210,45 @@ class OutputFile:
             fh.write(data)
         return self.path
 
+    def write_figure(self, figure: Any, **options: Any) -> Path:
+        """Save a matplotlib figure (``dpi=``, ``bbox_inches=`` ... as `savefig`).
+
+        The format follows the file's suffix (``.png``, ``.svg``, ``.pdf``; PNG
+        when there is none). This is the one place a figure is saved, so that a
+        plot is written atomically like any other output.
+        """
+        formats = figure.canvas.get_supported_filetypes()
+        suffix = self.path.suffix.lower().lstrip(".") or "png"
+        if suffix not in formats:
+            raise OutputError(
+                f"{self.flag} {self.path}: cannot draw a .{suffix} file; "
+                f"use one of .{', .'.join(sorted(formats))}"
+            )
+        with self.open("wb") as fh:
+            figure.savefig(fh, format=suffix, **options)
+        return self.path
+
+
+def output_file(
+    target: OutputFile | str | os.PathLike[str],
+    *,
+    inputs: Mapping[str, InputPath] | None = None,
+    flag: str = "-o/--out",
+    kind: str = "file",
+) -> OutputFile:
+    """`target` itself if it is already claimed, else a claim on that path.
+
+    For library functions that take either: the CLI claims its output before the
+    work (with all the command's inputs) and passes the `OutputFile`; a Python
+    caller may pass a plain path, claimed when the function is called.
+    """
+    if isinstance(target, OutputFile):
+        return target
+    return OutputFile(target, inputs=inputs or {}, flag=flag, kind=kind)
+
 
 @contextmanager
-def _atomic(path: Path, *, binary: bool) -> Iterator[IO[Any]]:
+def _atomic(path: Path, *, binary: bool, kind: str = "file") -> Iterator[IO[Any]]:
     """Write `path` through a temporary file in its folder, then rename it over."""
     tmp: str | None = None
     try:
@@ -227,7 +272,7 @@ def _atomic(path: Path, *, binary: bool) -> Iterator[IO[Any]]:
         cause = os_error_of(exc) if isinstance(exc, Exception) else None
         if cause is None:
             raise  # Ctrl-C, or a bug: not a failed write
-        raise OutputError(write_failure(path, cause)) from None
+        raise OutputError(write_failure(path, cause, kind=kind)) from None
 
 
 def _mode_for(path: Path) -> int:
@@ -255,15 +300,17 @@ def os_error_of(exc: BaseException) -> OSError | None:
     return None
 
 
-def write_failure(path: str | Path, exc: OSError) -> str:
-    """One line: what failed, where, and that the previous file is untouched."""
+def write_failure(path: str | Path, exc: OSError, *, kind: str = "file") -> str:
+    """One line: what failed, where, and that the previous `kind` is untouched."""
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
         reason = "no space left"
     elif exc.errno == errno.EROFS:
         reason = "read-only file system"
     else:
         reason = _reason(exc)
-    kept = "the previous file is kept" if Path(path).exists() else "nothing was written"
+    kept = (
+        f"the previous {kind} is kept" if Path(path).exists() else "nothing was written"
+    )
     return f"{reason} writing {path}; {kept}"
 
 
@@ -379,6 +426,17 @@ def check_writable(out: str | Path, *, flag: str = "-o/--out") -> None:
         ) from None
     if out.exists() and not os.access(out, os.W_OK):
         raise OutputError(f"{flag} {out}: the existing file is read-only")
+
+
+def refuse_directories(out: str | Path) -> None:
+    """Refuse a run whose snapshot or log path is a folder: the run would fail at
+    its first save or log record, after the work."""
+    for owned in owned_files(out)[1:]:
+        if owned.is_dir():
+            raise OutputError(
+                f"-o/--out {out}: the run also writes {owned}, which is a "
+                "directory; move it away or choose another -o/--out"
+            )
 
 
 def _first_file(folder: Path) -> Path:

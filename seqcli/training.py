@@ -31,7 +31,7 @@ from torch import nn
 from seqcli.batching import Batch
 from seqcli.config import TrainConfig
 from seqcli.errors import TrainingDiverged
-from seqcli.outputs import keep_log_until
+from seqcli.outputs import append_line, keep_log_until
 from seqcli.reporting import Reporter, SilentReporter, StepInfo
 from seqcli.run_state import Progress, RunState
 from seqcli.schedules import lr_at_floor, plateau_lr, step_lr
@@ -432,8 +432,7 @@ def _evaluate(
     if run.rank == 0:
         reporter.on_eval(record)
         if log_path is not None:
-            with open(log_path, "a", encoding="utf-8") as fh:
-                fh.write(json.dumps(record) + "\n")
+            append_line(log_path, json.dumps(record))
     if cfg.early_stop and p.bad_evals >= cfg.early_stop:
         return "early_stop"
     if cfg.early_stop and record["best"] == 0.0 and at_floor:

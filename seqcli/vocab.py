@@ -10,6 +10,12 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from seqcli.outputs import OutputFile
 
 PAD = "<pad>"
 UNK = "<unk>"
@@ -162,9 +168,16 @@ def vocab_stats(vocab: Vocab, counts: Counter[str], *, top: int = 10) -> VocabSt
     )
 
 
-def write_vocab_file(vocab: Vocab, counts: Counter[str], path: str) -> None:
-    """One `token<TAB>count` line per id, in id order (specials have count 0)."""
-    with open(path, "w", encoding="utf-8") as fh:
+def write_vocab_file(
+    vocab: Vocab, counts: Counter[str], path: str | Path | OutputFile
+) -> None:
+    """One `token<TAB>count` line per id, in id order (specials have count 0).
+
+    `path` may be an `OutputFile` claimed before the vocabulary was built.
+    """
+    from seqcli.outputs import output_file
+
+    with output_file(path).open("w") as fh:
         for tok in vocab.itos:
             fh.write(f"{tok}\t{counts.get(tok, 0) if tok not in SPECIALS else 0}\n")
 

@@ -6,10 +6,9 @@ command spells it the same way. Must not import torch.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -130,21 +129,6 @@ def not_a_directory(ctx: Any, param: Any, value: Any) -> Any:
             print_error(f"{flag} {path}: is a directory; give a file path")
             raise typer.Exit(code=2)
     return value
-
-
-@contextlib.contextmanager
-def writing(path: Path, flag: str) -> Iterator[None]:
-    """Around writing an output file: its missing folders are created first, and
-    an OS error (a read-only place, a parent that is a file) is the one-line error."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        yield
-    except (FileExistsError, NotADirectoryError):
-        parent = next(p for p in path.parents if p.exists() and not p.is_dir())
-        raise SeqcliError(f"{flag} {path}: {parent} is a file, not a folder") from None
-    except OSError as exc:
-        reason = exc.strerror or type(exc).__name__
-        raise SeqcliError(f"{flag} {path}: cannot write ({reason})") from None
 
 
 # --- options shared by the training commands ------------------------------------

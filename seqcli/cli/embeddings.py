@@ -21,6 +21,7 @@ from seqcli.cli._shared import (
 )
 from seqcli.config import EmbeddingsConfig, default_of
 from seqcli.errors import SeqcliError
+from seqcli.outputs import OutputFile
 
 
 def _d(key: str) -> str:
@@ -119,19 +120,39 @@ MethodOpt = Annotated[
 ]
 
 
-def _load(model: Path | None, vectors: Path | None, side: str | None):  # noqa: ANN202
-    from seqcli.tasks import embeddings_inference as inference
-
+def _source(
+    model: Path | None, vectors: Path | None
+) -> tuple[Path | None, Path | None]:
+    """The checkpoint or vectors file to read (-m defaults to the newest model)."""
     if model is not None and vectors is not None:
         raise SeqcliError("give -m MODEL or --vectors FILE, not both")
-    if vectors is not None:
-        return inference.load_vectors(vectors)
-    if model is None:
+    if model is None and vectors is None:
         from seqcli.checkpoint import find_latest
 
         model = find_latest("embeddings")
         err_console.print(f"[dim]using {model}[/]")
+    return model, vectors
+
+
+def _load(model: Path | None, vectors: Path | None, side: str | None):  # noqa: ANN202
+    from seqcli.tasks import embeddings_inference as inference
+
+    model, vectors = _source(model, vectors)
+    if vectors is not None:
+        return inference.load_vectors(vectors)
     return inference.load_model_vectors(model, side=side)
+
+
+def _claim(
+    out: Path, model: Path | None, vectors: Path | None, words: Path | None = None
+) -> tuple[OutputFile, Path | None, Path | None]:
+    """Claim `out` before any vectors are read: it may be none of the inputs.
+
+    Returns the claim and the resolved sources (-m defaults to the newest model).
+    """
+    model, vectors = _source(model, vectors)
+    inputs = {"-m/--model": model, "--vectors": vectors, "--words": words}
+    return OutputFile(out, inputs=inputs), model, vectors
 
 
 @app.command()
@@ -268,9 +289,10 @@ def plot(
     """
     from seqcli.tasks.embeddings_inference import plot_words
 
+    target, model, vectors = _claim(out, model, vectors, words)
     emb = _load(model, vectors, side)
     chosen = words.read_text(encoding="utf-8").split() if words else emb.words[:top]
-    placed, missing = plot_words(emb, chosen, out, method=method)
+    placed, missing = plot_words(emb, chosen, target, method=method)
     if missing:
         err_console.print(f"not in the vocabulary, left out: {' '.join(missing[:20])}")
     err_console.print(f"{placed} words placed in {out}")
@@ -295,5 +317,6 @@ def export(
     """
     from seqcli.tasks.embeddings_inference import export_vectors
 
-    count = export_vectors(_load(model, vectors, side), out)
+    target, model, vectors = _claim(out, model, vectors)
+    count = export_vectors(_load(model, vectors, side), target)
     err_console.print(f"{count:,} vectors written to {out}")

@@ -17,10 +17,10 @@ from seqcli.cli._shared import (
     handle_errors,
     not_a_directory,
     out_console,
-    writing,
 )
 from seqcli.config import TokenizerConfig, default_of
 from seqcli.errors import ConfigError
+from seqcli.outputs import OutputFile
 from seqcli.readers import read_lines, read_text
 from seqcli.tokenizers import (
     LEVELS,
@@ -140,6 +140,7 @@ def train(
     Example: seqcli tokenize train corpus.txt --vocab-size 4000 -o spm.model
     """
     model_type = model_type.strip().lower()  # choices are matched in any case
+    target = OutputFile(out, inputs={"CORPUS": corpus})
     lines = (line.text for line in read_text(corpus))
     model = train_sentencepiece(
         lines,
@@ -148,8 +149,7 @@ def train(
         character_coverage=character_coverage,
         lowercase=lowercase,
     )
-    with writing(out, "--out"):
-        out.write_bytes(model)
+    target.write_bytes(model)
     pieces = len(SentencePieceTokenizer(model).pieces)
     err_console.print(f"{model_type} model with {pieces} pieces written to {out}")
 
@@ -340,6 +340,8 @@ def vocab(
 
     Example: seqcli tokenize vocab corpus.txt --min-freq 2 --heldout valid.txt
     """
+    inputs = {"FILE": file, "--sp-model": sp_model, "--heldout": heldout}
+    target = None if out is None else OutputFile(out, inputs=inputs)
     tokenizer = _tokenizer(level, sp_model, lowercase, split=word_tokenizer)
     counts = _count(tokenizer, file)
     built = build_vocab(counts, min_freq=min_freq, max_size=max_size)
@@ -361,9 +363,8 @@ def vocab(
         for rank, (tok, n) in enumerate(stats.most_common, start=1):
             common.add_row(str(rank), repr(tok), f"{n:,}", f"{n / stats.tokens:.2%}")
         out_console.print(common)
-    if out is not None:
-        with writing(out, "--out"):
-            write_vocab_file(built, counts, str(out))
+    if target is not None:
+        write_vocab_file(built, counts, target)
         err_console.print(f"vocabulary of {len(built)} entries written to {out}")
 
 

@@ -25,6 +25,7 @@ from seqcli.cli._shared import (
 )
 from seqcli.config import TranslateConfig, TranslationConfig, default_of
 from seqcli.errors import ConfigError
+from seqcli.outputs import OutputFile
 
 if TYPE_CHECKING:
     from seqcli.tasks.translation_inference import Translator
@@ -250,8 +251,12 @@ def translate(
     }
     check_search(**search, n_best=n_best)
     widths = _beam_list(beams, beam)
-    if plot_attention is not None:
-        matplotlib_pyplot()  # fail before decoding when the extra is missing
+    picture = None
+    if plot_attention is not None:  # claimed, and the extra checked, before decoding
+        model = _model_path(model)
+        inputs = {"FILE": file, "-m/--model": model, "--ref": ref, "--analyze": analyze}
+        picture = OutputFile(plot_attention, inputs=inputs, flag="--plot-attention")
+        matplotlib_pyplot()
     translator = _load(model, device, threads, rows=batch_size * beam)
     if analyze is not None:
         _analyze(translator, file, analyze, widths, search)
@@ -259,8 +264,8 @@ def translate(
     first, outputs = _translate_all(
         translator, file, search, n_best, scores, replace_unk
     )
-    if plot_attention is not None:
-        _plot(translator, first, plot_attention, beam, alpha)
+    if picture is not None:
+        _plot(translator, first, picture, beam, alpha)
     if ref is not None:
         _report_ref(translator, outputs, ref)
 
@@ -268,14 +273,22 @@ def translate(
 def _load(
     model: Path | None, device: str | None, threads: int | None, *, rows: int
 ) -> Translator:
-    from seqcli.checkpoint import find_latest
     from seqcli.tasks.translation_inference import load_translator
 
-    if model is None:
-        model = find_latest("translation")
-        err_console.print(f"[dim]using {model}[/]")
+    model = _model_path(model)
     dev = inference_device(device, threads, rows=rows)
     return load_translator(model, device=dev, command="`seqcli translate`")
+
+
+def _model_path(model: Path | None) -> Path:
+    """-m, or the newest translation checkpoint in models/."""
+    if model is not None:
+        return model
+    from seqcli.checkpoint import find_latest
+
+    model = find_latest("translation")
+    err_console.print(f"[dim]using {model}[/]")
+    return model
 
 
 def _beam_list(beams: str | None, beam: int) -> list[int]:
@@ -399,7 +412,11 @@ def _analyze(
 
 
 def _plot(
-    translator: Translator, first: str | None, path: Path, beam: int, alpha: float
+    translator: Translator,
+    first: str | None,
+    picture: OutputFile,
+    beam: int,
+    alpha: float,
 ) -> None:
     from seqcli.tasks.translation_analysis import attention_matrix
     from seqcli.tasks.translation_analysis import plot_attention as draw
@@ -407,8 +424,8 @@ def _plot(
     if first is None:
         raise ConfigError("--plot-attention: the input has no sentence to draw")
     src, out, weights = attention_matrix(translator, first, beam=beam, alpha=alpha)
-    draw(src, out, weights, path)
-    err_console.print(f"attention of the first sentence drawn in {path}")
+    draw(src, out, weights, picture)
+    err_console.print(f"attention of the first sentence drawn in {picture.path}")
 
 
 def evaluate_files(

@@ -27,6 +27,7 @@ from seqcli.metrics.embeddings import (
     analogy_report,
     spearman,
 )
+from seqcli.outputs import OutputFile, output_file
 from seqcli.readers import read_word_vectors
 from seqcli.tasks.transfer import stored_word_vectors
 
@@ -196,13 +197,17 @@ def evaluate_similarity(
 
 
 # --- output ------------------------------------------------------------------------
-def export_vectors(emb: WordEmbeddings, path: str | Path) -> int:
-    """Write word2vec text format (``count dim`` header, then ``word v1 ... vd``)."""
-    path = Path(path)
+def export_vectors(emb: WordEmbeddings, path: str | Path | OutputFile) -> int:
+    """Write word2vec text format (``count dim`` header, then ``word v1 ... vd``).
+
+    `path` may be an `OutputFile` claimed before the vectors were loaded; the file
+    is written atomically (a failed write keeps the previous file).
+    """
+    out = output_file(path)
     for word in emb.words:
         if not word or any(ch.isspace() for ch in word):
             raise DataFormatError(f"cannot export the word {word!r}: it holds a space")
-    with open(path, "w", encoding="utf-8") as fh:
+    with out.open("w") as fh:
         fh.write(f"{len(emb)} {emb.vectors.size(1)}\n")
         for word, vector in zip(emb.words, emb.vectors.tolist(), strict=True):
             fh.write(word + " " + " ".join(f"{x:.6g}" for x in vector) + "\n")
@@ -212,16 +217,17 @@ def export_vectors(emb: WordEmbeddings, path: str | Path) -> int:
 def plot_words(
     emb: WordEmbeddings,
     words: Sequence[str],
-    path: str | Path,
+    path: str | Path | OutputFile,
     *,
     method: str = "tsne",
     seed: int = 1,
 ) -> tuple[int, list[str]]:
     """A labelled 2-D map of `words` (t-SNE or PCA) as a PNG; needs `seqcli[plot]`.
 
-    Returns how many words were placed and the words left out (not in the
-    vocabulary).
+    `path` may be an `OutputFile` claimed before the work. Returns how many words
+    were placed and the words left out (not in the vocabulary).
     """
+    out = output_file(path)
     try:
         import matplotlib
 
@@ -252,6 +258,8 @@ def plot_words(
     for (x, y), i in zip(xy, rows, strict=True):
         ax.annotate(emb.words[i], (x, y), fontsize=8)
     ax.set_axis_off()
-    fig.savefig(path, dpi=120, bbox_inches="tight")
-    plt.close(fig)
+    try:
+        out.write_figure(fig, dpi=120, bbox_inches="tight")
+    finally:
+        plt.close(fig)
     return len(rows), missing

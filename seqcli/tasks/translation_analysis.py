@@ -16,6 +16,7 @@ from seqcli.config import TranslateConfig
 from seqcli.decoding import normalized_score
 from seqcli.errors import ConfigError
 from seqcli.metrics.translation import corpus_scores, sentence_scores
+from seqcli.outputs import OutputFile, output_file
 from seqcli.tasks import translation_inference as inference
 from seqcli.tasks.translation import decode_ids
 from seqcli.tasks.translation_inference import Translator
@@ -171,10 +172,12 @@ def plot_attention(
     src_tokens: Sequence[str],
     out_tokens: Sequence[str],
     weights: torch.Tensor,
-    path: str | Path,
+    path: str | Path | OutputFile,
 ) -> Path:
     """Draw the attention weights as a heat map (PNG): source tokens along the x
-    axis, output tokens down the y axis."""
+    axis, output tokens down the y axis. `path` may be an `OutputFile` claimed
+    before decoding."""
+    out = output_file(path, flag="--plot-attention")
     plt = matplotlib_pyplot()
     fig, ax = plt.subplots(
         figsize=(max(4, 0.45 * len(src_tokens) + 2), max(3, 0.35 * len(out_tokens) + 2))
@@ -185,9 +188,10 @@ def plot_attention(
     ax.set_xlabel("source")
     ax.set_ylabel("output")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return Path(path)
+    try:
+        return out.write_figure(fig, dpi=120)
+    finally:
+        plt.close(fig)
 
 
 def matplotlib_pyplot():  # noqa: ANN201 - matplotlib.pyplot is optional
