@@ -91,7 +91,7 @@ def test_classify_and_evaluate_agree(trained: dict[str, Path]) -> None:
     evaluated = invoke("evaluate", trained["test"], "-m", trained["model"], "--json")
     assert_ok(evaluated)
     report = json.loads(evaluated.stdout)
-    assert report["metrics"]["accuracy"] == pytest.approx(hits / len(rows))
+    assert report["metrics"]["accuracy"] == pytest.approx(100 * hits / len(rows))
     assert report["metrics"]["examples"] == len(rows)
     confusion = report["confusion"]
     assert sum(confusion[g][g] for g in confusion) == hits
@@ -125,6 +125,23 @@ def test_classify_probs_and_json(trained: dict[str, Path]) -> None:
     assert set(records[0]["probs"]) == {"neg", "pos"}
     plain_json = invoke("classify", "-", "-m", trained["model"], "--json", input=text)
     assert "probs" not in json.loads(plain_json.stdout.splitlines()[0])
+
+
+def test_classify_json_gives_the_labels_probability(trained: dict[str, Path]) -> None:
+    text = "a good film\n\nbad\n"
+    args = ("classify", "-", "-m", trained["model"], "--json")
+    plain, full = invoke(*args, input=text), invoke(*args, "--probs", input=text)
+    assert_ok(plain)
+    assert_ok(full)
+    records = [json.loads(line) for line in plain.stdout.splitlines()]
+    with_probs = [json.loads(line) for line in full.stdout.splitlines()]
+    assert records[1] == {"label": None, "score": None}  # the blank line
+    for record, other in zip(records, with_probs, strict=True):
+        if record["label"] is None:
+            continue
+        assert record["score"] == other["probs"][record["label"]]
+        assert record["score"] == max(other["probs"].values())
+        assert 0.5 <= record["score"] <= 1.0  # two classes: the winner's share
 
 
 def test_classify_defaults_to_the_newest_checkpoint(
@@ -171,7 +188,7 @@ def test_an_ensemble_averages_its_members(
     )
     assert_ok(evaluated)
     assert json.loads(evaluated.stdout)["metrics"]["accuracy"] == pytest.approx(
-        hits / len(rows)
+        100 * hits / len(rows)
     )
 
 

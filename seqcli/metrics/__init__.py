@@ -2,4 +2,5 @@
 
 translation     BLEU, chrF, TER (sacreBLEU), bootstrap tests, the BLEU explanation
 classification  accuracy, confusion matrix, per-class precision/recall/F1
+scales          how a score is shown: shares in percent, two decimals in text
 """
