@@ -165,6 +165,40 @@ def test_evaluate_reads_a_pairs_file(trained: dict[str, Path], tmp_path: Path) -
     assert '"bleu": 100.0' in result.stdout
 
 
+def test_evaluate_passes_its_search_flags_on(
+    trained: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import seqcli.tasks.translation_inference as inference
+
+    calls: list[dict[str, object]] = []
+    real = inference.translate
+
+    def spy(*args: object, **kwargs: object) -> object:
+        calls.append(kwargs)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(inference, "translate", spy)
+    files = (trained["test_src"], trained["test_tgt"], "-m", trained["model"])
+    assert_ok(invoke("evaluate", *files, "--json"))
+    search = ("--beam", "2", "--alpha", "0.25", "--batch-size", "3")
+    assert_ok(invoke("evaluate", *files, *search, "--json"))
+    defaults = inference.TranslateConfig()
+    given = {"beam": 2, "alpha": 0.25, "batch_size": 3}
+    assert [{k: call[k] for k in given} for call in calls] == [
+        {k: getattr(defaults, k) for k in given},
+        given,
+    ]
+
+
+def test_search_flags_without_a_translation_model_are_an_error(
+    tmp_path: Path,
+) -> None:
+    tagged = tmp_path / "tagged.txt"
+    tagged.write_text("John B-PER B-PER\n", encoding="utf-8")
+    result = invoke("evaluate", tagged, "--conlleval", "--beam", "3")
+    assert_error(result, "--beam: only for translation models")
+
+
 def test_train_from_a_pairs_file_dry_run(
     copy_corpus: dict[str, Path], tmp_path: Path
 ) -> None:
@@ -257,7 +291,7 @@ def test_a_model_of_another_task(tmp_path: Path) -> None:
         },
     )
     result = invoke("translate", "-", "-m", other, input="a b\n")
-    assert_error(result, "this is a lm checkpoint", "translation")
+    assert_error(result, "this is an lm checkpoint", "needs a translation checkpoint")
 
 
 @pytest.mark.parametrize(

@@ -23,6 +23,9 @@ from seqcli.cli._shared import (
     out_console,
     print_dim,
 )
+from seqcli.config import TranslateConfig
+from seqcli.errors import a_or_an
+from seqcli.metrics.scales import format_metric
 
 if TYPE_CHECKING:
     from seqcli.metrics.classification import ClassificationReport
@@ -34,6 +37,9 @@ CkptArg = Annotated[
     ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
+
+# The decoding defaults `evaluate` shows for a translation model.
+_SEARCH = TranslateConfig()
 
 # Tasks whose checkpoints `evaluate` understands (later tasks add themselves).
 EVALUATED_TASKS = ("lm", "sentiment", "translation", "ner")
@@ -149,12 +155,32 @@ def evaluate(
             "input): score it as conlleval does, with no model.",
         ),
     ] = False,
+    beam: Annotated[
+        int | None,
+        typer.Option(help=f"Translation: beam size. (default: {_SEARCH.beam})"),
+    ] = None,
+    alpha: Annotated[
+        float | None,
+        typer.Option(
+            help=f"Translation: length normalisation. (default: {_SEARCH.alpha})"
+        ),
+    ] = None,
+    batch_size: Annotated[
+        int | None,
+        typer.Option(
+            help=f"Translation: most sentences decoded together. "
+            f"(default: {_SEARCH.batch_size})"
+        ),
+    ] = None,
 ) -> None:
     """Score a model on data: perplexity for language models, task metrics otherwise.
 
     Example: seqcli evaluate corpora/fables.txt -m models/lm.pt
     """
+    search = {"beam": beam, "alpha": alpha, "batch_size": batch_size}
+    search = {key: value for key, value in search.items() if value is not None}
     if conlleval:
+        _search_only_for("ner", search, "--conlleval scores a file, with no model")
         from seqcli.cli.ner import evaluate_ner
 
         evaluate_ner(None, data, "cpu", as_json)
@@ -167,11 +193,13 @@ def evaluate(
         print_dim(f"using {paths[0]}")
     path = paths[0]
     task = peek_task(path) if path.exists() else None
+    if task is not None:
+        _search_only_for(task, search, f"{path} is {a_or_an(task)} checkpoint")
     dev = inference_device(device, threads)
     if len(paths) > 1 and task not in ("sentiment", "ner"):
         raise ConfigError(
             f"{path}: only classifiers and taggers form ensembles; give one -m for "
-            f"a {task} model"
+            f"{a_or_an(task)} model"
         )
     if task == "lm":
         from seqcli.tasks.lm_inference import evaluate_lm, load_lm
@@ -195,7 +223,8 @@ def evaluate(
     if task == "translation":
         from seqcli.cli.translation import evaluate_files
 
-        _render({"metrics": evaluate_files(path, data, target, dev)}, as_json)
+        metrics = evaluate_files(path, data, target, dev, search=search)
+        _render({"metrics": metrics}, as_json)
         return
     if task == "ner":
         from seqcli.cli.ner import evaluate_ner
@@ -211,6 +240,15 @@ def evaluate(
     )
 
 
+def _search_only_for(task: str, search: dict[str, Any], why: str) -> None:
+    """Refuse translation's search flags where no translation model decodes."""
+    from seqcli.errors import ConfigError
+
+    if task != "translation" and search:
+        flags = ", ".join("--" + key.replace("_", "-") for key in search)
+        raise ConfigError(f"{flags}: only for translation models ({why})")
+
+
 def _render(result: dict[str, Any], as_json: bool) -> None:
     if as_json:
         print(json.dumps(result, indent=2))
@@ -218,7 +256,7 @@ def _render(result: dict[str, Any], as_json: bool) -> None:
     for title, values in result.items():
         table = Table(title=title, title_justify="left", show_header=False)
         for key, value in values.items():
-            table.add_row(key, str(_fmt(value)))
+            table.add_row(key, format_metric(key, value))
         out_console.print(table)
 
 
@@ -251,7 +289,7 @@ def _render_classification(report: ClassificationReport, as_json: bool) -> None:
     for column in ("label", "precision", "recall", "f1", "support"):
         table.add_column(column, justify="left" if column == "label" else "right")
     for label, scores in per_class.items():
-        table.add_row(label, *(str(_fmt(v)) for v in scores.values()))
+        table.add_row(label, *(format_metric(k, v) for k, v in scores.items()))
     out_console.print(table)
     matrix = Table(
         title="confusion (rows: gold, columns: predicted)", title_justify="left"
