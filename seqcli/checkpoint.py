@@ -30,7 +30,7 @@ from typing import Any
 import torch
 
 from seqcli import __version__
-from seqcli.errors import CheckpointError
+from seqcli.errors import CheckpointError, a_or_an
 from seqcli.outputs import LAST_SUFFIX
 from seqcli.outputs import last_path as last_path  # re-exported: runs, tests
 
@@ -133,8 +133,8 @@ def load_checkpoint(
         wanted = (task,) if isinstance(task, str) else task
         if data.get("task") not in wanted:
             raise CheckpointError(
-                f"{path}: this is a {data.get('task')} checkpoint; {command} needs "
-                f"{' or '.join(wanted)} checkpoint"
+                f"{path}: this is {a_or_an(str(data.get('task')))} checkpoint; "
+                f"{command} needs {a_or_an(' or '.join(wanted))} checkpoint"
             )
     return data
 
