@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import shutil
 from pathlib import Path
 
@@ -104,6 +105,23 @@ def test_evaluate_prints_tables(trained: dict[str, Path]) -> None:
     assert_ok(result)
     for word in ("accuracy", "macro_f1", "precision", "recall", "confusion"):
         assert word in result.stdout
+
+
+def test_scores_are_percent_in_text_and_json(trained: dict[str, Path]) -> None:
+    """One convention (README): percent, two decimals in text, unrounded in JSON."""
+    args = ("evaluate", trained["test"], "-m", trained["model"])
+    metrics = json.loads(invoke(*args, "--json").stdout)["metrics"]
+    assert 50.0 <= metrics["accuracy"] <= 100.0  # percent, not a fraction
+    text = invoke(*args).stdout
+    for name in ("accuracy", "macro_f1"):
+        assert re.search(rf"{name}\W+{metrics[name]:.2f}\b", text), text
+    summary = invoke(
+        "train-sentiment", trained["train"], "--valid", trained["valid"],
+        "--epochs", "1", "-o", trained["folder"] / "one.pt", *TINY_NOTES,
+    )  # fmt: skip
+    assert_ok(summary)
+    line = next(x for x in summary.stderr.splitlines() if x.startswith("valid:"))
+    assert re.fullmatch(r"valid: accuracy \d+\.\d\d  macro_f1 \d+\.\d\d", line)
 
 
 def test_classify_probs_and_json(trained: dict[str, Path]) -> None:
