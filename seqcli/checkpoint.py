@@ -8,6 +8,9 @@ A checkpoint is one file holding a dict of plain Python values and tensors, so t
     metrics, data (what it was trained on), created, digest, and train_state (only in
     resume snapshots: optimizer, schedule, progress and RNG states).
 
+The zip archive torch.save writes also holds a JSON record of everything but the
+weights (`seqcli.checkpoint_meta`), which `seqcli info` reads without torch.
+
 `digest` is a SHA-256 over everything else, so a file edited after saving is
 refused rather than silently used. This module is the only caller of
 torch.save/torch.load.
@@ -30,12 +33,11 @@ from typing import Any
 import torch
 
 from seqcli import __version__
+from seqcli.checkpoint_meta import FORMAT, FORMAT_VERSION, add_metadata
 from seqcli.errors import CheckpointError, a_or_an
 from seqcli.outputs import LAST_SUFFIX
 from seqcli.outputs import last_path as last_path  # re-exported: runs, tests
 
-FORMAT = "seqcli-checkpoint"
-FORMAT_VERSION = 1
 DEFAULT_DIR = Path("models")
 
 
@@ -61,8 +63,9 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
         fd, tmp = tempfile.mkstemp(
             prefix=path.name + ".", suffix=".tmp", dir=path.parent
         )
-        with os.fdopen(fd, "wb") as fh:
+        with os.fdopen(fd, "w+b") as fh:  # readable: add_metadata reads the zip
             torch.save(data, fh)
+            add_metadata(fh, data)  # what `seqcli info` reads without torch
             fh.flush()
             os.fsync(fh.fileno())
         # mkstemp creates the file private (0600); give it the usual permissions.
