@@ -244,7 +244,7 @@ def evaluate(
     if len(paths) > 1 and task not in ("sentiment", "ner"):
         raise ConfigError(
             f"{path}: only classifiers and taggers form ensembles; give one -m for "
-            f"{a_or_an(task)} model"
+            f"{a_or_an(str(task))} model"
         )
     if task == "lm":
         from seqcli.tasks.lm_inference import evaluate_lm, load_lm
