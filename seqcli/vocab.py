@@ -228,15 +228,21 @@ def closest_word(word: str, words: Iterable[str]) -> str | None:
     """The known word a user most likely meant by the unknown `word`, or None.
 
     A word equal to it but for case comes first (``paris`` -> ``Paris``), then the
-    most similar spelling (difflib's ratio of at least 0.8, among words of about
-    its length, so that a vocabulary of 400,000 words is searched in a moment).
+    most similar spelling (difflib's ratio of at least 0.8) among the words of about
+    its length with its first letter, so that a vocabulary of 400,000 words is
+    searched in a moment.
     """
     folded = word.casefold()
     similar: list[str] = []
     for known in words:
-        if known.casefold() == folded:
+        candidate = known.casefold()
+        if candidate == folded:
             return known
-        if abs(len(known) - len(word)) <= 2 and known not in SPECIALS:
+        if (
+            candidate[:1] == folded[:1]
+            and abs(len(known) - len(word)) <= 2
+            and known not in SPECIALS
+        ):
             similar.append(known)
     found = difflib.get_close_matches(word, similar, n=1, cutoff=0.8)
     return found[0] if found else None
