@@ -112,19 +112,21 @@ def main() -> None:
         "stopped_by": outcome.stopped_by,
         "train_wall_s": round(wall, 1),
         "train_cpu_s": round(cpu, 1),
-        "valid_accuracy": outcome.metrics["valid"]["accuracy"],
-        "test_accuracy": report.accuracy,
-        "test_macro_f1": report.macro_f1,
+        # seqcli's scores are percentages; this file keeps the fractions (0-1)
+        # its earlier records hold.
+        "valid_accuracy": outcome.metrics["valid"]["accuracy"] / 100,
+        "test_accuracy": report.accuracy / 100,
+        "test_macro_f1": report.macro_f1 / 100,
         "test_per_class": {
             c.label: {
-                "precision": c.precision,
-                "recall": c.recall,
-                "f1": c.f1,
+                "precision": c.precision / 100,
+                "recall": c.recall / 100,
+                "f1": c.f1 / 100,
                 "support": c.support,
             }
             for c in report.classes
         },
-        "target_met": report.accuracy >= TARGET,
+        "target_met": report.accuracy / 100 >= TARGET,
     }
     print(json.dumps(figures))
 

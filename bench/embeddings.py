@@ -76,8 +76,9 @@ def scores(emb) -> dict:  # noqa: ANN001 - a WordEmbeddings
     for part in ("overall", "semantic", "syntactic"):
         s = getattr(report, part)
         out[part] = {
-            "accuracy": s.accuracy,
-            "accuracy_oov_wrong": s.accuracy_all,
+            # seqcli's scores are percentages; this file keeps fractions (0-1).
+            "accuracy": s.accuracy / 100,
+            "accuracy_oov_wrong": s.accuracy_all / 100,
             "answered": s.answered,
             "total": s.total,
         }

@@ -103,7 +103,8 @@ def main() -> None:
         "model": str(outcome.path),
         "train_minutes": round(train_min, 2),
         "epochs": outcome.epochs,
-        "valid_accuracy": outcome.metrics["valid"]["accuracy"],
+        # seqcli's scores are percentages; this file keeps fractions (0-1).
+        "valid_accuracy": outcome.metrics["valid"]["accuracy"] / 100,
         "tokenizer": model.tokenizer.to_dict(),
         "test_tokenized": accuracy(model, tokenized, labels),
         "test_raw": accuracy(model, raw, labels),

@@ -146,7 +146,7 @@ def train_classifier(name: str, overrides: dict[str, Any]) -> dict[str, Any]:
             for key, path in extra.items()
         },
         "valid": outcome.metrics["valid"],
-        "valid_accuracy": round(outcome.metrics["valid"]["accuracy"], 4),
+        "valid_accuracy": round(outcome.metrics["valid"]["accuracy"] / 100, 4),  # 0-1
         "train_minutes": round(train_s / 60, 2),
         "train_cpu_minutes": round(cpu_s / 60, 2),
         "epochs": outcome.epochs,
@@ -436,7 +436,7 @@ def sst2_member(name: str, settings: dict[str, Any]) -> dict[str, Any]:
         "name": name,
         "path": str(outcome.path),
         "test_accuracy": test_models([outcome.path], test_path)["test_accuracy"],
-        "valid_accuracy": round(outcome.metrics["valid"]["accuracy"], 4),
+        "valid_accuracy": round(outcome.metrics["valid"]["accuracy"] / 100, 4),  # 0-1
         "train_minutes": round(train_s / 60, 2),
         "epochs": outcome.epochs,
     }

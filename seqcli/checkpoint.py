@@ -8,6 +8,9 @@ A checkpoint is one file holding a dict of plain Python values and tensors, so t
     metrics, data (what it was trained on), created, digest, and train_state (only in
     resume snapshots: optimizer, schedule, progress and RNG states).
 
+The zip archive torch.save writes also holds a JSON record of everything but the
+weights (`seqcli.checkpoint_meta`), which `seqcli info` reads without torch.
+
 `digest` is a SHA-256 over everything else, so a file edited after saving is
 refused rather than silently used. This module is the only caller of
 torch.save/torch.load.
@@ -27,12 +30,11 @@ from typing import Any
 import torch
 
 from seqcli import __version__
-from seqcli.errors import CheckpointError, OutputError
+from seqcli.checkpoint_meta import FORMAT, FORMAT_VERSION, add_metadata
+from seqcli.errors import CheckpointError, OutputError, a_or_an
 from seqcli.outputs import LAST_SUFFIX, OutputFile, output_file
 from seqcli.outputs import last_path as last_path  # re-exported: runs, tests
 
-FORMAT = "seqcli-checkpoint"
-FORMAT_VERSION = 1
 DEFAULT_DIR = Path("models")
 
 
@@ -62,8 +64,9 @@ def save_checkpoint(path: str | Path | OutputFile, payload: dict[str, Any]) -> P
     data["digest"] = _digest(data)
     try:
         out = output_file(path, flag="checkpoint", kind="checkpoint")
-        with out.open("wb") as fh:
+        with out.open("wb") as fh:  # readable too: add_metadata reads the zip back
             torch.save(data, fh)
+            add_metadata(fh, data)  # what `seqcli info` reads without torch
     except OutputError as exc:
         raise CheckpointError(str(exc)) from None
     return out.path
@@ -97,8 +100,8 @@ def load_checkpoint(
         wanted = (task,) if isinstance(task, str) else task
         if data.get("task") not in wanted:
             raise CheckpointError(
-                f"{path}: this is a {data.get('task')} checkpoint; {command} needs "
-                f"{' or '.join(wanted)} checkpoint"
+                f"{path}: this is {a_or_an(str(data.get('task')))} checkpoint; "
+                f"{command} needs {a_or_an(' or '.join(wanted))} checkpoint"
             )
     return data
 

@@ -9,6 +9,13 @@ from __future__ import annotations
 from pathlib import Path
 
 
+def a_or_an(word: str) -> str:
+    """`word` with its indefinite article, as a message says it: "an lm
+    checkpoint", "a ner checkpoint", "an embeddings checkpoint"."""
+    spoken_vowel = word[:1].lower() in set("aeiou") or word.lower() == "lm"
+    return f"{'an' if spoken_vowel else 'a'} {word}"
+
+
 class SeqcliError(Exception):
     """Base class: a problem with the user's input, files or settings."""
 

@@ -257,7 +257,9 @@ def _atomic(path: Path, *, binary: bool, kind: str = "file") -> Iterator[IO[Any]
             prefix=path.name + ".", suffix=".tmp", dir=path.parent
         )
         if binary:
-            fh: IO[Any] = os.fdopen(fd, "wb")
+            # Readable too: a checkpoint appends its metadata record to the zip
+            # archive torch.save wrote (checkpoint_meta.add_metadata reads it).
+            fh: IO[Any] = os.fdopen(fd, "w+b")
         else:
             fh = os.fdopen(fd, "w", encoding="utf-8", newline="\n")
         with fh:

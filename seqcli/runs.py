@@ -154,12 +154,17 @@ def prepare(cfg: TrainConfig) -> torch.device:
 
 
 def make_saver(
-    files: RunFiles, network: nn.Module, payload: Callable[[], dict[str, Any]]
+    files: RunFiles,
+    network: nn.Module,
+    payload: Callable[[], dict[str, Any]],
+    *,
+    split: str = "valid",
 ) -> Callable[[str, dict[str, Any] | None, dict[str, float]], Path]:
     """The `save` callback of `fit`: best weights to `out`, snapshots to `last`.
 
     `payload()` returns the task's checkpoint fields (task, config, vocab,
-    tokenizer, data); weights and metrics are added here.
+    tokenizer, data); weights and metrics (under `split`, what `evaluate` scored)
+    are added here.
     """
     best_metrics: dict[str, float] = {}
 
@@ -172,7 +177,7 @@ def make_saver(
         record = {
             **payload(),
             "state_dict": network.state_dict(),
-            "metrics": {"valid": dict(best_metrics)},
+            "metrics": {split: dict(best_metrics)},
         }
         if kind == "best":
             return save_checkpoint(files.out, record)
@@ -209,6 +214,8 @@ class TaskRun:
         load_network: builds the network of a loaded checkpoint, weights in place
             (`load_network(data, source=...)`), to re-score the best one.
         test_metrics: the test-set metrics of the best network, or None (no test).
+        evaluated_on: what `evaluate` scores, as summaries and checkpoints name it
+            ("valid"; skip-gram vectors watch a sample of training pairs: "train").
     """
 
     task: str
@@ -224,6 +231,7 @@ class TaskRun:
     describe: str
     load_network: Callable[..., nn.Module]
     test_metrics: Callable[[nn.Module], dict[str, float]] | None = None
+    evaluated_on: str = "valid"
 
 
 # setup(cfg, device, resume=snapshot or None, reporter=...) -> TaskRun
@@ -301,12 +309,12 @@ def _train(
         evaluate=run.evaluate,
         objective=run.objective,
         cfg=run.cfg.train,
-        save=make_saver(files, run.network, lambda: payload),
+        save=make_saver(files, run.network, lambda: payload, split=run.evaluated_on),
         resume=None if resume is None else resume["train_state"],
         reporter=reporter,
         log_path=files.log,
     )
-    metrics = {"valid": result.best_metrics}
+    metrics = {run.evaluated_on: result.best_metrics}
     # All ranks have finished fit (it ends with a barrier); rank 0 alone scores
     # the best checkpoint and rewrites it.
     if run.test_metrics is not None and files.out.exists() and dist_info()[0] == 0:

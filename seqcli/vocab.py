@@ -7,6 +7,7 @@ Must not import torch.
 
 from __future__ import annotations
 
+import difflib
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -234,3 +235,33 @@ def casing_id(word: str) -> int:
     else:
         kind = "other"
     return CASINGS.index(kind)
+
+
+def closest_word(word: str, words: Iterable[str]) -> str | None:
+    """The known word a user most likely meant by the unknown `word`, or None.
+
+    A word equal to it but for case comes first (``paris`` -> ``Paris``), then the
+    most similar spelling (difflib's ratio of at least 0.8) among the words of about
+    its length with its first letter, so that a vocabulary of 400,000 words is
+    searched in a moment.
+    """
+    folded = word.casefold()
+    similar: list[str] = []
+    for known in words:
+        candidate = known.casefold()
+        if candidate == folded:
+            return known
+        if (
+            candidate[:1] == folded[:1]
+            and abs(len(known) - len(word)) <= 2
+            and known not in SPECIALS
+        ):
+            similar.append(known)
+    found = difflib.get_close_matches(word, similar, n=1, cutoff=0.8)
+    return found[0] if found else None
+
+
+def count_words(tokens: Iterable[str]) -> int:
+    """The words of a vocabulary, its special tokens not counted (as every message
+    that gives a vocabulary's size in words counts them)."""
+    return sum(token not in SPECIALS for token in tokens)

@@ -220,7 +220,7 @@ def test_init_from_refuses_a_classifier_checkpoint(tmp_path: Path) -> None:
     first = train_sentiment(sentiment_cfg(tmp_path))
     from seqcli.errors import CheckpointError
 
-    with pytest.raises(CheckpointError, match="needs lm checkpoint"):
+    with pytest.raises(CheckpointError, match="needs an lm checkpoint"):
         train_sentiment(
             sentiment_cfg(
                 tmp_path, init_from=str(first.path), out=str(tmp_path / "second.pt")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -83,7 +84,7 @@ def test_evaluate_prints_sections_and_spearman(vectors: Path, tmp_path: Path) ->
         line.split("\t")[0]: line.split("\t") for line in result.stdout.splitlines()
     }
     assert rows["family"][1:4] == ["1", "1", "2"]  # correct, answered, total
-    assert rows["family"][4:] == ["1.0000", "0.5000"]
+    assert rows["family"][4:] == ["100.00", "50.00"]  # percent, two decimals
     assert rows["overall"][3] == "3"
     assert rows["sim.txt"][1:3] == ["spearman", "1.0000"]
     assert "1 of 3 questions skipped" in result.stderr
@@ -103,7 +104,7 @@ def test_plot_without_the_extra_says_what_to_install(
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # import fails
     result = run("embeddings", "plot", "-o", tmp_path / "map.png", "--vectors", vectors)
     assert result.exit_code == 2
-    assert "pip install seqcli[plot]" in result.output
+    assert "pip install 'seqcli[plot]'" in result.output  # quoted: zsh globs [ ]
 
 
 def test_plot_draws_a_png(vectors: Path, tmp_path: Path) -> None:
@@ -137,6 +138,10 @@ def test_train_embeddings_then_query_the_checkpoint(tmp_path: Path) -> None:
         "window": 5,
         "negatives": 5,
     }
+    # Its loss is watched on training pairs (there is no validation set).
+    metrics = json.loads(shown.stdout)["metrics"]
+    assert "train.loss" in metrics
+    assert not [key for key in metrics if key.startswith("valid")]
 
 
 def test_model_and_vectors_together_is_an_error(vectors: Path, tmp_path: Path) -> None:
@@ -179,3 +184,38 @@ def test_a_corpus_without_pairs_is_a_one_line_error(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert "no (word, context) pairs" in result.stderr
     assert "Traceback" not in result.output
+
+
+def test_an_unknown_word_gets_its_closest_known_one(tmp_path: Path) -> None:
+    cased = tmp_path / "cased.txt"
+    cased.write_text(VECTORS.replace("king ", "Paris ").replace("6 4", "7 4") +
+                     "London 0.1 0.2 0.3 0.4\n", encoding="utf-8")  # fmt: skip
+    result = run("embeddings", "neighbors", "paris", "--vectors", cased)
+    assert result.exit_code == 2
+    assert "did you mean 'Paris'?" in result.output
+    result = run("embeddings", "analogy", "man", "Londn", "woman", "--vectors", cased)
+    assert result.exit_code == 2
+    assert "'Londn' is not in the vocabulary" in result.output
+    assert "did you mean 'London'?" in result.output
+    result = run("embeddings", "neighbors", "zzzzzz", "--vectors", cased)
+    assert result.exit_code == 2
+    assert "did you mean" not in result.output
+
+
+def test_training_and_lookup_give_the_same_vocabulary_size(tmp_path: Path) -> None:
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("the Cat sat on the mat\nthe dog sat on the rug\n" * 20)
+    out = tmp_path / "vec.pt"
+    result = run(
+        "train-embeddings", corpus, "-o", out, "--min-count", "1", "--subsample", "0",
+        "--emb-size", "8", "--epochs", "1", "--batch-size", "64",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    trained = re.search(r"vocabulary ([\d,]+) words", result.stderr)
+    assert trained is not None, result.stderr
+    assert trained.group(1) == "7"  # the Cat sat on mat dog rug
+    assert "train: loss" in result.stderr and "valid:" not in result.stderr
+    missing = run("embeddings", "neighbors", "cat", "-m", out)
+    assert missing.exit_code == 2
+    assert f"({trained.group(1)} words" in missing.output
+    assert "did you mean 'Cat'?" in missing.output

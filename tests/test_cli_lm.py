@@ -424,7 +424,7 @@ def test_sample_names_both_tasks(runner: CliRunner, model: Path, tmp_path: Path)
     other = _rewrite(model, tmp_path / "sentiment.pt", task="sentiment")
     assert_error(
         invoke(runner, "sample", "-m", other),
-        "this is a sentiment checkpoint; `seqcli sample` needs lm checkpoint",
+        "this is a sentiment checkpoint; `seqcli sample` needs an lm checkpoint",
     )
 
 

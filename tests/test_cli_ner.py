@@ -232,7 +232,7 @@ def test_tag_with_a_model_of_another_task(lm_config, tmp_path: Path) -> None:
 
     lm = train_lm(lm_config()).path
     result = invoke("tag", "-", "-m", lm, input="Ann lives in Oslo\n")
-    assert_error(result, str(lm), "lm checkpoint", "needs ner checkpoint")
+    assert_error(result, str(lm), "an lm checkpoint", "needs a ner checkpoint")
 
 
 def test_tag_empty_input_and_bad_conll(ner_model: Path, tmp_path: Path) -> None:

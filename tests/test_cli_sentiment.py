@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import shutil
 from pathlib import Path
 
@@ -91,7 +92,7 @@ def test_classify_and_evaluate_agree(trained: dict[str, Path]) -> None:
     evaluated = invoke("evaluate", trained["test"], "-m", trained["model"], "--json")
     assert_ok(evaluated)
     report = json.loads(evaluated.stdout)
-    assert report["metrics"]["accuracy"] == pytest.approx(hits / len(rows))
+    assert report["metrics"]["accuracy"] == pytest.approx(100 * hits / len(rows))
     assert report["metrics"]["examples"] == len(rows)
     confusion = report["confusion"]
     assert sum(confusion[g][g] for g in confusion) == hits
@@ -104,6 +105,23 @@ def test_evaluate_prints_tables(trained: dict[str, Path]) -> None:
     assert_ok(result)
     for word in ("accuracy", "macro_f1", "precision", "recall", "confusion"):
         assert word in result.stdout
+
+
+def test_scores_are_percent_in_text_and_json(trained: dict[str, Path]) -> None:
+    """One convention (README): percent, two decimals in text, unrounded in JSON."""
+    args = ("evaluate", trained["test"], "-m", trained["model"])
+    metrics = json.loads(invoke(*args, "--json").stdout)["metrics"]
+    assert 50.0 <= metrics["accuracy"] <= 100.0  # percent, not a fraction
+    text = invoke(*args).stdout
+    for name in ("accuracy", "macro_f1"):
+        assert re.search(rf"{name}\W+{metrics[name]:.2f}\b", text), text
+    summary = invoke(
+        "train-sentiment", trained["train"], "--valid", trained["valid"],
+        "--epochs", "1", "-o", trained["folder"] / "one.pt", *TINY_NOTES,
+    )  # fmt: skip
+    assert_ok(summary)
+    line = next(x for x in summary.stderr.splitlines() if x.startswith("valid:"))
+    assert re.fullmatch(r"valid: accuracy \d+\.\d\d  macro_f1 \d+\.\d\d", line)
 
 
 def test_classify_probs_and_json(trained: dict[str, Path]) -> None:
@@ -125,6 +143,23 @@ def test_classify_probs_and_json(trained: dict[str, Path]) -> None:
     assert set(records[0]["probs"]) == {"neg", "pos"}
     plain_json = invoke("classify", "-", "-m", trained["model"], "--json", input=text)
     assert "probs" not in json.loads(plain_json.stdout.splitlines()[0])
+
+
+def test_classify_json_gives_the_labels_probability(trained: dict[str, Path]) -> None:
+    text = "a good film\n\nbad\n"
+    args = ("classify", "-", "-m", trained["model"], "--json")
+    plain, full = invoke(*args, input=text), invoke(*args, "--probs", input=text)
+    assert_ok(plain)
+    assert_ok(full)
+    records = [json.loads(line) for line in plain.stdout.splitlines()]
+    with_probs = [json.loads(line) for line in full.stdout.splitlines()]
+    assert records[1] == {"label": None, "score": None}  # the blank line
+    for record, other in zip(records, with_probs, strict=True):
+        if record["label"] is None:
+            continue
+        assert record["score"] == other["probs"][record["label"]]
+        assert record["score"] == max(other["probs"].values())
+        assert 0.5 <= record["score"] <= 1.0  # two classes: the winner's share
 
 
 def test_classify_defaults_to_the_newest_checkpoint(
@@ -171,7 +206,7 @@ def test_an_ensemble_averages_its_members(
     )
     assert_ok(evaluated)
     assert json.loads(evaluated.stdout)["metrics"]["accuracy"] == pytest.approx(
-        hits / len(rows)
+        100 * hits / len(rows)
     )
 
 

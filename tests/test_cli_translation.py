@@ -157,12 +157,96 @@ def test_evaluate_and_info_show_translation_metrics(trained: dict[str, Path]) ->
     assert "valid.bleu" in info.stdout
 
 
+def test_info_piped_is_indented_lines_of_at_most_100_characters(
+    trained: dict[str, Path],
+) -> None:
+    result = invoke("info", trained["model"])  # CliRunner's stdout is no terminal
+    assert_ok(result)
+    lines = result.stdout.splitlines()
+    assert max(map(len, lines)) <= 100
+    assert lines[0] == str(trained["model"])
+    # Nested data one level further in, each side's tokenizer under its name, and
+    # no tokenizer setting outside the sides (it said split=whitespace there).
+    start = lines.index("  tokenizer:")
+    assert lines[start + 1] == "    src:"
+    block = lines[start + 1 : lines.index("  vocabulary:")]
+    assert "      split: ptb" in block
+    assert [x for x in block if not x.startswith("      ")] == ["    src:", "    tgt:"]
+    assert "  training data:" in lines and "    train:" in lines
+    assert not [x for x in lines if "{" in x or "}" in x]  # no Python dicts
+
+
+def test_info_wraps_a_long_value_under_its_key() -> None:
+    from seqcli.cli.inspection import describe_lines
+
+    summary = {"training data": {"train": {"path": "/data/" + "x" * 250}}}
+    lines = describe_lines("m.pt", summary, width=100)
+    assert max(map(len, lines)) <= 100
+    assert lines[:3] == ["m.pt", "  training data:", "    train:"]
+    assert lines[3].startswith("      path: /data/xxx")
+    assert all(x.startswith("          x") for x in lines[4:])  # under the key
+
+
+def test_info_of_a_checkpoint_without_a_metadata_record(
+    trained: dict[str, Path], tmp_path: Path
+) -> None:
+    import json
+    import zipfile
+
+    import torch
+
+    older = tmp_path / "older.pt"  # as saved before the record existed
+    torch.save(torch.load(trained["model"], weights_only=True), older)
+    assert not [n for n in zipfile.ZipFile(older).namelist() if "seqcli/" in n]
+    new, old = (invoke("info", p, "--json") for p in (trained["model"], older))
+    assert_ok(new)
+    assert_ok(old)
+    shown = [json.loads(r.stdout) for r in (new, old)]
+    for summary in shown:
+        summary.pop("file size")
+    assert shown[0] == shown[1]
+
+
 def test_evaluate_reads_a_pairs_file(trained: dict[str, Path], tmp_path: Path) -> None:
     pairs = tmp_path / "pairs.tsv"
     pairs.write_text("a b c d\tA B C D\nc d e f g\tC D E F G\n", encoding="utf-8")
     result = invoke("evaluate", pairs, "-m", trained["model"], "--json")
     assert_ok(result)
     assert '"bleu": 100.0' in result.stdout
+
+
+def test_evaluate_passes_its_search_flags_on(
+    trained: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import seqcli.tasks.translation_inference as inference
+
+    calls: list[dict[str, object]] = []
+    real = inference.translate
+
+    def spy(*args: object, **kwargs: object) -> object:
+        calls.append(kwargs)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(inference, "translate", spy)
+    files = (trained["test_src"], trained["test_tgt"], "-m", trained["model"])
+    assert_ok(invoke("evaluate", *files, "--json"))
+    search = ("--beam", "2", "--alpha", "0.25", "--batch-size", "3")
+    assert_ok(invoke("evaluate", *files, *search, "--json"))
+    defaults = inference.TranslateConfig()
+    given = {"beam": 2, "alpha": 0.25, "batch_size": 3}
+    assert [{k: call[k] for k in given} for call in calls] == [
+        {k: getattr(defaults, k) for k in given},
+        given,
+    ]
+
+
+def test_search_flags_without_a_translation_model_are_an_error(
+    tmp_path: Path,
+) -> None:
+    tagged = tmp_path / "tagged.txt"
+    tagged.write_text("John B-PER B-PER\n", encoding="utf-8")
+    result = invoke("evaluate", tagged, "--conlleval", "--beam", "3")
+    assert_error(result, "--beam: only for translation models")
 
 
 def test_train_from_a_pairs_file_dry_run(
@@ -257,7 +341,7 @@ def test_a_model_of_another_task(tmp_path: Path) -> None:
         },
     )
     result = invoke("translate", "-", "-m", other, input="a b\n")
-    assert_error(result, "this is a lm checkpoint", "translation")
+    assert_error(result, "this is an lm checkpoint", "needs a translation checkpoint")
 
 
 @pytest.mark.parametrize(

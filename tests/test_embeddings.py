@@ -111,13 +111,13 @@ def test_analogy_reader_and_per_section_accounting(
     world, fruit = report.sections
     # capital-world: 3 questions, 1 skipped (prince, princess), 1 right of 2 asked.
     assert (world.total, world.answered, world.correct, world.skipped) == (3, 2, 1, 1)
-    assert world.accuracy == 0.5
-    assert world.accuracy_all == pytest.approx(1 / 3)
+    assert world.accuracy == 50.0  # percent
+    assert world.accuracy_all == pytest.approx(100 / 3)
     assert fruit.section == "gram1-fruit" and fruit.total == 2
     assert report.semantic.total == 3 and report.syntactic.total == 2
     overall = report.overall
     assert (overall.total, overall.answered) == (5, 4)
-    assert overall.accuracy_all == overall.correct / 5
+    assert overall.accuracy_all == pytest.approx(100 * overall.correct / 5)
 
 
 def test_analogy_reader_names_the_bad_line(tmp_path: Path) -> None:

@@ -34,6 +34,8 @@ TORCH_FREE = [
     "seqcli.metrics.sacrebleu_compat",
     "seqcli.metrics.classification",
     "seqcli.metrics.embeddings",
+    "seqcli.metrics.scales",
+    "seqcli.checkpoint_meta",
     "seqcli.cli",
 ]
 
@@ -172,3 +174,78 @@ def test_python_dash_m_entry_point():
     assert proc.returncode == 0, proc.stderr
     assert "train-lm" in proc.stdout
     assert proc.stdout.rstrip().endswith("ok")
+
+
+# Runs `seqcli info CHECKPOINT` (text, then --json) as the console script does.
+INFO_SCRIPT = r"""
+import json, sys
+from seqcli.cli import main
+
+path = sys.argv[1]
+for extra in ([], ["--json"]):
+    sys.argv = ["seqcli", "info", path, *extra]
+    try:
+        main()
+    except SystemExit as exc:
+        assert exc.code in (0, None), exc.code
+print(json.dumps({"torch": "torch" in sys.modules}))
+"""
+
+
+def test_info_reads_a_checkpoint_without_torch(tmp_path):
+    import torch
+
+    from seqcli.checkpoint import save_checkpoint
+
+    path = save_checkpoint(
+        tmp_path / "m.pt",
+        {
+            "task": "lm",
+            "config": {"model": {"cell": "lstm", "hidden_size": 16}},
+            "vocab": {"tokens": ["<pad>", "<unk>", "<bos>", "<eos>", "a", "b"]},
+            "tokenizer": {"kind": "char", "model": b"not shown"},
+            "state_dict": {"w": torch.zeros(6, 16), "b": torch.zeros(16)},
+            "metrics": {"valid": {"loss": 1.25, "ppl": 3.49}},
+        },
+    )
+    proc = run_python("-c", INFO_SCRIPT, str(path))
+    assert proc.returncode == 0, proc.stderr
+    *text, record = proc.stdout.strip().splitlines()
+    assert json.loads(record) == {"torch": False}
+    shown = json.loads("\n".join(text[text.index("{") :]))
+    assert shown["task"] == "lm"
+    assert shown["parameters"] == 6 * 16 + 16
+    assert shown["vocabulary"] == {"tokens": 6}
+    assert shown["metrics"] == {"valid.loss": 1.25, "valid.ppl": 3.49}
+    assert "  parameters: 112" in text
+
+
+def test_root_help_lists_every_command_without_loading_any():
+    code = (
+        "import sys\n"
+        "sys.argv = ['seqcli', '--help']\n"
+        "from seqcli.cli import main\n"
+        "main()\n"
+        "loaded = [m for m in sys.modules if m.startswith('seqcli.cli.')]\n"
+        "print('loaded:', loaded, 'typer' in sys.modules, 'torch' in sys.modules)\n"
+    )
+    proc = run_python("-c", code)
+    assert proc.returncode == 0, proc.stderr
+    *shown, last = proc.stdout.rstrip().splitlines()
+    assert last == "loaded: [] False False"
+    from seqcli.cli import COMMANDS
+
+    table = shown[shown.index("Commands:") + 1 :]
+    listed = [x.split()[0] for x in table if x.startswith("  ") and x[2:3].strip()]
+    assert listed == list(COMMANDS)
+
+
+def test_root_help_summaries_are_the_commands_own_first_lines():
+    from typer.main import get_command
+
+    from seqcli.cli import COMMANDS, app
+
+    commands = get_command(app).commands
+    for name, (_, _, summary) in COMMANDS.items():
+        own = (commands[name].help or "").strip().splitlines()[0]
+        assert summary == own, name

@@ -442,7 +442,7 @@ def test_classify_keeps_blank_lines_blank(folder: Path, as_json: bool) -> None:
     lines = result.stdout.splitlines()
     assert len(lines) == 3
     if as_json:
-        assert lines[1] == '{"label": null}'
+        assert lines[1] == '{"label": null, "score": null}'
         assert all('"label": "' in lines[i] for i in (0, 2))
     else:
         assert lines[1] == ""

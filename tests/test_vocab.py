@@ -22,6 +22,8 @@ from seqcli.vocab import (
     UNK_ID,
     Vocab,
     build_vocab,
+    closest_word,
+    count_words,
     extend_vocab,
     read_vocab_file,
     vocab_stats,
@@ -207,3 +209,18 @@ def test_extend_vocab_keeps_every_id_and_appends_new_tokens_by_frequency():
     assert extended.itos[: len(base)] == base.itos
     assert extended.itos[len(base) :] == ["dog", "fox", "owl"]  # ties by token
     assert extend_vocab(base, counts, min_freq=2).itos[len(base) :] == ["dog", "fox"]
+
+
+def test_closest_word_prefers_the_case_variant_then_the_spelling() -> None:
+    words = ["Paris", "parish", "London", "<unk>", "lord"]
+    assert closest_word("paris", words) == "Paris"  # not the closer 'parish'
+    assert closest_word("PARIS", words) == "Paris"
+    assert closest_word("Londn", words) == "London"
+    assert closest_word("unk", ["<unk>"]) is None  # special tokens are not words
+    assert closest_word("qqqq", words) is None
+
+
+def test_count_words_leaves_out_the_special_tokens() -> None:
+    vocab = Vocab([*SPECIALS, "a", "b", "c"])
+    assert len(vocab) == 3 + len(SPECIALS)
+    assert count_words(vocab.to_list()) == 3

@@ -66,16 +66,21 @@ def forbidden_writes(source: str, module: str) -> list[str]:
     found = []
     for scope in [tree, *_functions(tree)]:
         claimed = _claimed_names(scope)
+        streams = _stream_parameters(scope)
         for node in _own_nodes(scope):
             if isinstance(node, ast.Call):
-                what = _write_of(node, aliases, claimed, module)
+                what = _write_of(node, aliases, claimed, module, streams)
                 if what:
                     found.append(f"{module}:{node.lineno}: {what}")
     return sorted(set(found), key=lambda s: int(s.split(":")[1]))
 
 
 def _write_of(
-    call: ast.Call, aliases: dict[str, str], claimed: set[str], module: str
+    call: ast.Call,
+    aliases: dict[str, str],
+    claimed: set[str],
+    module: str,
+    streams: frozenset[str] = frozenset(),
 ) -> str | None:
     """What `call` writes outside the write path, or None."""
     name = _qualified(call.func, aliases)
@@ -84,6 +89,9 @@ def _write_of(
     if name in ALWAYS_WRITES:
         return f"{name}()"
     if name in OPENERS:
+        target = _argument(call, 0, "file")
+        if isinstance(target, ast.Name) and target.id in streams:
+            return None  # a layer on a stream the caller opened (see below)
         return _mode_problem(name, _argument(call, 1, "mode"))
     if name == "os.open":
         return _flags_problem(_argument(call, 1, "flags"), aliases)
@@ -160,6 +168,24 @@ def _claimed_names(scope: ast.AST) -> set[str]:
             if isinstance(value, ast.Call) and _call_name(value) in CLAIMS:
                 names.update(t.id for t in targets if isinstance(t, ast.Name))
     return names
+
+
+def _stream_parameters(scope: ast.AST) -> frozenset[str]:
+    """Parameters annotated as an open binary or text stream (``IO[bytes]``).
+
+    A function handed an open stream cannot choose which file it writes: only the
+    write path opens files for writing, so a zip archive appended to such a stream
+    (a checkpoint's metadata record) writes into an output already claimed.
+    """
+    if not isinstance(scope, ast.FunctionDef | ast.AsyncFunctionDef):
+        return frozenset()
+    args = scope.args
+    return frozenset(
+        arg.arg
+        for arg in [*args.posonlyargs, *args.args, *args.kwonlyargs]
+        if arg.annotation is not None
+        and ast.unparse(arg.annotation).startswith(("IO[", "BinaryIO", "typing.IO["))
+    )
 
 
 def _mentions_output_file(annotation: ast.expr) -> bool:
@@ -335,3 +361,17 @@ def test_torch_save_belongs_to_checkpoint_and_everything_to_outputs() -> None:
     assert forbidden_writes(_in_module("torch.save(obj, fd)"), TORCH_SAVER) == []
     assert forbidden_writes(_in_module('open(path, "w")'), TORCH_SAVER) != []
     assert forbidden_writes(_in_module('open(path, "w")'), WRITE_PATH) == []
+
+
+def test_a_layer_on_a_stream_handed_in_is_allowed_but_not_on_a_path() -> None:
+    source = (
+        "import zipfile\n"
+        "from typing import IO\n"
+        "def on_stream(fh: IO[bytes]) -> None:\n"
+        '    zipfile.ZipFile(fh, "a")\n'
+        "def on_path(fh: str) -> None:\n"
+        '    zipfile.ZipFile(fh, "a")\n'
+    )
+    assert forbidden_writes(source, "seqcli/x.py") == [
+        "seqcli/x.py:6: zipfile.ZipFile() in mode 'a'"
+    ]

@@ -20,6 +20,7 @@ from rich.progress import (
 from rich.table import Table
 
 from seqcli.cli._shared import err_console, print_dim
+from seqcli.metrics.scales import format_metric, is_percent
 
 if TYPE_CHECKING:
     from seqcli.reporting import StepInfo
@@ -78,11 +79,11 @@ class RichReporter:
             self._columns = [k for k in record if k != "best"]
             for key in self._columns:
                 self.table.add_column(key, justify="right")
-        row = [_fmt(record.get(k)) for k in self._columns]
+        row = [_fmt(k, record.get(k)) for k in self._columns]
         self.table.add_row(*row, style="bold green" if record.get("best") else None)
         self._stop_bar()
         err_console.print(
-            "  ".join(f"{k} {_fmt(record[k])}" for k in self._columns if k in record)
+            "  ".join(f"{k} {_fmt(k, record[k])}" for k in self._columns if k in record)
             + ("  [green]best[/]" if record.get("best") else "")
         )
 
@@ -101,9 +102,11 @@ class RichReporter:
             self.progress = None
 
 
-def _fmt(value: float | None) -> str:
+def _fmt(name: str, value: float | None) -> str:
     if value is None:
         return ""
+    if is_percent(name):
+        return format_metric(name, value)
     if float(value).is_integer() and abs(value) < 1e12:
         return str(int(value))
     return f"{value:.4g}" if abs(value) < 1e5 else f"{value:.3e}"

@@ -52,6 +52,7 @@ from seqcli.cli._shared import (
     print_dim,
 )
 from seqcli.config import config_changes, load_config, to_dict
+from seqcli.metrics.scales import format_metric
 from seqcli.outputs import refuse_inputs
 
 C = TypeVar("C")
@@ -229,7 +230,7 @@ def report_outcome(
         return  # under torchrun, rank 0 alone reports
     if not quiet:
         for split, values in metrics.items():
-            shown = "  ".join(f"{k} {v:.4g}" for k, v in values.items())
+            shown = "  ".join(f"{k} {format_metric(k, v)}" for k, v in values.items())
             err_console.print(f"{split}: {shown}")
         err_console.print(f"stopped by: {stopped_by.replace('_', ' ')}")
         err_console.print(f"saved [bold]{escape(str(path))}[/]", soft_wrap=True)

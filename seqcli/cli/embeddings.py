@@ -247,7 +247,7 @@ def evaluate(
         for s in [*report.sections, report.semantic, report.syntactic, report.overall]:
             print(
                 f"{s.section}\t{s.correct}\t{s.answered}\t{s.total}\t"
-                f"{s.accuracy:.4f}\t{s.accuracy_all:.4f}"
+                f"{s.accuracy:.2f}\t{s.accuracy_all:.2f}"
             )
         err_console.print(
             f"{report.overall.skipped:,} of {report.overall.total:,} questions "

@@ -6,11 +6,13 @@ Must not import torch at module level.
 from __future__ import annotations
 
 import json
+import shutil
+import sys
+import textwrap
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.table import Table
 
 from seqcli.cli._shared import (
     DeviceOpt,
@@ -23,6 +25,9 @@ from seqcli.cli._shared import (
     out_console,
     print_dim,
 )
+from seqcli.config import TranslateConfig
+from seqcli.errors import a_or_an
+from seqcli.metrics.scales import format_metric
 
 if TYPE_CHECKING:
     from seqcli.metrics.classification import ClassificationReport
@@ -34,6 +39,9 @@ CkptArg = Annotated[
     ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
+
+# The decoding defaults `evaluate` shows for a translation model.
+_SEARCH = TranslateConfig()
 
 # Tasks whose checkpoints `evaluate` understands (later tasks add themselves).
 EVALUATED_TASKS = ("lm", "sentiment", "translation", "ner")
@@ -47,56 +55,105 @@ def info(
 
     Example: seqcli info models/lm-char-20261122-101500.pt  (or -m FILE)
     """
-    from seqcli.checkpoint import find_latest, load_checkpoint
+    path = model or checkpoint
+    if path is None:
+        from seqcli.checkpoint import find_latest
 
-    tasks = ("lm", "sentiment", "ner", "translation", "embeddings")
-    path = model or checkpoint or find_latest(tasks)
-    data = load_checkpoint(path)
-    summary = _summary(path, data)
+        tasks = ("lm", "sentiment", "ner", "translation", "embeddings")
+        path = find_latest(tasks)
+    summary = _summary(path, _metadata_of(path))
     if as_json:
         print(json.dumps(summary, indent=2, default=str))
         return
-    table = Table(title=str(path), show_header=False, title_justify="left")
-    for key, value in summary.items():
-        if isinstance(value, dict):
-            value = "  ".join(f"{k}={_fmt(v)}" for k, v in value.items())
-        table.add_row(key, str(_fmt(value)))
-    out_console.print(table)
+    width = shutil.get_terminal_size((INFO_WIDTH, 24)).columns
+    if not sys.stdout.isatty():
+        width = INFO_WIDTH
+    print("\n".join(describe_lines(str(path), summary, width=max(width, 40))))
+
+
+# Lines of `info` written to a pipe or a file are at most this wide.
+INFO_WIDTH = 100
+
+
+def _metadata_of(path: Path) -> dict[str, Any]:
+    """The checkpoint's metadata record, read without torch where the file has one;
+    else (an older checkpoint, or one that cannot be read: the load says why) from
+    the whole checkpoint."""
+    from seqcli.checkpoint_meta import metadata, read_metadata
+
+    record = read_metadata(path) if path.is_file() else None
+    if record is None:
+        from seqcli.checkpoint import load_checkpoint
+
+        record = metadata(load_checkpoint(path))
+    return record
 
 
 def _tokenizer(stored: dict[str, Any]) -> dict[str, Any]:
-    """How the model reads raw text (a checkpoint from before normalisation was
-    recorded splits words on whitespace and cleans as its config said)."""
+    """How the model reads raw text: one tokenizer, or one per side of a
+    translation model (a checkpoint from before normalisation was recorded splits
+    words on whitespace and cleans as its config said)."""
+    if isinstance(stored.get("src"), dict) and isinstance(stored.get("tgt"), dict):
+        return {side: _tokenizer(stored[side]) for side in ("src", "tgt")}
     shown = {k: v for k, v in stored.items() if k != "model"}
-    if stored["kind"] == "word":
+    if shown.get("kind") == "word":
         shown.setdefault("split", "whitespace")
     return shown
 
 
-def _summary(path: Path, data: dict[str, Any]) -> dict[str, Any]:
-    cfg = data.get("config", {})
-    params = sum(t.numel() for k, t in data["state_dict"].items())
-    vocab = data.get("vocab", {})
+def _summary(path: Path, meta: dict[str, Any]) -> dict[str, Any]:
+    """What `info` shows, from a checkpoint's metadata record."""
+    trained_on = meta.get("data", {})
     return {
-        "task": data["task"],
-        "format": f"{data['format']} v{data['format_version']}",
-        "saved by": f"seqcli {data['seqcli_version']}",
-        "created": data.get("created"),
+        "task": meta["task"],
+        "format": f"{meta['format']} v{meta['format_version']}",
+        "saved by": f"seqcli {meta['seqcli_version']}",
+        "created": meta.get("created"),
         "file size": f"{path.stat().st_size / 1e6:.1f} MB",
-        "tokenizer": _tokenizer(data["tokenizer"]),
-        "vocabulary": {k: len(v) for k, v in vocab.items()},
-        "network": _network(cfg),
-        "parameters": data.get("data", {}).get("parameters", params),
+        "tokenizer": _tokenizer(meta.get("tokenizer", {})),
+        "vocabulary": meta.get("vocab_sizes", {}),
+        "network": _network(meta.get("config", {})),
+        "parameters": trained_on.get("parameters", meta.get("parameters")),
         "metrics": {
             f"{split}.{k}": v
-            for split, m in data.get("metrics", {}).items()
+            for split, m in meta.get("metrics", {}).items()
             for k, v in m.items()
         },
-        "training data": {
-            k: v for k, v in data.get("data", {}).items() if k != "parameters"
-        },
-        "resumable": "train_state" in data,
+        "training data": {k: v for k, v in trained_on.items() if k != "parameters"},
+        "resumable": meta.get("resumable", False),
     }
+
+
+def describe_lines(title: str, summary: dict[str, Any], *, width: int) -> list[str]:
+    """`summary` as indented ``key: value`` lines at most `width` wide: a nested
+    dict one level further in, a list as one comma-separated value, long values
+    wrapped under their key."""
+    lines = [title]
+    for key, value in summary.items():
+        lines += _entry(key, value, indent=2, width=width)
+    return lines
+
+
+def _entry(key: str, value: Any, *, indent: int, width: int) -> list[str]:
+    pad = " " * indent
+    if isinstance(value, dict):
+        if not value:
+            return [f"{pad}{key}: none"]
+        lines = [f"{pad}{key}:"]
+        for k, v in value.items():
+            lines += _entry(str(k), v, indent=indent + 2, width=width)
+        return lines
+    if isinstance(value, list | tuple):
+        text = ", ".join(format_metric("", v) for v in value) or "none"
+    else:
+        text = "none" if value is None else format_metric(key, value)
+    return textwrap.wrap(
+        f"{key}: {text}",
+        width=width,
+        initial_indent=pad,
+        subsequent_indent=pad + "    ",
+        break_on_hyphens=False,
+    ) or [f"{pad}{key}:"]
 
 
 def _network(cfg: dict[str, Any]) -> dict[str, Any]:
@@ -114,12 +171,6 @@ def _network(cfg: dict[str, Any]) -> dict[str, Any]:
         if key in cfg and not model:
             shown[key] = cfg[key]
     return shown
-
-
-def _fmt(value: Any) -> Any:
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return value
 
 
 @handle_errors
@@ -149,12 +200,32 @@ def evaluate(
             "input): score it as conlleval does, with no model.",
         ),
     ] = False,
+    beam: Annotated[
+        int | None,
+        typer.Option(help=f"Translation: beam size. (default: {_SEARCH.beam})"),
+    ] = None,
+    alpha: Annotated[
+        float | None,
+        typer.Option(
+            help=f"Translation: length normalisation. (default: {_SEARCH.alpha})"
+        ),
+    ] = None,
+    batch_size: Annotated[
+        int | None,
+        typer.Option(
+            help=f"Translation: most sentences decoded together. "
+            f"(default: {_SEARCH.batch_size})"
+        ),
+    ] = None,
 ) -> None:
     """Score a model on data: perplexity for language models, task metrics otherwise.
 
     Example: seqcli evaluate corpora/fables.txt -m models/lm.pt
     """
+    search = {"beam": beam, "alpha": alpha, "batch_size": batch_size}
+    search = {key: value for key, value in search.items() if value is not None}
     if conlleval:
+        _search_only_for("ner", search, "--conlleval scores a file, with no model")
         from seqcli.cli.ner import evaluate_ner
 
         evaluate_ner(None, data, "cpu", as_json)
@@ -167,11 +238,13 @@ def evaluate(
         print_dim(f"using {paths[0]}")
     path = paths[0]
     task = peek_task(path) if path.exists() else None
+    if task is not None:
+        _search_only_for(task, search, f"{path} is {a_or_an(task)} checkpoint")
     dev = inference_device(device, threads)
     if len(paths) > 1 and task not in ("sentiment", "ner"):
         raise ConfigError(
             f"{path}: only classifiers and taggers form ensembles; give one -m for "
-            f"a {task} model"
+            f"{a_or_an(str(task))} model"
         )
     if task == "lm":
         from seqcli.tasks.lm_inference import evaluate_lm, load_lm
@@ -195,7 +268,8 @@ def evaluate(
     if task == "translation":
         from seqcli.cli.translation import evaluate_files
 
-        _render({"metrics": evaluate_files(path, data, target, dev)}, as_json)
+        metrics = evaluate_files(path, data, target, dev, search=search)
+        _render({"metrics": metrics}, as_json)
         return
     if task == "ner":
         from seqcli.cli.ner import evaluate_ner
@@ -211,14 +285,25 @@ def evaluate(
     )
 
 
+def _search_only_for(task: str, search: dict[str, Any], why: str) -> None:
+    """Refuse translation's search flags where no translation model decodes."""
+    from seqcli.errors import ConfigError
+
+    if task != "translation" and search:
+        flags = ", ".join("--" + key.replace("_", "-") for key in search)
+        raise ConfigError(f"{flags}: only for translation models ({why})")
+
+
 def _render(result: dict[str, Any], as_json: bool) -> None:
     if as_json:
         print(json.dumps(result, indent=2))
         return
     for title, values in result.items():
+        from rich.table import Table
+
         table = Table(title=title, title_justify="left", show_header=False)
         for key, value in values.items():
-            table.add_row(key, str(_fmt(value)))
+            table.add_row(key, format_metric(key, value))
         out_console.print(table)
 
 
@@ -246,12 +331,14 @@ def _render_classification(report: ClassificationReport, as_json: bool) -> None:
         result = {"metrics": summary, "per_class": per_class, "confusion": confusion}
         print(json.dumps(result, indent=2))
         return
+    from rich.table import Table
+
     _render({"metrics": summary}, as_json=False)
     table = Table(title="per class", title_justify="left")
     for column in ("label", "precision", "recall", "f1", "support"):
         table.add_column(column, justify="left" if column == "label" else "right")
     for label, scores in per_class.items():
-        table.add_row(label, *(str(_fmt(v)) for v in scores.values()))
+        table.add_row(label, *(format_metric(k, v) for k, v in scores.items()))
     out_console.print(table)
     matrix = Table(
         title="confusion (rows: gold, columns: predicted)", title_justify="left"

@@ -262,11 +262,14 @@ def classify(
         labels[i], probabilities[i] = label, p
     for label, p in zip(labels, probabilities, strict=True):
         if label is None:
-            print(json.dumps({"label": None}) if as_json else "")
+            print(json.dumps({"label": None, "score": None}) if as_json else "")
             continue
         scores = dict(zip(result.classes, p, strict=True))
         if as_json:
-            record = {"label": label, **({"probs": scores} if probs else {})}
+            # The label's own probability always, as a classification pipeline's
+            # "score" (a probability, 0-1, not a metric); every class's with --probs.
+            record = {"label": label, "score": scores[label]}
+            record.update({"probs": scores} if probs else {})
             print(json.dumps(record, ensure_ascii=False))
         elif probs:
             print("\t".join([label, *(f"{c}:{v:.4f}" for c, v in scores.items())]))

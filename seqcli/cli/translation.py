@@ -429,14 +429,20 @@ def _plot(
 
 
 def evaluate_files(
-    path: Path, data: str, target: str | None, device: str
+    path: Path,
+    data: str,
+    target: str | None,
+    device: str,
+    *,
+    search: dict[str, Any] | None = None,
 ) -> dict[str, float]:
-    """`seqcli evaluate SRC TGT -m MT.pt` (or a pairs file): BLEU, chrF, TER, ppl."""
+    """`seqcli evaluate SRC TGT -m MT.pt` (or a pairs file): BLEU, chrF, TER, ppl;
+    `search` holds the decoding flags given (beam, alpha, batch_size)."""
     from seqcli.readers import read_pairs, read_parallel
     from seqcli.tasks.translation_inference import evaluate_translation, load_translator
 
     translator = load_translator(path, device=device, command="`seqcli evaluate`")
     found = read_pairs(data) if target is None else read_parallel(data, target)
     return evaluate_translation(
-        translator, [p.src for p in found], [p.tgt for p in found]
+        translator, [p.src for p in found], [p.tgt for p in found], **(search or {})
     )

@@ -1,12 +1,15 @@
 """Classification metrics: accuracy, confusion matrix, per-class precision/recall/F1.
 
 Pure Python over label ids, so that scoring a classifier needs no torch here.
+Scores are percentages (0-100), as every seqcli score is (see `scales`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+
+from seqcli.metrics.scales import percent
 
 
 @dataclass(frozen=True)
@@ -36,9 +39,9 @@ class ClassificationReport:
 
 
 def accuracy(gold: Sequence[int], predicted: Sequence[int]) -> float:
-    """Share of positions where the prediction equals the gold label (0 to 1)."""
+    """Percent of positions where the prediction equals the gold label (0 to 100)."""
     hits = sum(g == p for g, p in zip(gold, predicted, strict=True))
-    return hits / max(len(gold), 1)
+    return percent(hits, len(gold))
 
 
 def confusion_matrix(
@@ -66,8 +69,8 @@ def classification_report(
         true_pos = confusion[c][c]
         predicted_c = sum(row[c] for row in confusion)
         support = sum(confusion[c])
-        precision = true_pos / predicted_c if predicted_c else 0.0
-        recall = true_pos / support if support else 0.0
+        precision = percent(true_pos, predicted_c)
+        recall = percent(true_pos, support)
         f1 = 2 * precision * recall / (precision + recall) if true_pos else 0.0
         classes.append(ClassScore(label, precision, recall, f1, support))
     return ClassificationReport(

@@ -142,13 +142,13 @@ class SectionScore:
 
     @property
     def accuracy(self) -> float:
-        """Right answers among the questions asked (OOV ones skipped)."""
-        return self.correct / self.answered if self.answered else math.nan
+        """Percent of right answers among the questions asked (OOV ones skipped)."""
+        return 100.0 * self.correct / self.answered if self.answered else math.nan
 
     @property
     def accuracy_all(self) -> float:
-        """Right answers among all questions, the skipped ones counted as wrong."""
-        return self.correct / self.total if self.total else math.nan
+        """Percent of right answers among all questions, skipped ones counted wrong."""
+        return 100.0 * self.correct / self.total if self.total else math.nan
 
     def add(self, other: SectionScore) -> None:
         self.total += other.total

@@ -29,7 +29,7 @@ from seqcli.reporting import Reporter, SilentReporter
 from seqcli.runs import TaskRun, TrainOutcome, train_task, update_metrics
 from seqcli.tokenizers import Tokenizer, build_tokenizer
 from seqcli.training import Objective
-from seqcli.vocab import SPECIALS, Vocab, build_vocab
+from seqcli.vocab import SPECIALS, Vocab, build_vocab, count_words
 
 TASK = "embeddings"
 MONITOR_PAIRS = 8192  # fixed pairs whose loss `fit` watches (there is no valid set)
@@ -231,12 +231,14 @@ def setup(
         tokenizer=data.tokenizer.to_dict(),
         summary={"path": cfg.train_path, "corpus_words": data.corpus_words},
         describe=(
-            f"{data.corpus_words:,} corpus words; vocabulary {len(data.vocab):,} "
+            f"{data.corpus_words:,} corpus words; vocabulary "
+            f"{count_words(data.vocab.to_list()):,} "
             f"words (min count {cfg.tokenizer.min_freq}); about "
             f"{first[0].numel():,} pairs per epoch "
             f"({first[0].numel() / data.corpus_words:.1f} per corpus word)"
         ),
         load_network=load_network,
+        evaluated_on="train",  # the loss of a fixed sample of training pairs
     )
 
 

@@ -30,6 +30,7 @@ from seqcli.metrics.embeddings import (
 from seqcli.outputs import OutputFile, output_file
 from seqcli.readers import read_word_vectors
 from seqcli.tasks.transfer import stored_word_vectors
+from seqcli.vocab import closest_word, count_words
 
 # Analogy questions scored per matrix product: (chunk, words) scores of about 64 MB,
 # whatever the vocabulary size.
@@ -76,10 +77,12 @@ class WordEmbeddings:
         """The row of `word`; an unknown word is a one-line error."""
         i = self.find(word)
         if i is None:
-            case = " (a lowercase vocabulary)" if self.lowercase else ""
+            case = ", lowercase" if self.lowercase else ""
+            meant = closest_word(word, self.words)
+            hint = f"; did you mean '{meant}'?" if meant is not None else ""
             raise UnknownWordError(
                 f"'{word}' is not in the vocabulary of {self.source} "
-                f"({len(self):,} words{case})"
+                f"({count_words(self.words):,} words{case}){hint}"
             )
         return i
 
@@ -237,7 +240,7 @@ def plot_words(
         from sklearn.manifold import TSNE
     except ImportError:
         raise SeqcliError(
-            "plot needs matplotlib and scikit-learn: pip install seqcli[plot]"
+            "plot needs matplotlib and scikit-learn: pip install 'seqcli[plot]'"
         ) from None
     missing = [w for w in words if emb.find(w) is None]
     rows = [i for i in map(emb.find, words) if i is not None]

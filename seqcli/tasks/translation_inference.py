@@ -243,7 +243,8 @@ def evaluate_translation(
 ) -> dict[str, float]:
     """BLEU, chrF and TER of beam-search translations, and the model's perplexity
     of the references."""
-    outputs = [t.texts[0] for t in translate(model, sources, beam=beam, alpha=alpha)]
+    found = translate(model, sources, beam=beam, alpha=alpha, batch_size=batch_size)
+    outputs = [t.texts[0] for t in found]
     metrics = score_outputs(outputs, references)
     split = Split(
         [model.encode_src(s) for s in sources],
