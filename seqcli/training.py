@@ -110,11 +110,8 @@ def fit(
     if run.rank == 0 and log_path is not None:
         # Drop what a killed run logged after its snapshot (or all of an old run's).
         keep_log_until(log_path, run.progress.global_step)
-    if cfg.precision == "auto" and run.precision == "bf16":
-        reporter.on_message(
-            "training in bf16 mixed precision (--precision auto: this hardware "
-            "computes bfloat16 natively; --precision fp32 turns it off)"
-        )
+    if run.precision_choice.why:  # --precision auto: what it chose and why
+        reporter.on_message(run.precision_choice.why)
     previous_sigterm = _sigterm_interrupts()
     if run.world > 1:
         reporter.on_message(
