@@ -596,6 +596,7 @@ def test_init_from_needs_a_language_model(
         task.train_lm(lm_config(init_from=str(other)))
 
 
+@pytest.mark.bf16("lstm")
 def test_a_window_trained_in_bf16_carries_its_state_into_an_fp32_pass() -> None:
     torch.manual_seed(0)
     lm = LanguageModel(30, RecurrentConfig(emb_size=8, hidden_size=8), softmax="full")
