@@ -9,10 +9,12 @@ import platform
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
 from conftest import assert_error, assert_ok
+from torch.utils._python_dispatch import TorchDispatchMode
 from typer.testing import CliRunner
 
 from seqcli import devices, precision
@@ -21,6 +23,7 @@ from seqcli.config import RecurrentConfig
 from seqcli.devices import cpu_bf16_flags, cpu_name
 from seqcli.errors import ConfigError
 from seqcli.nn.lm import LanguageModel
+from seqcli.nn.recurrent import RecurrentEncoder
 from seqcli.nn.seq2seq import Seq2Seq
 from seqcli.precision import choose_precision, probe, recurrent_cells
 
@@ -196,3 +199,66 @@ def test_a_cpu_capped_to_avx2_refuses_bf16_in_one_line(tmp_path: Path) -> None:
     assert len(lines) == 1 and "Traceback" not in done.stderr
     assert lines[0].startswith("error: --precision bf16: a bfloat16 LSTM")
     assert "ONEDNN_MAX_CPU_ISA=AVX2" in lines[0]
+
+
+# --- what each cell computes in under autocast -------------------------------------
+# Output dtype of RecurrentEncoder under CPU bf16 autocast, per cell and path: every
+# cell's matrix products run in bf16, but only oneDNN's fused LSTM (unpacked rows)
+# and the Elman cell keep their state in bf16; torch's own GRU loop, and its LSTM
+# loop on packed rows, update the state in fp32 (bf16 gates times an fp32 state).
+CPU_OUTPUTS = {
+    ("lstm", "windows"): torch.bfloat16,
+    ("lstm", "packed"): torch.float32,
+    ("gru", "windows"): torch.float32,
+    ("gru", "packed"): torch.float32,
+    ("rnn", "windows"): torch.bfloat16,
+    ("rnn", "packed"): torch.bfloat16,
+}
+_PRODUCTS = ("mm", "addmm", "mkldnn_rnn_layer")
+
+
+class _ProductDtypes(TorchDispatchMode):
+    """Records the input dtypes of every matrix product dispatched under it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: set[tuple[str, ...]] = set()
+
+    def __torch_dispatch__(
+        self,
+        func: Any,
+        types: Any,
+        args: tuple[Any, ...] = (),
+        kwargs: dict[str, Any] | None = None,
+    ) -> Any:
+        if func.__name__.split(".")[0] in _PRODUCTS:
+            tensors = [a for a in args if isinstance(a, torch.Tensor)]
+            self.seen.add(tuple(str(t.dtype) for t in tensors))
+        return func(*args, **(kwargs or {}))
+
+
+@pytest.mark.parametrize(
+    ("cell", "path"),
+    [
+        pytest.param(*key, marks=pytest.mark.bf16("lstm"))
+        if key == ("lstm", "windows")
+        else key
+        for key in CPU_OUTPUTS
+    ],
+)
+def test_what_each_cell_computes_in_under_cpu_bf16_autocast(
+    cell: str, path: str
+) -> None:
+    torch.manual_seed(0)
+    encoder = RecurrentEncoder(
+        20, RecurrentConfig(cell=cell, emb_size=4, hidden_size=8)
+    )
+    ids = torch.randint(1, 20, (2, 5))  # (batch, time)
+    lengths = torch.tensor([5, 3]) if path == "packed" else None
+    products = _ProductDtypes()
+    with torch.autocast("cpu", dtype=torch.bfloat16), products:
+        outputs, _ = encoder(ids, lengths)
+    assert outputs.dtype == CPU_OUTPUTS[(cell, path)]
+    assert products.seen and all(
+        set(dtypes) == {"torch.bfloat16"} for dtypes in products.seen
+    )
