@@ -41,7 +41,6 @@ import argparse
 import json
 import math
 import os
-import platform
 import resource
 import shlex
 import subprocess
@@ -77,17 +76,9 @@ def clear(prefix: str) -> None:
 def cpu_model() -> str:
     """The CPU's name and its bf16 instructions: figures differ from one machine of
     this workplace to the next (AMD EPYC with AVX-512 BF16, Intel Xeon with AMX)."""
-    from seqcli.devices import cpu_bf16_flags
+    from seqcli.devices import cpu_bf16_flags, cpu_name
 
-    name = platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            key, _, value = line.partition(":")
-            if key.strip() == "model name":
-                name = value.strip()
-                break
-    except OSError:
-        pass
+    name = cpu_name()
     return f"{name} ({', '.join(cpu_bf16_flags()) or 'no bf16 instructions'})"
 
 

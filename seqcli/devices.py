@@ -7,6 +7,7 @@ to wrap a network for DistributedDataParallel.
 from __future__ import annotations
 
 import os
+import platform
 import random
 
 import torch
@@ -39,33 +40,34 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def resolve_precision(name: str, device: torch.device) -> str:
-    """The precision a run trains in: "auto" is bf16 where the hardware computes
-    bfloat16 natively (a CPU with AVX-512 BF16 or AMX, a CUDA GPU that supports
-    it) and fp32 elsewhere, where emulated bf16 would be slower than fp32."""
-    if name != "auto":
-        return name
-    if device.type == "cuda":
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
-    return "bf16" if device.type == "cpu" and cpu_has_bf16() else "fp32"
-
-
-def cpu_has_bf16(cpuinfo: str = "/proc/cpuinfo") -> bool:
-    """Whether the CPU lists bfloat16 instructions (Linux; False where unknown)."""
-    return bool(cpu_bf16_flags(cpuinfo))
+# The instructions with which a CPU computes bfloat16 natively.
+BF16_FLAGS = ("avx512_bf16", "amx_bf16")
 
 
 def cpu_bf16_flags(cpuinfo: str = "/proc/cpuinfo") -> list[str]:
-    """The bfloat16 instructions the CPU lists (avx512_bf16, amx_bf16), sorted."""
+    """The bfloat16 instructions the CPU lists (avx512_bf16, amx_bf16), sorted;
+    none where unknown (Linux only). A listed one may still be unusable (capped by
+    ONEDNN_MAX_CPU_ISA): `seqcli.precision` tries a step before trusting it."""
+    flags = _cpuinfo_field("flags", cpuinfo).split()
+    return sorted(set(flags) & set(BF16_FLAGS))
+
+
+def cpu_name(cpuinfo: str = "/proc/cpuinfo") -> str:
+    """The CPU's model name (Linux), else what the platform module says."""
+    return _cpuinfo_field("model name", cpuinfo) or platform.processor() or "unknown"
+
+
+def _cpuinfo_field(key: str, cpuinfo: str) -> str:
+    """The value of the first `key` line of /proc/cpuinfo ("" where unknown)."""
     try:
         with open(cpuinfo, encoding="utf-8", errors="replace") as fh:
             for line in fh:
-                if line.startswith("flags"):
-                    flags = set(line.split(":", 1)[-1].split())
-                    return sorted(flags & {"avx512_bf16", "amx_bf16"})
+                name, _, value = line.partition(":")
+                if name.strip() == key:
+                    return value.strip()
     except OSError:
         pass
-    return []
+    return ""
 
 
 def seed_everything(seed: int) -> None:

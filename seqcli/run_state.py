@@ -18,7 +18,8 @@ import torch
 from torch import nn
 
 from seqcli.config import TrainConfig
-from seqcli.devices import data_parallel, dist_info, resolve_precision
+from seqcli.devices import data_parallel, dist_info
+from seqcli.precision import choose_precision, recurrent_cells
 from seqcli.schedules import resolve_schedule
 
 
@@ -69,7 +70,12 @@ class RunState:
         self.optimizer = make_optimizer(network.parameters(), cfg)
         self.progress = Progress()
         self.schedule = resolve_schedule(cfg)
-        self.precision = resolve_precision(cfg.precision, device)  # fp32 | bf16
+        # fp32 | bf16, probed on this device with the network's own cells (the
+        # probe is cached: a run's set-up has asked already and refused a failure).
+        self.precision_choice = choose_precision(
+            cfg.precision, device, recurrent_cells(network)
+        )
+        self.precision = self.precision_choice.precision
         self.started = time.monotonic()
         self.last_save = time.monotonic()
         self.elapsed_before = 0.0

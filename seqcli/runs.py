@@ -73,6 +73,7 @@ from seqcli.devices import (
 from seqcli.errors import CheckpointError
 from seqcli.nn.recurrent import count_parameters
 from seqcli.outputs import check_output, guard_run, inputs_of, log_path
+from seqcli.precision import choose_precision, recurrent_cells
 from seqcli.reporting import Reporter, SilentReporter
 from seqcli.threads import set_threads, training_rows
 from seqcli.training import BatchFactory, Evaluate, Objective, fit
@@ -239,14 +240,34 @@ Setup = Callable[..., TaskRun]
 
 
 def check_task(
-    setup: Setup, cfg: Any, *, resume: dict[str, Any] | None = None
+    setup: Setup,
+    cfg: Any,
+    *,
+    resume: dict[str, Any] | None = None,
+    reporter: Reporter | None = None,
 ) -> TaskRun:
-    """Everything a run does before training (device, start weights, data, network),
-    and nothing after: what --dry-run checks. Writes no file."""
+    """Everything a run does before training (device, start weights, data, network,
+    precision), and nothing after: what --dry-run checks. Writes no file. The
+    `reporter` hears only what --precision auto chose and why."""
     if cfg.out:  # what guard_run refuses, refused without writing anything
         check_output(cfg.out, inputs_of(cfg))
     device = prepare(cfg.train)
-    return setup(cfg, device, resume=resume, reporter=SilentReporter())
+    run = setup(cfg, device, resume=resume, reporter=SilentReporter())
+    why = probe_precision(run, device)
+    if why and reporter is not None:
+        reporter.on_message(why)
+    return run
+
+
+def probe_precision(run: TaskRun, device: torch.device) -> str:
+    """Try the run's precision with its network's own cells on `device` (cached, so
+    `fit` asks again for nothing); what auto chose and why, or "".
+
+    Raises:
+        ConfigError: --precision bf16 where a bf16 training step fails here.
+    """
+    cells = recurrent_cells(run.network)
+    return choose_precision(run.cfg.train.precision, device, cells).why
 
 
 def train_task(
@@ -273,6 +294,7 @@ def train_task(
             guards.enter_context(_guard(files, cfg, reporter))
         device = prepare(cfg.train)
         run = setup(cfg, device, resume=resume, reporter=reporter)
+        probe_precision(run, device)  # fit says what auto chose, beside its start
         if files is None:
             files = run_files(default_out(run.task, run.cfg.tokenizer.level))
             guards.enter_context(_guard(files, run.cfg, reporter))

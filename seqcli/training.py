@@ -116,11 +116,8 @@ def fit(
     if run.rank == 0 and log_path is not None:
         # Drop what a killed run logged after its snapshot (or all of an old run's).
         keep_log_until(log_path, run.progress.global_step)
-    if cfg.precision == "auto" and run.precision == "bf16":
-        reporter.on_message(
-            "training in bf16 mixed precision (--precision auto: this hardware "
-            "computes bfloat16 natively; --precision fp32 turns it off)"
-        )
+    if run.precision_choice.why:  # --precision auto: what it chose and why
+        reporter.on_message(run.precision_choice.why)
     previous_sigterm = _sigterm_interrupts()
     if run.world > 1:
         reporter.on_message(
@@ -326,11 +323,16 @@ def _loss_and_state(output: Any) -> tuple[torch.Tensor, Any]:
 
 
 def _autocast(run: RunState) -> torch.autocast:
-    """The forward pass's precision: under bf16, autocast runs matrix products and
-    recurrent layers in bfloat16 and cross-entropy in fp32 (on a CPU it leaves
-    log_softmax in bf16: a module that needs fp32 there converts itself); backward
-    follows the forward's dtypes, and the parameters and their gradients stay fp32,
-    so the optimizer (and clipping) is untouched and needs no loss scaling."""
+    """The forward pass's precision. Under bf16, autocast runs the matrix products
+    (linear layers, and those inside every recurrent cell) in bfloat16 and
+    cross-entropy in fp32 (on a CPU it leaves log_softmax in bf16: a module that
+    needs fp32 there converts itself). What a recurrent layer's state and outputs
+    hold depends on the cell and device (docs/PRECISION.md): on a CPU the fused
+    LSTM and the Elman RNN keep them in bf16, the GRU and a packed LSTM in fp32; on
+    CUDA, PyTorch runs every cuDNN recurrent layer in fp16 whatever the autocast
+    dtype. Backward follows the forward's dtypes; the parameters and their
+    gradients stay fp32, so the optimizer (and clipping) is untouched. No loss
+    scaling: bf16 has fp32's range (cuDNN's fp16 layers do not; see the doc)."""
     return torch.autocast(
         run.device.type,
         dtype=torch.bfloat16,

@@ -100,6 +100,28 @@ def lm_config(corpus_file: Path, tmp_path: Path) -> Callable[..., LMConfig]:
     return make
 
 
+# --- hardware: tests that need it skip, with the reason, where it is missing ------
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Skip a `gpu` test without CUDA, and a `bf16` test where a bf16 training step
+    of its cells (the marker's arguments, default LSTM) fails on this CPU: the
+    suite passes on every CPU class and says what each skipped test needs."""
+    if item.get_closest_marker("gpu") is not None:
+        import torch
+
+        if not torch.cuda.is_available():
+            pytest.skip("needs CUDA: torch.cuda.is_available() is False")
+    marker = item.get_closest_marker("bf16")
+    if marker is not None:
+        import torch
+
+        from seqcli.precision import probe
+
+        for cell in marker.args or ("lstm",):
+            reason = probe(torch.device("cpu"), cell, "bf16")
+            if reason is not None:
+                pytest.skip(f"a bf16 {cell} step fails on this CPU: {reason}")
+
+
 @pytest.fixture
 def runner() -> CliRunner:
     return CliRunner()

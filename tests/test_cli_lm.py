@@ -97,6 +97,7 @@ def test_train_lm_writes_checkpoint_snapshot_and_log(model_dir: Path):
     assert json.loads(records[0])["epoch"] == 1
 
 
+@pytest.mark.bf16("lstm")
 def test_train_lm_in_bf16_saves_an_fp32_model(model_dir: Path, tmp_path: Path):
     args = [model_dir / "corpus.txt", "--level", "char", "--epochs", "1", *TINY]
     result = invoke(CliRunner(), "train-lm", *args, "--precision", "bf16", "-q",

@@ -653,6 +653,7 @@ def test_the_network_keeps_no_state_between_windows() -> None:
     assert float(continued) != float(first)
 
 
+@pytest.mark.bf16("lstm")
 def test_a_window_trained_in_bf16_carries_its_state_into_an_fp32_pass() -> None:
     torch.manual_seed(0)
     lm = LanguageModel(30, RecurrentConfig(emb_size=8, hidden_size=8), softmax="full")

@@ -380,7 +380,8 @@ def test_auto_precision_trains_in_bf16_only_on_bf16_hardware(
 ) -> None:
     from seqcli import devices
 
-    monkeypatch.setattr(devices, "cpu_has_bf16", lambda: native)
+    # No recurrent cell: its probe, a linear layer, runs on any x86-64 CPU.
+    monkeypatch.setattr(devices, "cpu_bf16_flags", lambda: ["amx_bf16"] * native)
     network = DtypeProbe()
     train(network, scripted([1.0] * 6), precision="auto")
     assert set(network.dtypes) == {torch.bfloat16 if native else torch.float32}

@@ -50,6 +50,9 @@ def tiny_config(
         batch_tokens=60,
         label_smoothing=0.0,
         show_examples=1,
+        # The most confident checkpoint, not the first at validation BLEU 100: its
+        # outputs are far from ties that another CPU's rounding could flip.
+        select="loss",
         model=RecurrentConfig(
             cell="gru", emb_size=32, hidden_size=64, num_layers=1, dropout=0.0
         ),
@@ -78,7 +81,8 @@ def model_path(
 ) -> Path:
     out = tmp_path_factory.mktemp("mt") / "mt.pt"
     outcome = train_translation(tiny_config(copy_corpus, out))
-    assert outcome.metrics["valid"]["bleu"] > 90, outcome.metrics
+    # Learned: the right token's probability above 0.95 per validation token.
+    assert outcome.metrics["valid"]["loss"] < 0.05, outcome.metrics
     return outcome.path
 
 

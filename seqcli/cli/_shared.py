@@ -201,9 +201,10 @@ PrecisionOpt = Annotated[
     str | None,
     typer.Option(
         "--precision",
-        help="fp32; bf16: training steps compute in bfloat16 (mixed precision; "
-        "fast on CPUs with AVX-512 BF16/AMX and on recent GPUs); auto: bf16 where "
-        "the hardware has it, else fp32 (language models' default).",
+        help="fp32; bf16: training steps' matrix products in bfloat16 (mixed "
+        "precision; fast on CPUs with AVX-512 BF16/AMX and recent GPUs; refused "
+        "where a probe step fails); auto: bf16 where the hardware has it and the "
+        "probe runs, else fp32 (language models' default). See docs/PRECISION.md.",
     ),
 ]
 

@@ -199,7 +199,9 @@ def run(
         from seqcli.runs import check_task
 
         print_config(cfg)
-        checked = check_task(setup, cfg, resume=snapshot)
+        checked = check_task(
+            setup, cfg, resume=snapshot, reporter=RichReporter(quiet=flags["quiet"])
+        )
         err_console.print(f"inputs ok: {checked.describe}", soft_wrap=True)
         return
     # Under torchrun, rank 0 alone reports: the tasks' own messages (the data

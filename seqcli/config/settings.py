@@ -43,10 +43,12 @@ class TrainConfig:
     device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
     num_threads: int = 0  # torch CPU threads; 0 = measured (seqcli/threads.py)
     # fp32 | bf16 | auto: bf16 runs each training step's forward pass under
-    # autocast, so its matrix products and recurrent layers compute in bfloat16
-    # (fast on CPUs with AVX-512 BF16 or AMX, and on recent GPUs) while the
-    # weights, gradients, optimizer state and evaluations stay fp32; auto is bf16
-    # where the hardware computes it natively, else fp32 (devices.resolve_precision).
+    # autocast, so its matrix products (those inside recurrent cells too) compute
+    # in bfloat16 (fast on CPUs with AVX-512 BF16 or AMX, and on recent GPUs); a
+    # cell's state stays fp32 or not by cell and device, and cuDNN's recurrent
+    # layers run in fp16 (docs/PRECISION.md). Weights, gradients, optimizer state
+    # and evaluations stay fp32. auto is bf16 where the hardware lists bfloat16 and
+    # a probe step of the run's cells runs in it, else fp32 (seqcli/precision.py).
     precision: str = "fp32"
     # plateau: decay on evaluations without gain (lr_decay, plateau_patience);
     # linear: from lr down to min_lr over all epochs' steps (word2vec's SGD schedule);
