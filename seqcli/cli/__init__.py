@@ -15,6 +15,7 @@ from typing import Annotated, Any
 import typer
 
 from seqcli import __version__
+from seqcli.cli._shared import OneLineErrors
 
 # command name -> (module under seqcli.cli, attribute). A Typer sub-app (`tokenize`)
 # is registered as a group; everything else as a command, in this order in --help.
@@ -78,6 +79,7 @@ def build_app(names: list[str] | None = None) -> typer.Typer:
         no_args_is_help=True,
         add_completion=False,
         rich_markup_mode="rich",
+        cls=OneLineErrors,  # a refused option value is one line, not a usage box
         context_settings={"help_option_names": ["-h", "--help"]},
         help="Train and use recurrent (RNN/GRU/LSTM) models on your own text.",
         **_one_suggestion(),
