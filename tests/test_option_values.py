@@ -104,3 +104,19 @@ def test_a_refused_value_is_one_line_naming_the_flag(
     monkeypatch.chdir(tmp_path)
     line = assert_error(TyperRunner().invoke(app, args), flag)
     assert args[-1] in line  # the value given
+
+
+@pytest.mark.parametrize("n", ["0", "1"])
+def test_bleu_confidence_needs_two_resamples(n: str, tmp_path: Path) -> None:
+    ref = tmp_path / "ref.txt"
+    ref.write_text("the cat sat .\na dog ran .\nan owl .\n", encoding="utf-8")
+    result = TyperRunner().invoke(
+        app, ["bleu", str(ref), str(ref), "--confidence", "--confidence-n", n]
+    )
+    assert result.stdout == ""
+    assert_error(result, f"--confidence-n {n}", "at least 2")
+    ok = TyperRunner().invoke(
+        app, ["bleu", str(ref), str(ref), "--confidence", "--confidence-n", "20"]
+    )
+    assert ok.exit_code == 0, ok.output
+    assert "μ = " in ok.stdout  # the interval is there
