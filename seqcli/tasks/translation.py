@@ -135,9 +135,13 @@ def decode_ids(
     return results
 
 
+# Output tokens allowed beyond ratio x source length, `<eos>` included.
+OUTPUT_SLACK = 10
+
+
 def max_output_len(src_len: int, ratio: float) -> int:
     """Output tokens allowed, `<eos>` included: ratio x source length + 10."""
-    return max(1, math.ceil(ratio * src_len)) + 10
+    return max(1, math.ceil(ratio * src_len)) + OUTPUT_SLACK
 
 
 def detokenize(tokenizer: Tokenizer, vocab: Vocab, ids: Sequence[int]) -> str:
