@@ -135,3 +135,8 @@ def test_min_len_up_to_the_longest_output_works(
     outputs = result.stdout.splitlines()
     assert len(outputs) == len(SOURCES)
     assert all(len(out.split()) >= min_len for out in outputs), outputs
+
+
+def test_analyze_names_the_line_too(model: Path, sources: Path) -> None:
+    result = _translate(model, sources, "--analyze", sources, "--min-len", 30)
+    assert_error(result, f"{sources}:1:", "--min-len 30")

@@ -391,6 +391,7 @@ def _analyze(
     search: dict[str, Any],
 ) -> None:
     """Per-sentence TSV on stdout, a summary per beam size on stderr."""
+    from seqcli.readers import display_name
     from seqcli.tasks.translation_analysis import advice, analyze
 
     lines, references = _read_all(file), _read_all(ref)
@@ -398,7 +399,11 @@ def _analyze(
     summaries = []
     for width in widths:
         rows, summary = analyze(
-            translator, lines, references, **{**search, "beam": width}
+            translator,
+            lines,
+            references,
+            **{**search, "beam": width},
+            source=display_name(file),
         )
         summaries.append(summary)
         for r in rows:
