@@ -11,12 +11,13 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import assert_ok
+from conftest import assert_error, assert_ok
 from typer.testing import CliRunner
 
+import seqcli.memory
 from seqcli.checkpoint import load_checkpoint
 from seqcli.cli import app
-from seqcli.nn.crf import CRF, bioes_transitions
+from seqcli.nn.crf import CRF, bioes_transitions, nbest_bytes
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -81,7 +82,7 @@ def test_tag_n_best_prints_only_legal_sequences(
     text.write_text("John\nAnn lives\n", encoding="utf-8")
     result = CliRunner().invoke(
         app,
-        ["tag", str(text), "-m", str(ner_model), "--n-best", "500"]
+        ["tag", str(text), "-m", str(ner_model), "--n-best", "100000"]
         + ["--format", "json", "--scheme", "bioes", "--threads", "1"],
     )
     assert_ok(result)
@@ -92,3 +93,35 @@ def test_tag_n_best_prints_only_legal_sequences(
         assert all(is_legal(tags, labels) for tags in found), found
         assert len(found) == legal_count(len(record["tokens"]), labels)
         assert all(p["score"] > -1000 for p in record["nbest"])
+
+
+def test_nbest_ranks_no_more_than_the_sequences_there_are() -> None:
+    crf = CRF(len(LABELS), allowed=bioes_transitions(LABELS))
+    emissions = torch.randn(1, 1, len(LABELS))
+    scores, paths = crf.nbest(emissions, torch.ones(1, 1, dtype=torch.bool), k=10**6)
+    assert scores.shape == (1, len(LABELS))  # not a million ranks
+    assert len(paths[0]) == legal_count(1, LABELS)
+
+
+def test_nbest_memory_grows_with_k_and_the_batch() -> None:
+    one = nbest_bytes(1, 10, len(LABELS), 5)
+    assert one > 0
+    assert nbest_bytes(2, 10, len(LABELS), 10) >= 4 * one
+    assert nbest_bytes(1, 1, len(LABELS), 10**6) == nbest_bytes(1, 1, len(LABELS), 9)
+
+
+def test_an_n_best_search_too_big_for_memory_is_refused(
+    ner_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    text = tmp_path / "in.txt"
+    text.write_text("John lives in Paris .\nAnn\n", encoding="utf-8")
+    labels = load_checkpoint(ner_model, task="ner")["vocab"]["labels"]
+    need = nbest_bytes(2, 5, len(labels), 1000)
+    monkeypatch.setattr(seqcli.memory, "available_bytes", lambda device: need - 1)
+    args = ["tag", str(text), "-m", str(ner_model), "--n-best", "1000"]
+    args += ["--threads", "1"]
+    result = CliRunner().invoke(app, args)
+    assert result.stdout == ""
+    assert_error(result, "--n-best 1000 x --batch-size 2", "lower --n-best")
+    monkeypatch.setattr(seqcli.memory, "available_bytes", lambda device: need)
+    assert_ok(CliRunner().invoke(app, args))

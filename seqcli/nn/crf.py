@@ -127,6 +127,7 @@ class CRF(nn.Module):
             sequences, and for each sentence its (up to k) tag sequences.
         """
         batch, time, tags = emissions.shape
+        k = min(k, possible_sequences(tags, time))  # no more ranks than sequences
         trans, start, end = self._legal_scores()
         neg_inf = torch.finfo(emissions.dtype).min
         # best[b, j, r]: score of the r-th best partial path ending in tag j.
@@ -152,8 +153,9 @@ class CRF(nn.Module):
         paths = _backtrack(last, pointers, k)
         valid = scores > neg_inf / 2
         lengths = mask.sum(1).tolist()
+        ok = valid.tolist()
         out = [
-            [paths[b][r][: lengths[b]] for r in range(k) if valid[b, r]]
+            [paths[b][r][: lengths[b]] for r in range(k) if ok[b][r]]
             for b in range(batch)
         ]
         return scores.masked_fill(~valid, float("-inf")), out
@@ -181,6 +183,20 @@ class CRF(nn.Module):
         log_z = torch.logsumexp(alphas[-1] + self._end(), dim=1)  # (batch,)
         probs = (alpha + beta - log_z.view(batch, 1, 1)).exp()
         return probs * mask.unsqueeze(-1).to(probs.dtype)
+
+
+def possible_sequences(tags: int, time: int) -> int:
+    """How many tag sequences `time` tokens have (capped, never a huge int)."""
+    return tags ** min(time, 64)
+
+
+def nbest_bytes(batch: int, time: int, tags: int, k: int) -> int:
+    """Memory `CRF.nbest` takes for a batch: at each step the (batch, tags x k,
+    tags) candidates and their top k (fp32), and one (batch, tags, k) int64
+    back-pointer per token."""
+    k = min(k, possible_sequences(tags, time))
+    step = 4 * batch * tags * k * (2 * tags + 2)
+    return step + 8 * batch * tags * k * time
 
 
 def _backtrack(last: Tensor, pointers: list[Tensor], k: int) -> list[list[list[int]]]:
