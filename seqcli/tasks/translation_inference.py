@@ -159,18 +159,22 @@ def _check_source(
 def search_bytes(
     model: Translator, *, beam: int, sentences: int, src_len: int, max_len: int
 ) -> int:
-    """Working memory of a beam search over `sentences` at a time (fp32).
+    """Working memory of a beam search over `sentences` at a time.
 
     Each of the sentences x beam rows holds, per step: the logits and
-    log-probabilities over the target vocabulary, its 2 x beam best candidates,
-    the decoder's state (h and c of each layer, the attentional vector), its
-    attention over the source, and its history of `max_len` token ids (int64).
+    log-probabilities over the target vocabulary (fp32); its 2 x beam best
+    candidates (scores, int64 tokens, candidate sums); the decoder's state (h
+    and c of each layer, the attentional vector, the context, the embedding)
+    and its attention over the source, copied when hypotheses are reordered;
+    and its history of `max_len` token ids (int64), copied as it grows. All of
+    it twice: a step's tensors are built while the last step's still live.
     """
-    model_cfg = model.cfg.model
-    rows = sentences * beam
-    state = (2 * model_cfg.num_layers + 1) * model_cfg.hidden_size + src_len
-    floats = 2 * len(model.tgt_vocab) + 2 * min(2 * beam, len(model.tgt_vocab))
-    return rows * (4 * (floats + state) + 8 * max_len)
+    cfg = model.cfg.model
+    vocab = len(model.tgt_vocab)
+    candidates = min(2 * beam, vocab)
+    state = (2 * cfg.num_layers + 2) * cfg.hidden_size + cfg.emb_size + src_len
+    row = 4 * (2 * vocab + 4 * candidates + 2 * state) + 16 * max_len
+    return 2 * sentences * beam * row
 
 
 def _check_search_memory(
