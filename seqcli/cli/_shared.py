@@ -152,11 +152,8 @@ def one_line(text: str) -> str:
 
 
 def not_a_directory(ctx: Any, param: Any, value: Any) -> Any:
-    """Typer callback of a file option: a folder given there is the one-line error.
-
-    (``dir_okay=False`` would print a usage box instead, and the error wrapper
-    cannot catch what the option parser raises.)
-    """
+    """Typer callback of a file option: a folder given there is the one-line error,
+    naming the flag and saying what to give instead."""
     flag = max(param.opts, key=len) if param.opts else param.name
     if getattr(param, "param_type_name", "") == "argument":
         flag = param.human_readable_name  # an argument is named as --help shows it
@@ -230,8 +227,8 @@ QuietOpt = Annotated[
 
 
 def not_negative(ctx: Any, param: Any, value: Any) -> Any:
-    """Typer callback of a count option: a negative one is the one-line error (a
-    `min=0` would print a usage box instead)."""
+    """Typer callback of a count option: a negative one is the one-line error,
+    saying that 0 means automatic."""
     if value is not None and value < 0:
         flag = max(param.opts, key=len) if param.opts else param.name
         print_error(f"{flag} {value}: must be 0 (automatic) or more")
