@@ -3,6 +3,7 @@ before its data are read or its memory is allocated (`seqcli.memory`)."""
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -54,6 +55,16 @@ def test_adam_keeps_four_copies_and_sgd_two() -> None:
 def test_available_memory_is_known_on_this_machine() -> None:
     free = available_bytes("cpu")
     assert free is not None and free > 0
+
+
+def test_without_meminfo_the_free_pages_are_counted(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    pages = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    monkeypatch.setattr(seqcli.memory, "_mem_available", lambda: None)
+    free = available_bytes("cpu")
+    assert free is not None
+    assert abs(free - pages) < pages // 2  # the same count, a moment later
 
 
 def test_check_fits_refuses_above_the_available_memory(
