@@ -130,12 +130,14 @@ def build_app(names: list[str] | None = None) -> typer.Typer:
     import typer
 
     from seqcli.cli._root import root
+    from seqcli.cli._shared import OneLineErrors
 
     app = typer.Typer(
         name="seqcli",
         no_args_is_help=True,
         add_completion=False,
         rich_markup_mode="rich",
+        cls=OneLineErrors,  # a refused option value is one line, not a usage box
         context_settings={"help_option_names": ["-h", "--help"]},
         help=ABOUT,
         **_one_suggestion(),

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
+from typer.core import TyperGroup
 
 from seqcli.errors import SeqcliError
 
@@ -84,6 +85,40 @@ def handle_errors(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+class OneLineErrors(TyperGroup):
+    """The app's command group: a value its option's type refuses (`min=1` given 0,
+    `abc` for a number) is the one `error: ...` line and exit 2, as a SeqcliError
+    is, not Click's usage box. Every command and sub-command is invoked through
+    here, so an option declared with `min=`/`max=` keeps the promise by itself.
+
+    A missing argument and an unknown option keep Click's usage text: there the
+    usage is the answer.
+    """
+
+    def invoke(self, ctx: Any) -> Any:
+        import click
+
+        try:
+            return super().invoke(ctx)
+        except click.BadParameter as exc:
+            if isinstance(exc, click.MissingParameter):
+                raise
+            print_error(bad_value_message(exc))
+            raise typer.Exit(code=2) from None
+
+
+def bad_value_message(exc: Any) -> str:
+    """``--max-length: 0 is not in the range x>=1`` from Click's BadParameter."""
+    param = exc.param
+    if param is not None and getattr(param, "opts", None):
+        flag = max(param.opts, key=len)
+        if getattr(param, "param_type_name", "") == "argument":
+            flag = param.human_readable_name
+    else:
+        flag = exc.param_hint or "a value"
+    return f"{flag}: {exc.message.rstrip('.')}"
+
+
 def print_error(message: str) -> None:
     """The one `error: ...` line on stderr.
 
@@ -116,11 +151,8 @@ def one_line(text: str) -> str:
 
 
 def not_a_directory(ctx: Any, param: Any, value: Any) -> Any:
-    """Typer callback of a file option: a folder given there is the one-line error.
-
-    (``dir_okay=False`` would print a usage box instead, and the error wrapper
-    cannot catch what the option parser raises.)
-    """
+    """Typer callback of a file option: a folder given there is the one-line error,
+    naming the flag and saying what to give instead."""
     flag = max(param.opts, key=len) if param.opts else param.name
     if getattr(param, "param_type_name", "") == "argument":
         flag = param.human_readable_name  # an argument is named as --help shows it
@@ -179,8 +211,8 @@ QuietOpt = Annotated[
 
 
 def not_negative(ctx: Any, param: Any, value: Any) -> Any:
-    """Typer callback of a count option: a negative one is the one-line error (a
-    `min=0` would print a usage box instead)."""
+    """Typer callback of a count option: a negative one is the one-line error,
+    saying that 0 means automatic."""
     if value is not None and value < 0:
         flag = max(param.opts, key=len) if param.opts else param.name
         print_error(f"{flag} {value}: must be 0 (automatic) or more")

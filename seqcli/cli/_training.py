@@ -196,6 +196,7 @@ def run(
         quiet=flags["quiet"],
     )
     if flags["dry_run"]:
+        from seqcli.memory import size_of
         from seqcli.runs import check_task
 
         print_config(cfg)
@@ -203,6 +204,8 @@ def run(
             setup, cfg, resume=snapshot, reporter=RichReporter(quiet=flags["quiet"])
         )
         err_console.print(f"inputs ok: {checked.describe}", soft_wrap=True)
+        size = size_of(checked.network, checked.cfg.train.optimizer)
+        err_console.print(f"network: {size.describe()}", soft_wrap=True)
         return
     # Under torchrun, rank 0 alone reports: the tasks' own messages (the data
     # summary) would otherwise be printed once per process.

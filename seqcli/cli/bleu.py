@@ -198,6 +198,7 @@ def bleu(
     """
     hyp, refs = _hyp_and_refs(files, input_file)
     _check_width(width)
+    _check_resamples(confidence_n)
     names = [name.strip().lower() for name in metrics.split(",") if name.strip()]
     options = _bleu_options(
         lowercase, tokenize, smooth_method, smooth_value, max_ngram_order, force
@@ -274,6 +275,15 @@ MAX_WIDTH = 15
 def _check_width(width: int) -> None:
     if not 0 <= width <= MAX_WIDTH:
         raise ConfigError(f"--width must be 0 to {MAX_WIDTH} decimals (got {width})")
+
+
+def _check_resamples(n: int) -> None:
+    # One resample has no spread: the interval would be dropped without a word.
+    if n < 2:
+        raise ConfigError(
+            f"--confidence-n {n}: a bootstrap needs at least 2 resamples "
+            f"(sacreBLEU's default: {BOOTSTRAP_SAMPLES})"
+        )
 
 
 def _check_combination(

@@ -214,6 +214,12 @@ def translate(
     batch_size: Annotated[
         int, typer.Option(help="Most sentences decoded together.")
     ] = _D.batch_size,
+    max_src_len: Annotated[
+        int,
+        typer.Option(
+            help=f"Refuse a longer source line (tokens; 0 = none). {_t('max_src_len')}"
+        ),
+    ] = _D.max_src_len,
     ref: Annotated[
         Path | None,
         typer.Option(help="Reference translations: BLEU and chrF on stderr.", **_FILE),
@@ -249,7 +255,7 @@ def translate(
         "min_len": min_len,
         "batch_size": batch_size,
     }
-    check_search(**search, n_best=n_best)
+    check_search(**search, n_best=n_best, max_src_len=max_src_len)
     widths = _beam_list(beams, beam)
     picture = None
     if plot_attention is not None:  # claimed, and the extra checked, before decoding
@@ -262,7 +268,12 @@ def translate(
         _analyze(translator, file, analyze, widths, search)
         return
     first, outputs = _translate_all(
-        translator, file, search, n_best, scores, replace_unk
+        translator,
+        file,
+        {**search, "max_src_len": max_src_len},
+        n_best,
+        scores,
+        replace_unk,
     )
     if picture is not None:
         _plot(translator, first, picture, beam, alpha)
@@ -305,20 +316,23 @@ def _beam_list(beams: str | None, beam: int) -> list[int]:
     return widths
 
 
-def _input_chunks(file: str, size: int) -> Iterator[list[str]]:
-    """Input lines in chunks; an interactive stdin line by line, so that a typed
-    line is translated at once."""
+def _input_chunks(file: str, size: int) -> Iterator[tuple[int, list[str]]]:
+    """Input lines in chunks, each with the number of its first line; an
+    interactive stdin line by line, so that a typed line is translated at once."""
     from seqcli.readers import read_lines
 
     interactive = file == "-" and sys.stdin.isatty()
     chunk: list[str] = []
+    first = 1
     for line in read_lines(file):
+        if not chunk:
+            first = line.lineno
         chunk.append(line.text)
         if interactive or len(chunk) >= size:
-            yield chunk
+            yield first, chunk
             chunk = []
     if chunk:
-        yield chunk
+        yield first, chunk
 
 
 def _translate_all(
@@ -331,16 +345,22 @@ def _translate_all(
 ) -> tuple[str | None, list[str]]:
     """Translate and print every line in order; returns the first non-blank input
     line (for --plot-attention) and the best outputs (for --ref)."""
+    from seqcli.readers import display_name
     from seqcli.tasks.translation_inference import translate as run
 
     best: list[str] = []
     first = None
     index = 0
     # Chunks of many batches: sorting by length within a chunk keeps batches full.
-    for chunk in _input_chunks(file, 16 * search["batch_size"]):
+    for lineno, chunk in _input_chunks(file, 16 * search["batch_size"]):
         first = first or next((line for line in chunk if line.strip()), None)
         for result in run(
-            translator, chunk, **search, n_best=n_best, replace_unk=replace_unk
+            translator,
+            chunk,
+            **search,
+            n_best=n_best,
+            replace_unk=replace_unk,
+            where=(display_name(file), lineno),
         ):
             index += 1
             best.append(result.texts[0])
@@ -384,6 +404,7 @@ def _analyze(
     search: dict[str, Any],
 ) -> None:
     """Per-sentence TSV on stdout, a summary per beam size on stderr."""
+    from seqcli.readers import display_name
     from seqcli.tasks.translation_analysis import advice, analyze
 
     lines, references = _read_all(file), _read_all(ref)
@@ -391,7 +412,11 @@ def _analyze(
     summaries = []
     for width in widths:
         rows, summary = analyze(
-            translator, lines, references, **{**search, "beam": width}
+            translator,
+            lines,
+            references,
+            **{**search, "beam": width},
+            source=display_name(file),
         )
         summaries.append(summary)
         for r in rows:

@@ -288,6 +288,10 @@ class TranslateConfig:
     min_len: int = 1  # output tokens before <eos> is allowed
     n_best: int = 1
     batch_size: int = 64  # most sentences decoded together (batches share them evenly)
+    # A longer source line is refused (0 = no limit): a model trained on pairs of
+    # at most TranslationConfig.max_len (80) tokens has never read such a line, and
+    # its search runs for minutes (ratio x length steps over a growing history).
+    max_src_len: int = 1000
 
 
 def _ner_model() -> RecurrentConfig:

@@ -56,6 +56,20 @@ class CRF(nn.Module):
     def _end(self) -> Tensor:
         return self.end + self.penalty[: self.num_tags, self.num_tags + 1]
 
+    def _legal_scores(self) -> tuple[Tensor, Tensor, Tensor]:
+        """Transition, start and end scores for decoding: -inf where the scheme
+        forbids a move, so that a path through one is impossible, not merely
+        unlikely (with the finite training penalty, an n-best list longer than
+        the legal sequences would be filled up with illegal ones)."""
+        k = self.num_tags
+        forbidden = self.penalty < 0  # (k + 2, k + 2)
+        inf = float("-inf")
+        return (
+            self.transitions.masked_fill(forbidden[:k, :k], inf),  # (from, to)
+            self.start.masked_fill(forbidden[k, :k], inf),
+            self.end.masked_fill(forbidden[:k, k + 1], inf),
+        )
+
     # --- training ----------------------------------------------------------------
     def nll(self, emissions: Tensor, tags: Tensor, mask: Tensor) -> Tensor:
         """Negative log-likelihood of the gold `tags`, one value per sentence.
@@ -106,16 +120,19 @@ class CRF(nn.Module):
         partial paths ending there (with a back-pointer to the tag and rank they
         came from) instead of one.
 
+        Only legal sequences are returned: a forbidden transition scores -inf.
+
         Returns:
-            scores (batch, k), -inf where a sentence has fewer than k sequences, and
-            for each sentence its (up to k) tag sequences.
+            scores (batch, k), -inf where a sentence has fewer than k legal
+            sequences, and for each sentence its (up to k) tag sequences.
         """
         batch, time, tags = emissions.shape
-        trans = self._trans()
+        k = min(k, possible_sequences(tags, time))  # no more ranks than sequences
+        trans, start, end = self._legal_scores()
         neg_inf = torch.finfo(emissions.dtype).min
         # best[b, j, r]: score of the r-th best partial path ending in tag j.
         best = emissions.new_full((batch, tags, k), neg_inf)
-        best[:, :, 0] = self._start() + emissions[:, 0]
+        best[:, :, 0] = start + emissions[:, 0]
         pointers = []  # per step: (batch, tags, k) index into from_tag * k + rank
         for t in range(1, time):
             # (batch, from, rank, to) -> (batch, from * rank, to)
@@ -131,13 +148,14 @@ class CRF(nn.Module):
             )
             best = torch.where(keep, step, best)
             pointers.append(torch.where(keep, index.transpose(1, 2), same))
-        final = (best + self._end().view(1, tags, 1)).reshape(batch, tags * k)
+        final = (best + end.view(1, tags, 1)).reshape(batch, tags * k)
         scores, last = final.topk(k, dim=1)  # (batch, k)
         paths = _backtrack(last, pointers, k)
         valid = scores > neg_inf / 2
         lengths = mask.sum(1).tolist()
+        ok = valid.tolist()
         out = [
-            [paths[b][r][: lengths[b]] for r in range(k) if valid[b, r]]
+            [paths[b][r][: lengths[b]] for r in range(k) if ok[b][r]]
             for b in range(batch)
         ]
         return scores.masked_fill(~valid, float("-inf")), out
@@ -165,6 +183,20 @@ class CRF(nn.Module):
         log_z = torch.logsumexp(alphas[-1] + self._end(), dim=1)  # (batch,)
         probs = (alpha + beta - log_z.view(batch, 1, 1)).exp()
         return probs * mask.unsqueeze(-1).to(probs.dtype)
+
+
+def possible_sequences(tags: int, time: int) -> int:
+    """How many tag sequences `time` tokens have (capped, never a huge int)."""
+    return tags ** min(time, 64)
+
+
+def nbest_bytes(batch: int, time: int, tags: int, k: int) -> int:
+    """Memory `CRF.nbest` takes for a batch: at each step the (batch, tags x k,
+    tags) candidates and their top k (fp32), and one (batch, tags, k) int64
+    back-pointer per token."""
+    k = min(k, possible_sequences(tags, time))
+    step = 4 * batch * tags * k * (2 * tags + 2)
+    return step + 8 * batch * tags * k * time
 
 
 def _backtrack(last: Tensor, pointers: list[Tensor], k: int) -> list[list[list[int]]]:

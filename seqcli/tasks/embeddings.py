@@ -23,6 +23,7 @@ from seqcli.checkpoint import load_weights
 from seqcli.config import EmbeddingsConfig, from_dict
 from seqcli.devices import dist_info
 from seqcli.errors import ConfigError, DataFormatError
+from seqcli.memory import check_fits
 from seqcli.nn.skipgram import SkipGram
 from seqcli.readers import read_text
 from seqcli.reporting import Reporter, SilentReporter
@@ -167,6 +168,9 @@ def _check(cfg: EmbeddingsConfig) -> None:
         )
 
 
+_HINT = "lower --emb-size or keep fewer words (--min-count)"
+
+
 def setup(
     cfg: EmbeddingsConfig,
     device: torch.device,
@@ -182,7 +186,12 @@ def setup(
     """
     reporter = reporter if reporter is not None else SilentReporter()
     speeds = speeds if speeds is not None else []
+    # Refused from the config alone, before the corpus is read (the smallest
+    # vocabulary); then exactly, before the network is built.
+    fits = {"optimizer": cfg.train.optimizer, "device": device, "hint": _HINT}
+    check_fits(lambda: build_network(cfg, len(SPECIALS)), **fits, lower_bound=True)
     data = prepare_data(cfg)
+    check_fits(lambda: build_network(cfg, len(data.vocab)), **fits)
     network = build_network(cfg, len(data.vocab)).to(device)
     seed = cfg.train.seed
     first = skipgram_pairs(data, cfg.window, torch.Generator().manual_seed(seed))

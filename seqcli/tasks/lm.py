@@ -25,6 +25,7 @@ from seqcli.checkpoint import check_buildable, load_checkpoint, load_weights
 from seqcli.config import ADAPTIVE_SOFTMAX_ABOVE, LMConfig, checked_from_dict
 from seqcli.devices import dist_info
 from seqcli.errors import ConfigError
+from seqcli.memory import check_fits
 from seqcli.nn.lm import LanguageModel, default_cutoffs
 from seqcli.reporting import Reporter
 from seqcli.runs import TaskRun, TrainOutcome, resume_source, train_task
@@ -34,9 +35,7 @@ from seqcli.tokenizers import (
     tokenizer_from_dict,
 )
 from seqcli.training import Objective
-from seqcli.vocab import (
-    Vocab,
-)
+from seqcli.vocab import SPECIALS, Vocab
 
 TASK = "lm"
 EVAL_BATCH = 10
@@ -120,9 +119,15 @@ def setup(
             "tokenizer": tokenizer_from_dict(start["tokenizer"]),
             "vocab": Vocab.from_list(start["vocab"]["tokens"]),
         }
+    # Refused from the config alone, before the data are read: the network with
+    # the smallest vocabulary it could have; then exactly, before it is built.
+    smallest = replace(cfg, softmax="full", adaptive_cutoffs=None)
+    fits = {"optimizer": cfg.train.optimizer, "device": device}
+    check_fits(lambda: build_network(smallest, len(SPECIALS)), **fits, lower_bound=True)
     data = prepare_data(cfg, **given)
     if reporter is not None and data.tokenizer.lowercase_detected:
         reporter.on_message(NO_CAPITALS_NOTE)
+    check_fits(lambda: build_network(cfg, len(data.vocab)), **fits)
     network = build_network(cfg, len(data.vocab)).to(device)
     if resume is None and start is not None:
         load_weights(network, start["state_dict"], source=str(cfg.init_from))

@@ -29,6 +29,7 @@ from seqcli.batching import Batch, bucket_order, pad_tagged
 from seqcli.checkpoint import load_checkpoint, load_weights
 from seqcli.config import NerConfig, TagConfig, from_dict
 from seqcli.errors import ConfigError
+from seqcli.memory import check_fits
 from seqcli.metrics.ner import NerReport, conlleval, convert
 from seqcli.nn.crf import bioes_transitions
 from seqcli.nn.tagger import Tagger, TaggerEnsemble
@@ -49,7 +50,7 @@ from seqcli.tasks.transfer import (
 )
 from seqcli.tokenizers import WordTokenizer
 from seqcli.training import Objective
-from seqcli.vocab import UNK_ID, Vocab
+from seqcli.vocab import SPECIALS, UNK_ID, Vocab
 
 TASK = "ner"
 PREDICT_BATCH = TagConfig().batch_size
@@ -182,19 +183,27 @@ def setup(
     lm = None
     if cfg.init_from_backward and not cfg.init_from:
         raise ConfigError("--init-from-backward needs a forward LM: --init-from")
+    given: dict[str, Any] = {}
     if resume is not None:
-        data = prepare_data(cfg, **stored_vocabs(resume))
+        given = stored_vocabs(resume)
     elif cfg.init_from:
         lm = load_checkpoint(cfg.init_from, task="lm", command="--init-from")
         cfg = transfer_config(cfg, lm)
         if cfg.init_from_backward:
             lm, cfg = _with_backward_lm(lm, cfg)
-        data = prepare_data(cfg, lm_vocab=Vocab.from_list(lm["vocab"]["tokens"]))
-    else:
-        data = prepare_data(cfg)
-    network = build_network(
-        cfg, len(data.lexicon.words), len(data.lexicon.chars), data.labels
+        given = {"lm_vocab": Vocab.from_list(lm["vocab"]["tokens"])}
+    # Refused from the config alone, before the data are read (the smallest
+    # vocabularies the network could have); then exactly, before it is built.
+    fits = {"optimizer": cfg.train.optimizer, "device": device}
+    one_label = Vocab(["O"], specials=False)
+    tiny = len(SPECIALS)
+    check_fits(
+        lambda: build_network(cfg, tiny, tiny, one_label), **fits, lower_bound=True
     )
+    data = prepare_data(cfg, **given)
+    sizes = (len(data.lexicon.words), len(data.lexicon.chars), data.labels)
+    check_fits(lambda: build_network(cfg, *sizes), **fits)
+    network = build_network(cfg, *sizes)
     summary = dict(data.summary)
     if resume is None:
         summary.update(

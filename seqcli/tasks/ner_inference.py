@@ -14,10 +14,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from seqcli import memory
 from seqcli.checkpoint import load_checkpoint
 from seqcli.config import NerConfig, from_dict
 from seqcli.errors import ConfigError, DataFormatError
 from seqcli.metrics.ner import NerReport, chunks_of, conlleval, detect_scheme
+from seqcli.nn.crf import nbest_bytes
 from seqcli.nn.tagger import Tagger, TaggerEnsemble
 from seqcli.readers import display_name, read_conll, read_lines
 from seqcli.tasks.ner import (
@@ -222,6 +224,8 @@ def tag(
         raise ConfigError("--n-best above 1 needs a model with a CRF (--decoder crf)")
     scheme = scheme or model.scheme
     index = [i for i, s in enumerate(sentences) if s.tokens]
+    longest = max((len(sentences[i].tokens) for i in index), default=0)
+    _check_nbest_memory(model, n_best, min(batch_size, len(index)), longest)
     encoded = model.lexicon.encode([sentences[i].tokens for i in index])
     found = predict(
         model.network, encoded, batch_size=batch_size, k=n_best, probs=probs
@@ -239,6 +243,23 @@ def tag(
         if not t.paths:  # an empty line: no tokens, no entities
             t.paths.append(TagPath([], 0.0, [], [] if probs else None))
     return out
+
+
+def _check_nbest_memory(
+    model: LoadedTagger, n_best: int, sentences: int, longest: int
+) -> None:
+    """Refuse an n-best search (`CRF.nbest`) that cannot fit in memory."""
+    if n_best == 1 or not sentences:
+        return
+    need = nbest_bytes(sentences, longest, len(model.labels), n_best)
+    free = memory.available_bytes(next(model.network.parameters()).device)
+    if free is not None and need > free:
+        raise ConfigError(
+            f"--n-best {n_best} x --batch-size {sentences}: the search needs "
+            f"~{need / memory.GB:,.1f} GB for sentences of {longest} tokens; this "
+            f"machine has {free / memory.GB:,.1f} GB available; lower --n-best or "
+            "--batch-size"
+        )
 
 
 def entities(sentence: Sentence, tags: Sequence[str], scheme: str) -> list[Entity]:

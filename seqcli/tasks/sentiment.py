@@ -22,6 +22,7 @@ from seqcli.checkpoint import (
 )
 from seqcli.config import ClassifyConfig, SentimentConfig, checked_from_dict
 from seqcli.devices import dist_info
+from seqcli.memory import check_fits
 from seqcli.metrics.classification import (
     ClassificationReport,
     classification_report,
@@ -42,7 +43,7 @@ from seqcli.tokenizers import (
     tokenizer_from_dict,
 )
 from seqcli.training import Objective
-from seqcli.vocab import Vocab
+from seqcli.vocab import SPECIALS, Vocab
 
 TASK = "sentiment"
 PREDICT_BATCH = ClassifyConfig().batch_size
@@ -118,6 +119,10 @@ def setup(
     """
     reporter = reporter or SilentReporter()
     cfg, lm, given = _starting_point(cfg, resume)
+    # Refused from the config alone, before the data are read (the smallest
+    # vocabulary, two classes); then exactly, before the network is built.
+    fits = {"optimizer": cfg.train.optimizer, "device": device}
+    check_fits(lambda: build_network(cfg, len(SPECIALS), 2), **fits, lower_bound=True)
     data = prepare_data(cfg, **given, extend=lm is not None and cfg.extend_vocab)
     if not cfg.valid_path:
         reporter.on_message(
@@ -127,6 +132,7 @@ def setup(
     weights = None
     if cfg.class_weights == "auto":
         weights = auto_class_weights(data.train.labels, len(data.labels))
+    check_fits(lambda: build_network(cfg, len(data.vocab), len(data.labels)), **fits)
     network = build_network(cfg, len(data.vocab), len(data.labels), weights)
     summary = dict(data.summary)
     if data.tokenizer.lowercase_detected:

@@ -26,6 +26,7 @@ from seqcli.batching import (
 from seqcli.checkpoint import load_weights
 from seqcli.config import TranslationConfig, from_dict
 from seqcli.decoding import Hypothesis, beam_search
+from seqcli.memory import check_fits
 from seqcli.metrics.translation import BleuOptions, corpus_scores
 from seqcli.nn.seq2seq import Seq2Seq
 from seqcli.reporting import Reporter, SilentReporter
@@ -38,7 +39,7 @@ from seqcli.tasks.translation_data import (
 )
 from seqcli.tokenizers import Tokenizer, tokenizer_from_dict
 from seqcli.training import Objective
-from seqcli.vocab import BOS_ID, PAD_ID, Vocab
+from seqcli.vocab import BOS_ID, PAD_ID, SPECIALS, Vocab
 
 TASK = "translation"
 EVAL_BATCH = 64  # sentences per validation batch (greedy decoding, loss)
@@ -134,9 +135,13 @@ def decode_ids(
     return results
 
 
+# Output tokens allowed beyond ratio x source length, `<eos>` included.
+OUTPUT_SLACK = 10
+
+
 def max_output_len(src_len: int, ratio: float) -> int:
     """Output tokens allowed, `<eos>` included: ratio x source length + 10."""
-    return max(1, math.ceil(ratio * src_len)) + 10
+    return max(1, math.ceil(ratio * src_len)) + OUTPUT_SLACK
 
 
 def detokenize(tokenizer: Tokenizer, vocab: Vocab, ids: Sequence[int]) -> str:
@@ -210,8 +215,15 @@ def setup(
     """
     reporter = reporter or SilentReporter()
     given = {} if resume is None else stored_vocabs(resume)
+    # Refused from the config alone, before the data are read (the smallest
+    # vocabularies); then exactly, before the network is built.
+    fits = {"optimizer": cfg.train.optimizer, "device": device}
+    tiny = len(SPECIALS)
+    check_fits(lambda: build_network(cfg, tiny, tiny), **fits, lower_bound=True)
     data = prepare_data(cfg, **given)
-    network = build_network(cfg, len(data.src_vocab), len(data.tgt_vocab)).to(device)
+    sizes = (len(data.src_vocab), len(data.tgt_vocab))
+    check_fits(lambda: build_network(cfg, *sizes), **fits)
+    network = build_network(cfg, *sizes).to(device)
     lowercase = cfg.tokenizer.lowercase
 
     def evaluate(net: torch.nn.Module) -> dict[str, float]:

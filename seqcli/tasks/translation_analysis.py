@@ -81,10 +81,12 @@ def analyze(
     max_len_ratio: float = _DEFAULTS.max_len_ratio,
     min_len: int = _DEFAULTS.min_len,
     batch_size: int = _DEFAULTS.batch_size,
+    source: str = "input",
 ) -> tuple[list[AnalysisRow], AnalysisSummary]:
     """Beam-search error analysis: P(y*|x) vs P(y^|x), same length normalisation.
 
-    Blank source lines are left out (there is nothing to translate).
+    Blank source lines are left out (there is nothing to translate). `source`
+    names the input file in errors about one of its lines.
     """
     if len(lines) != len(references):
         raise ConfigError(
@@ -99,6 +101,7 @@ def analyze(
         max_len_ratio=max_len_ratio,
         min_len=min_len,
         batch_size=batch_size,
+        where=(source, 1),
     )
     keep = [i for i, line in enumerate(lines) if line.strip()]
     sources = [model.encode_src(lines[i]) for i in keep]

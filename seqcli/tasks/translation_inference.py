@@ -15,17 +15,20 @@ from pathlib import Path
 
 import torch
 
+from seqcli import memory
 from seqcli.batching import pad_parallel
 from seqcli.checkpoint import load_checkpoint
 from seqcli.config import TranslateConfig, TranslationConfig, from_dict
 from seqcli.decoding import Hypothesis
-from seqcli.errors import ConfigError
+from seqcli.errors import ConfigError, DataFormatError
 from seqcli.metrics.translation import BleuOptions, corpus_scores
 from seqcli.nn.seq2seq import Seq2Seq
 from seqcli.tasks.translation import (
+    OUTPUT_SLACK,
     TASK,
     decode_ids,
     load_network,
+    max_output_len,
     split_nll,
     stored_vocabs,
 )
@@ -90,6 +93,7 @@ def check_search(
     max_len_ratio: float = 1.0,
     min_len: int = 0,
     batch_size: int = 1,
+    max_src_len: int = 0,
 ) -> None:
     """Refuse search settings that cannot work, naming the flag."""
     if beam < 1:
@@ -108,6 +112,93 @@ def check_search(
         raise ConfigError(f"--min-len: must be 0 or more, got {min_len}")
     if batch_size < 1:
         raise ConfigError(f"--batch-size: must be at least 1, got {batch_size}")
+    if max_src_len < 0:
+        raise ConfigError(
+            f"--max-src-len: must be 0 (no limit) or more, got {max_src_len}"
+        )
+
+
+def _check_beam_width(model: Translator, beam: int) -> None:
+    """A beam holds distinct outputs: never more than the target vocabulary has
+    tokens to start them with."""
+    limit = len(model.tgt_vocab)
+    if beam > limit:
+        raise ConfigError(
+            f"--beam {beam}: at most {limit}, the size of the model's target "
+            "vocabulary (a wider beam holds no more distinct outputs)"
+        )
+
+
+def _check_source(
+    model: Translator,
+    length: int,
+    max_src_len: int,
+    min_len: int,
+    max_len_ratio: float,
+    where: tuple[str, int],
+) -> None:
+    """Refuse a source line too long to translate, or whose output cannot be as
+    long as `min_len` (its `max_output_len` counts `<eos>`)."""
+    if max_src_len and length > max_src_len:
+        raise DataFormatError(
+            f"{length:,} source tokens, more than --max-src-len {max_src_len} (the "
+            f"model trained on pairs of at most {model.cfg.max_len or 'any'} tokens);"
+            " split the line, or raise --max-src-len (0 = no limit)",
+            *where,
+        )
+    longest = max_output_len(length, max_len_ratio) - 1  # tokens before <eos>
+    if min_len > longest:
+        raise DataFormatError(
+            f"--min-len {min_len}: the output of this line's {length} source tokens "
+            f"has at most {longest} (--max-len-ratio {max_len_ratio} x {length} + "
+            f"{OUTPUT_SLACK - 1}); lower --min-len or raise --max-len-ratio",
+            *where,
+        )
+
+
+def search_bytes(
+    model: Translator, *, beam: int, sentences: int, src_len: int, max_len: int
+) -> int:
+    """Working memory of a beam search over `sentences` at a time.
+
+    Each of the sentences x beam rows holds, per step: the logits and
+    log-probabilities over the target vocabulary (fp32); its 2 x beam best
+    candidates (scores, int64 tokens, candidate sums); the decoder's state (h
+    and c of each layer, the attentional vector, the context, the embedding)
+    and its attention over the source, copied when hypotheses are reordered;
+    and its history of `max_len` token ids (int64), copied as it grows. All of
+    it twice: a step's tensors are built while the last step's still live.
+    """
+    cfg = model.cfg.model
+    vocab = len(model.tgt_vocab)
+    candidates = min(2 * beam, vocab)
+    state = (2 * cfg.num_layers + 2) * cfg.hidden_size + cfg.emb_size + src_len
+    row = 4 * (2 * vocab + 4 * candidates + 2 * state) + 16 * max_len
+    return 2 * sentences * beam * row
+
+
+def _check_search_memory(
+    model: Translator,
+    beam: int,
+    sentences: int,
+    src_len: int,
+    max_len_ratio: float,
+) -> None:
+    """Refuse a search (beam x batch rows) that cannot fit in memory."""
+    if not sentences or not src_len:
+        return
+    max_len = max_output_len(src_len, max_len_ratio)
+    need = search_bytes(
+        model, beam=beam, sentences=sentences, src_len=src_len, max_len=max_len
+    )
+    free = memory.available_bytes(next(model.network.parameters()).device)
+    if free is not None and need > free:
+        raise ConfigError(
+            f"--beam {beam} x --batch-size {sentences}: the search needs "
+            f"~{need / memory.GB:,.1f} GB for sources of {src_len} tokens; this "
+            f"machine has {free / memory.GB:,.1f} GB available; lower --beam or "
+            "--batch-size"
+        )
 
 
 def translate(
@@ -120,12 +211,21 @@ def translate(
     min_len: int = _DEFAULTS.min_len,
     n_best: int = _DEFAULTS.n_best,
     batch_size: int = _DEFAULTS.batch_size,
+    max_src_len: int = _DEFAULTS.max_src_len,
     replace_unk: bool = False,
+    where: tuple[str, int] = ("input", 1),
 ) -> list[Translation]:
     """Translate lines (beam 1 = greedy); a blank line gives one empty output.
 
     With `replace_unk`, every `<unk>` of an output becomes the source token that
-    the output position attended to most.
+    the output position attended to most. `where` is the file and the line
+    number of ``lines[0]``, for the errors that name a line.
+
+    Raises:
+        ConfigError: a beam wider than the target vocabulary, or one whose search
+            cannot fit in the memory available.
+        DataFormatError: a line longer than `max_src_len` tokens, or one whose
+            longest output is not longer than `min_len` (file:line).
     """
     check_search(
         beam=beam,
@@ -134,8 +234,18 @@ def translate(
         max_len_ratio=max_len_ratio,
         min_len=min_len,
         batch_size=batch_size,
+        max_src_len=max_src_len,
     )
+    _check_beam_width(model, beam)
     sources = [model.encode_src(line) for line in lines]
+    for offset, ids in enumerate(sources):
+        if ids:
+            place = (where[0], where[1] + offset)
+            _check_source(model, len(ids), max_src_len, min_len, max_len_ratio, place)
+    longest = max(map(len, sources), default=0)
+    _check_search_memory(
+        model, beam, min(batch_size, len(sources)), longest, max_len_ratio
+    )
     found = decode_ids(
         model.network,
         sources,
