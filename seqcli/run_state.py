@@ -18,6 +18,7 @@ from torch import nn
 
 from seqcli.config import TrainConfig
 from seqcli.devices import data_parallel, dist_info, resolve_precision
+from seqcli.reporting import LossWindow
 from seqcli.schedules import resolve_schedule
 
 
@@ -72,6 +73,8 @@ class RunState:
         self.started = time.monotonic()
         self.last_save = time.monotonic()
         self.elapsed_before = 0.0
+        # The training loss since the last progress record (cfg.log_interval).
+        self.loss_window = LossWindow(cfg.log_interval, time.monotonic())
 
     @property
     def elapsed(self) -> float:

@@ -30,8 +30,8 @@ from torch import nn
 from seqcli.batching import Batch
 from seqcli.config import TrainConfig
 from seqcli.errors import TrainingDiverged
-from seqcli.outputs import keep_log_until
-from seqcli.reporting import Reporter, SilentReporter, StepInfo
+from seqcli.outputs import append_line, keep_log_until
+from seqcli.reporting import BOOKKEEPING, Reporter, SilentReporter, StepInfo
 from seqcli.run_state import Progress, RunState
 from seqcli.schedules import lr_at_floor, plateau_lr, step_lr
 
@@ -48,6 +48,7 @@ class FitResult:
     # still does not improve) | max_time | interrupted
     stopped_by: str
     best_metrics: dict[str, float]
+    elapsed: float = 0.0  # seconds of training, across resumes (what --max-time counts)
 
 
 @dataclass
@@ -90,7 +91,9 @@ def fit(
             train_state None) or "last" (resume snapshot). Called on rank 0 only;
             it may return the path it wrote, which messages then name.
         resume: the ``train_state`` of a snapshot to continue from.
-        log_path: JSON Lines file that gets one record per evaluation.
+        log_path: JSON Lines file that gets one record per evaluation and, every
+            ``cfg.log_interval`` seconds, one of the training loss (``"kind":
+            "train"``).
 
     Ctrl-C and SIGTERM (what schedulers and `timeout` send) both save a resume
     snapshot and return with ``stopped_by="interrupted"``. A loss that becomes inf
@@ -106,6 +109,7 @@ def fit(
         _rewind_if_world_changed(run.progress, run.world, reporter)
         reporter.on_message(
             f"resuming at epoch {run.progress.epoch}, step {run.progress.step_in_epoch}"
+            + _budget_note(cfg.max_time, run.progress.elapsed)
         )
     if run.rank == 0 and log_path is not None:
         # Drop what a killed run logged after its snapshot (or all of an old run's).
@@ -162,8 +166,26 @@ def fit(
         ),
         {},
     )
-    metrics = {k: v for k, v in best.items() if k not in _BOOKKEEPING}
-    return FitResult(run.progress, stopped_by, metrics)
+    metrics = {k: v for k, v in best.items() if k not in BOOKKEEPING}
+    return FitResult(run.progress, stopped_by, metrics, run.elapsed)
+
+
+def _budget_note(max_time: float | None, elapsed: float) -> str:
+    """What a resumed run has left of --max-time, which counts all runs together."""
+    used = f"{elapsed / 60:.1f} min"
+    if max_time is None:
+        return f" ({used} trained so far)"
+    left = max_time * 60 - elapsed
+    if left <= 0:
+        return (
+            f"; --max-time {max_time:g} is the total training time of all runs and "
+            f"{used} are spent: nothing is left, so training stops at once (give a "
+            "larger --max-time to train longer)"
+        )
+    return (
+        f"; --max-time {max_time:g} is the total training time of all runs: {used} "
+        f"spent, {left / 60:.1f} min left"
+    )
 
 
 class Terminated(KeyboardInterrupt):
@@ -226,10 +248,6 @@ def _rewind_if_world_changed(p: Progress, world: int, reporter: Reporter) -> Non
     p.world = world
 
 
-# Fields of an evaluation record that describe the run, not the model's quality.
-_BOOKKEEPING = ("epoch", "step", "lr", "elapsed_s", "tokens", "best")
-
-
 def _train_epoch(
     run: RunState,
     batches: BatchFactory,
@@ -244,7 +262,7 @@ def _train_epoch(
     p, cfg = run.progress, run.cfg
     reporter.on_epoch_start(p.epoch, steps, p.step_in_epoch)
     run.network.train()
-    window_start, window_tokens = time.monotonic(), 0
+    window_start, window_tokens, window_steps = time.monotonic(), 0, 0
     for i, batch in enumerate(batches(p.epoch, run.rank, run.world)):
         if i < p.step_in_epoch:
             continue  # already trained before the interruption
@@ -263,10 +281,23 @@ def _train_epoch(
         p.global_step += 1
         p.tokens += batch.num_tokens
         window_tokens += batch.num_tokens
-        rate = window_tokens / max(time.monotonic() - window_start, 1e-9)
-        reporter.on_step(
-            StepInfo(p.epoch, p.step_in_epoch, steps, loss, run.lr, rate, run.elapsed)
+        window_steps += 1
+        seconds = max(time.monotonic() - window_start, 1e-9)
+        info = StepInfo(
+            p.epoch,
+            p.step_in_epoch,
+            steps,
+            loss,
+            run.lr,
+            window_tokens / seconds,
+            run.elapsed,
+            global_step=p.global_step,
+            epochs=cfg.epochs,
+            max_time_s=None if cfg.max_time is None else cfg.max_time * 60,
+            steps_per_s=window_steps / seconds,
         )
+        info.log = _log_training(run, info, batch.num_tokens, log_path)
+        reporter.on_step(info)
         if cfg.max_time is not None and run.agree(run.out_of_time()):
             _evaluate(run, evaluate, objective, save, reporter, log_path)
             return "max_time"
@@ -292,6 +323,32 @@ def _train_epoch(
         save("last", run.train_state(), {})
         run.last_save = time.monotonic()
     return verdict or "epochs"
+
+
+def _log_training(
+    run: RunState, info: StepInfo, tokens: int, log_path: Path | None
+) -> dict[str, float | str] | None:
+    """Every `log_interval` seconds, the training-loss record (mean over the steps
+    since the previous one), appended to the metrics log; None between records."""
+    window = run.loss_window
+    window.add(info.loss, tokens)
+    now = time.monotonic()
+    if not window.due(now):
+        return None
+    loss, rate = window.take(now)
+    record: dict[str, float | str] = {
+        "kind": "train",
+        "epoch": round(info.epoch_fraction, 4),
+        "step": info.global_step,
+        "loss": loss,
+        "lr": info.lr,
+        "elapsed_s": round(info.elapsed, 1),
+        "tokens": run.progress.tokens,
+        "tokens_per_s": round(rate, 1),
+    }
+    if run.rank == 0 and log_path is not None:
+        append_line(log_path, json.dumps(record))
+    return record
 
 
 def _train_step(run: RunState, batch: Batch) -> float:
@@ -414,8 +471,7 @@ def _evaluate(
     if run.rank == 0:
         reporter.on_eval(record)
         if log_path is not None:
-            with open(log_path, "a", encoding="utf-8") as fh:
-                fh.write(json.dumps(record) + "\n")
+            append_line(log_path, json.dumps(record))
     if cfg.early_stop and p.bad_evals >= cfg.early_stop:
         return "early_stop"
     if cfg.early_stop and record["best"] == 0.0 and at_floor:

@@ -148,6 +148,15 @@ def writing(path: Path, flag: str) -> Iterator[None]:
 
 
 # --- options shared by the training commands ------------------------------------
+def not_negative_number(ctx: Any, param: Any, value: Any) -> Any:
+    """Typer callback: a negative number is the one-line error, not a usage box."""
+    if value is not None and value < 0:
+        flag = max(param.opts, key=len) if param.opts else param.name
+        print_error(f"{flag} {value}: must be 0 or more")
+        raise typer.Exit(code=2)
+    return value
+
+
 ConfigOpt = Annotated[
     Path | None,
     typer.Option(
@@ -171,7 +180,28 @@ EpochsOpt = Annotated[
 ]
 MaxTimeOpt = Annotated[
     float | None,
-    typer.Option("--max-time", help="Stop training after this many minutes."),
+    typer.Option(
+        "--max-time",
+        help="Stop training after this many minutes of training (loading and the "
+        "final evaluations come on top; with --resume, the total of all runs).",
+    ),
+]
+LogIntervalOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--log-interval",
+        help="Seconds between progress lines (when stderr is no terminal) and "
+        "training-loss records in the metrics log; 0 = none (default: 30).",
+        callback=not_negative_number,
+    ),
+]
+TensorBoardOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--tensorboard",
+        help="Also write the training and validation scalars to this folder for "
+        "TensorBoard (needs: pip install 'seqcli[tensorboard]').",
+    ),
 ]
 ResumeOpt = Annotated[
     bool,
@@ -190,7 +220,8 @@ DryRunOpt = Annotated[
     ),
 ]
 QuietOpt = Annotated[
-    bool, typer.Option("--quiet", "-q", help="No progress bar or tables.")
+    bool,
+    typer.Option("--quiet", "-q", help="No progress, notes or tables on stderr."),
 ]
 
 
@@ -272,6 +303,7 @@ SHARED_KEYS: dict[str, str] = {
     "out": "out",
     "epochs": "train.epochs",
     "max_time": "train.max_time",
+    "log_interval": "train.log_interval",
     "seed": "train.seed",
     "device": "train.device",
     "threads": "train.num_threads",
