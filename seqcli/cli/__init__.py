@@ -36,6 +36,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "bleu": ("bleu", "bleu"),
     "info": ("inspection", "info"),
     "evaluate": ("inspection", "evaluate"),
+    "plot": ("plotting", "plot"),
 }
 
 
