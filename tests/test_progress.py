@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import io
 import json
-from pathlib import Path
 
 import pytest
 from conftest import assert_ok
@@ -131,16 +130,6 @@ def test_training_and_wall_time_at_the_end(logged_run: tuple) -> None:
     [line] = [x for x in result.stderr.splitlines() if x.startswith("training time")]
     assert "of --max-time 5 min" in line
     assert "wall time 0:" in line
-
-
-def test_quiet_has_no_progress_lines(tmp_path: Path, write_lines) -> None:
-    corpus = write_lines(tmp_path / "c.txt", ["a b a b ."] * 8)
-    args = ["train-lm", corpus, "--level", "char", "--epochs", "1", *TINY]
-    args += ["--log-interval", "0.0001", "-q", "-o", tmp_path / "m.pt"]
-    result = CliRunner().invoke(app, [str(a) for a in args])
-    assert_ok(result)
-    assert "step " not in result.stderr
-    assert "training time" not in result.stderr
 
 
 def test_max_time_help_says_it_is_training_time() -> None:

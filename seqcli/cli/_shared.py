@@ -98,6 +98,13 @@ def print_error(message: str) -> None:
     err_console.print(line, soft_wrap=True)
 
 
+def note_using(path: Path | str, *, quiet: bool) -> None:
+    """``using models/x.pt``: the checkpoint a command picked itself (the newest
+    that fits), said on stderr unless -q."""
+    if not quiet:
+        print_dim(f"using {path}")
+
+
 def print_dim(message: str) -> None:
     """A side note on stderr (``using models/x.pt``), its text never read as markup."""
     from rich.text import Text

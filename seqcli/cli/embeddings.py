@@ -13,11 +13,13 @@ import typer
 from seqcli.cli import _training
 from seqcli.cli._shared import (
     ModelOpt,
+    QuietOpt,
     ThreadsOpt,
     err_console,
     handle_errors,
     inference_device,
     not_a_directory,
+    note_using,
 )
 from seqcli.config import EmbeddingsConfig, default_of
 from seqcli.errors import SeqcliError
@@ -119,7 +121,9 @@ MethodOpt = Annotated[
 ]
 
 
-def _load(model: Path | None, vectors: Path | None, side: str | None):  # noqa: ANN202
+def _load(  # noqa: ANN202
+    model: Path | None, vectors: Path | None, side: str | None, *, quiet: bool
+):
     from seqcli.tasks import embeddings_inference as inference
 
     if model is not None and vectors is not None:
@@ -130,7 +134,7 @@ def _load(model: Path | None, vectors: Path | None, side: str | None):  # noqa: 
         from seqcli.checkpoint import find_latest
 
         model = find_latest("embeddings")
-        err_console.print(f"[dim]using {model}[/]")
+        note_using(model, quiet=quiet)
     return inference.load_model_vectors(model, side=side)
 
 
@@ -143,6 +147,7 @@ def neighbors(
     vectors: VectorsOpt = None,
     side: SideOpt = None,
     threads: ThreadsOpt = None,
+    quiet: QuietOpt = False,
 ) -> None:
     """Print the nearest words by cosine similarity: word, neighbour, similarity.
 
@@ -151,7 +156,7 @@ def neighbors(
     from seqcli.tasks.embeddings_inference import neighbors as nearest
 
     inference_device("cpu", threads)  # the vectors are searched on the CPU
-    emb = _load(model, vectors, side)
+    emb = _load(model, vectors, side, quiet=quiet)
     for word in words:
         for other, sim in nearest(emb, word, k):
             print(f"{word}\t{other}\t{sim:.4f}")
@@ -169,6 +174,7 @@ def analogy(
     vectors: VectorsOpt = None,
     side: SideOpt = None,
     threads: ThreadsOpt = None,
+    quiet: QuietOpt = False,
 ) -> None:
     """Complete a : b :: c : ? (the query words excluded): answer and score.
 
@@ -178,7 +184,7 @@ def analogy(
 
     inference_device("cpu", threads)
     for word, score in complete(
-        _load(model, vectors, side), a, b, c, k=k, method=method
+        _load(model, vectors, side, quiet=quiet), a, b, c, k=k, method=method
     ):
         print(f"{word}\t{score:.4f}")
 
@@ -205,6 +211,7 @@ def evaluate(
     vectors: VectorsOpt = None,
     side: SideOpt = None,
     threads: ThreadsOpt = None,
+    quiet: QuietOpt = False,
 ) -> None:
     """Score vectors on analogy questions (accuracy) and word similarity (Spearman).
 
@@ -217,7 +224,7 @@ def evaluate(
     if analogies is None and not similarity:
         raise SeqcliError("give --analogies FILE and/or --similarity FILE")
     inference_device("cpu", threads)
-    emb = _load(model, vectors, side)
+    emb = _load(model, vectors, side, quiet=quiet)
     if analogies is not None:
         report = inference.evaluate_analogies(
             emb, read_analogies(analogies), method=method
@@ -228,10 +235,11 @@ def evaluate(
                 f"{s.section}\t{s.correct}\t{s.answered}\t{s.total}\t"
                 f"{s.accuracy:.4f}\t{s.accuracy_all:.4f}"
             )
-        err_console.print(
-            f"{report.overall.skipped:,} of {report.overall.total:,} questions "
-            "skipped: a word outside the vocabulary"
-        )
+        if not quiet:
+            err_console.print(
+                f"{report.overall.skipped:,} of {report.overall.total:,} questions "
+                "skipped: a word outside the vocabulary"
+            )
     for path in similarity or []:
         score = inference.evaluate_similarity(emb, read_similarity(path), path.name)
         print(
@@ -261,6 +269,7 @@ def plot(
     model: ModelOpt = None,
     vectors: VectorsOpt = None,
     side: SideOpt = None,
+    quiet: QuietOpt = False,
 ) -> None:
     r"""Draw a labelled 2-D map of words (t-SNE or PCA); needs seqcli\[plot].
 
@@ -268,12 +277,13 @@ def plot(
     """
     from seqcli.tasks.embeddings_inference import plot_words
 
-    emb = _load(model, vectors, side)
+    emb = _load(model, vectors, side, quiet=quiet)
     chosen = words.read_text(encoding="utf-8").split() if words else emb.words[:top]
     placed, missing = plot_words(emb, chosen, out, method=method)
     if missing:
         err_console.print(f"not in the vocabulary, left out: {' '.join(missing[:20])}")
-    err_console.print(f"{placed} words placed in {out}")
+    if not quiet:
+        err_console.print(f"{placed} words placed in {out}")
 
 
 @app.command()
@@ -288,6 +298,7 @@ def export(
     model: ModelOpt = None,
     vectors: VectorsOpt = None,
     side: SideOpt = None,
+    quiet: QuietOpt = False,
 ) -> None:
     """Write the vectors in word2vec text format (gensim, spaCy read it).
 
@@ -295,5 +306,6 @@ def export(
     """
     from seqcli.tasks.embeddings_inference import export_vectors
 
-    count = export_vectors(_load(model, vectors, side), out)
-    err_console.print(f"{count:,} vectors written to {out}")
+    count = export_vectors(_load(model, vectors, side, quiet=quiet), out)
+    if not quiet:
+        err_console.print(f"{count:,} vectors written to {out}")

@@ -17,11 +17,13 @@ from seqcli.cli._shared import (
     DeviceOpt,
     ModelOpt,
     NetworkOpts,
+    QuietOpt,
     ThreadsOpt,
     err_console,
     handle_errors,
     inference_device,
     not_a_directory,
+    note_using,
 )
 from seqcli.config import TranslateConfig, TranslationConfig, default_of
 from seqcli.errors import ConfigError
@@ -233,6 +235,7 @@ def translate(
     ] = None,
     device: DeviceOpt = None,
     threads: ThreadsOpt = None,
+    quiet: QuietOpt = False,
 ) -> None:
     """Translate sentences with a trained model: one line out per line in.
 
@@ -252,7 +255,7 @@ def translate(
     widths = _beam_list(beams, beam)
     if plot_attention is not None:
         matplotlib_pyplot()  # fail before decoding when the extra is missing
-    translator = _load(model, device, threads, rows=batch_size * beam)
+    translator = _load(model, device, threads, rows=batch_size * beam, quiet=quiet)
     if analyze is not None:
         _analyze(translator, file, analyze, widths, search)
         return
@@ -266,14 +269,19 @@ def translate(
 
 
 def _load(
-    model: Path | None, device: str | None, threads: int | None, *, rows: int
+    model: Path | None,
+    device: str | None,
+    threads: int | None,
+    *,
+    rows: int,
+    quiet: bool = False,
 ) -> Translator:
     from seqcli.checkpoint import find_latest
     from seqcli.tasks.translation_inference import load_translator
 
     if model is None:
         model = find_latest("translation")
-        err_console.print(f"[dim]using {model}[/]")
+        note_using(model, quiet=quiet)
     dev = inference_device(device, threads, rows=rows)
     return load_translator(model, device=dev, command="`seqcli translate`")
 
