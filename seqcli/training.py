@@ -283,19 +283,8 @@ def _train_epoch(
         window_tokens += batch.num_tokens
         window_steps += 1
         seconds = max(time.monotonic() - window_start, 1e-9)
-        info = StepInfo(
-            p.epoch,
-            p.step_in_epoch,
-            steps,
-            loss,
-            run.lr,
-            window_tokens / seconds,
-            run.elapsed,
-            global_step=p.global_step,
-            epochs=cfg.epochs,
-            max_time_s=None if cfg.max_time is None else cfg.max_time * 60,
-            steps_per_s=window_steps / seconds,
-        )
+        info = _step_info(run, steps, loss, window_tokens / seconds)
+        info.steps_per_s = window_steps / seconds
         info.log = _log_training(run, info, batch.num_tokens, log_path)
         reporter.on_step(info)
         if cfg.max_time is not None and run.agree(run.out_of_time()):
@@ -323,6 +312,25 @@ def _train_epoch(
         save("last", run.train_state(), {})
         run.last_save = time.monotonic()
     return verdict or "epochs"
+
+
+def _step_info(
+    run: RunState, steps: int | None, loss: float, tokens_per_s: float
+) -> StepInfo:
+    """What the reporter hears after a step, with the limits that end the run."""
+    p, cfg = run.progress, run.cfg
+    return StepInfo(
+        p.epoch,
+        p.step_in_epoch,
+        steps,
+        loss,
+        run.lr,
+        tokens_per_s,
+        run.elapsed,
+        global_step=p.global_step,
+        epochs=cfg.epochs,
+        max_time_s=None if cfg.max_time is None else cfg.max_time * 60,
+    )
 
 
 def _log_training(

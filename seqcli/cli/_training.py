@@ -142,8 +142,9 @@ def resolve(
     return cfg, snapshot
 
 
-# Settings a resumed run is expected to change: more epochs, another time budget.
-_CONTINUING = ("train.epochs", "train.max_time")
+# Settings a resumed run is expected to change: more epochs, another time budget,
+# another progress interval.
+_CONTINUING = ("train.epochs", "train.max_time", "train.log_interval")
 
 
 def warn_changes(
