@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import io
 import json
+from pathlib import Path
 
 import pytest
-from conftest import assert_ok
+from conftest import assert_error, assert_ok
 from rich.console import Console
 from typer.testing import CliRunner
 
@@ -139,3 +140,13 @@ def test_max_time_help_says_it_is_training_time() -> None:
     assert "minutes of training" in text
     assert "--log-interval" in text
     assert "--tensorboard" in text
+
+
+@pytest.mark.parametrize("value", ["-1", "nan"])
+def test_log_interval_must_be_a_number_of_seconds(
+    tmp_path: Path, write_lines, value: str
+) -> None:
+    corpus = write_lines(tmp_path / "c.txt", ["a b ."] * 4)
+    args = ["train-lm", str(corpus), "--log-interval", value, "--dry-run"]
+    result = CliRunner().invoke(app, args)
+    assert_error(result, "--log-interval")

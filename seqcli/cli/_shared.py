@@ -155,15 +155,6 @@ def writing(path: Path, flag: str) -> Iterator[None]:
 
 
 # --- options shared by the training commands ------------------------------------
-def not_negative_number(ctx: Any, param: Any, value: Any) -> Any:
-    """Typer callback: a negative number is the one-line error, not a usage box."""
-    if value is not None and value < 0:
-        flag = max(param.opts, key=len) if param.opts else param.name
-        print_error(f"{flag} {value}: must be 0 or more")
-        raise typer.Exit(code=2)
-    return value
-
-
 ConfigOpt = Annotated[
     Path | None,
     typer.Option(
@@ -199,7 +190,6 @@ LogIntervalOpt = Annotated[
         "--log-interval",
         help="Seconds between progress lines (when stderr is no terminal) and "
         "training-loss records in the metrics log; 0 = none (default: 30).",
-        callback=not_negative_number,
     ),
 ]
 TensorBoardOpt = Annotated[
