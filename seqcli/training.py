@@ -127,8 +127,12 @@ def fit(
             f"{cfg.lr:g} (the configured one: not scaled with the processes)"
         )
     stopped_by = "epochs"
+    if resume is not None and cfg.max_time is not None and run.agree(run.out_of_time()):
+        # Resumed with its budget spent (--max-time counts all runs): not one step
+        # more, where the check after each step would let one through.
+        stopped_by = "max_time"
     try:
-        while run.progress.epoch <= cfg.epochs:
+        while stopped_by == "epochs" and run.progress.epoch <= cfg.epochs:
             stopped_by = _train_epoch(
                 run,
                 batches,
@@ -179,7 +183,7 @@ def _budget_note(max_time: float | None, elapsed: float) -> str:
     if left <= 0:
         return (
             f"; --max-time {max_time:g} is the total training time of all runs and "
-            f"{used} are spent: nothing is left, so training stops at once (give a "
+            f"{used} are spent: nothing is left, so nothing is trained (give a "
             "larger --max-time to train longer)"
         )
     return (

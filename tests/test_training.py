@@ -340,3 +340,8 @@ def test_resume_says_what_is_left_of_max_time(max_time: float, said: str) -> Non
     assert f"--max-time {max_time:g} is the total training time of all runs" in line
     assert said in line
     assert result.elapsed >= 60.0  # training time counts across resumes
+    if max_time < 1:  # the budget was spent: not one step more
+        assert result.progress.global_step == STEPS
+        assert result.stopped_by == "max_time"
+    else:
+        assert result.progress.global_step > STEPS
