@@ -104,6 +104,7 @@ def test_plot_without_matplotlib_names_the_extra(
         ('["a list"]\n', ":1: expected a JSON object"),
         ("\n", "holds no records"),
     ],
+    ids=["bad-json", "not-an-object", "empty"],
 )
 def test_plot_reports_a_bad_log_by_line(
     tmp_path: Path, text: str, fragment: str
