@@ -20,6 +20,7 @@ from torch import nn
 from seqcli.config import TrainConfig
 from seqcli.devices import data_parallel, dist_info
 from seqcli.precision import choose_precision, recurrent_cells
+from seqcli.reporting import LossWindow
 from seqcli.schedules import resolve_schedule
 
 
@@ -84,6 +85,8 @@ class RunState:
         # (`Batch.carry`: a language model's next window). Kept here, not on the
         # network, so that evaluations cannot touch it and snapshots keep it.
         self.carry: Any = None
+        # The training loss since the last progress record (cfg.log_interval).
+        self.loss_window = LossWindow(cfg.log_interval, time.monotonic())
 
     @property
     def elapsed(self) -> float:

@@ -94,6 +94,7 @@ class TrainOutcome:
     metrics: dict[str, dict[str, float]]
     stopped_by: str
     epochs: int
+    elapsed: float = 0.0  # seconds of training across resumes (what --max-time counts)
 
 
 def run_files(out: str | Path) -> RunFiles:
@@ -343,7 +344,7 @@ def _train(
         metrics["test"] = _test_best(run, files.out, device)
         update_metrics(files.out, run.task, {"test": metrics["test"]})
     epochs = result.progress.epoch - 1
-    return TrainOutcome(files.out, metrics, result.stopped_by, epochs)
+    return TrainOutcome(files.out, metrics, result.stopped_by, epochs, result.elapsed)
 
 
 def load_weights_of(network: nn.Module, snapshot: dict[str, Any]) -> None:

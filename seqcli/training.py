@@ -32,7 +32,7 @@ from seqcli.batching import Batch
 from seqcli.config import TrainConfig
 from seqcli.errors import TrainingDiverged
 from seqcli.outputs import append_line, keep_log_until
-from seqcli.reporting import Reporter, SilentReporter, StepInfo
+from seqcli.reporting import BOOKKEEPING, Reporter, SilentReporter, StepInfo
 from seqcli.run_state import Progress, RunState
 from seqcli.schedules import lr_at_floor, plateau_lr, step_lr
 
@@ -49,6 +49,7 @@ class FitResult:
     # still does not improve) | max_time | interrupted
     stopped_by: str
     best_metrics: dict[str, float]
+    elapsed: float = 0.0  # seconds of training, across resumes (what --max-time counts)
 
 
 @dataclass
@@ -96,7 +97,9 @@ def fit(
             train_state None) or "last" (resume snapshot). Called on rank 0 only;
             it may return the path it wrote, which messages then name.
         resume: the ``train_state`` of a snapshot to continue from.
-        log_path: JSON Lines file that gets one record per evaluation.
+        log_path: JSON Lines file that gets one record per evaluation and, every
+            ``cfg.log_interval`` seconds, one of the training loss (``"kind":
+            "train"``).
 
     Ctrl-C and SIGTERM (what schedulers and `timeout` send) both save a resume
     snapshot and return with ``stopped_by="interrupted"``. A loss that becomes inf
@@ -112,6 +115,7 @@ def fit(
         _rewind_if_world_changed(run.progress, run.world, reporter)
         reporter.on_message(
             f"resuming at epoch {run.progress.epoch}, step {run.progress.step_in_epoch}"
+            + _budget_note(cfg.max_time, run.progress.elapsed)
         )
     if run.rank == 0 and log_path is not None:
         # Drop what a killed run logged after its snapshot (or all of an old run's).
@@ -126,8 +130,12 @@ def fit(
             f"{cfg.lr:g} (the configured one: not scaled with the processes)"
         )
     stopped_by = "epochs"
+    if resume is not None and cfg.max_time is not None and run.agree(run.out_of_time()):
+        # Resumed with its budget spent (--max-time counts all runs): not one step
+        # more, where the check after each step would let one through.
+        stopped_by = "max_time"
     try:
-        while run.progress.epoch <= cfg.epochs:
+        while stopped_by == "epochs" and run.progress.epoch <= cfg.epochs:
             stopped_by = _train_epoch(
                 run,
                 batches,
@@ -165,8 +173,26 @@ def fit(
         ),
         {},
     )
-    metrics = {k: v for k, v in best.items() if k not in _BOOKKEEPING}
-    return FitResult(run.progress, stopped_by, metrics)
+    metrics = {k: v for k, v in best.items() if k not in BOOKKEEPING}
+    return FitResult(run.progress, stopped_by, metrics, run.elapsed)
+
+
+def _budget_note(max_time: float | None, elapsed: float) -> str:
+    """What a resumed run has left of --max-time, which counts all runs together."""
+    used = f"{elapsed / 60:.1f} min"
+    if max_time is None:
+        return f" ({used} trained so far)"
+    left = max_time * 60 - elapsed
+    if left <= 0:
+        return (
+            f"; --max-time {max_time:g} is the total training time of all runs and "
+            f"{used} are spent: nothing is left, so nothing is trained (give a "
+            "larger --max-time to train longer)"
+        )
+    return (
+        f"; --max-time {max_time:g} is the total training time of all runs: {used} "
+        f"spent, {left / 60:.1f} min left"
+    )
 
 
 class Terminated(KeyboardInterrupt):
@@ -229,10 +255,6 @@ def _rewind_if_world_changed(p: Progress, world: int, reporter: Reporter) -> Non
     p.world = world
 
 
-# Fields of an evaluation record that describe the run, not the model's quality.
-_BOOKKEEPING = ("epoch", "step", "lr", "elapsed_s", "tokens", "best")
-
-
 def _train_epoch(
     run: RunState,
     batches: BatchFactory,
@@ -247,7 +269,7 @@ def _train_epoch(
     p, cfg = run.progress, run.cfg
     reporter.on_epoch_start(p.epoch, steps, p.step_in_epoch)
     run.network.train()
-    window_start, window_tokens = time.monotonic(), 0
+    window_start, window_tokens, window_steps = time.monotonic(), 0, 0
     for i, batch in enumerate(batches(p.epoch, run.rank, run.world)):
         if i < p.step_in_epoch:
             continue  # already trained before the interruption
@@ -266,10 +288,12 @@ def _train_epoch(
         p.global_step += 1
         p.tokens += batch.num_tokens
         window_tokens += batch.num_tokens
-        rate = window_tokens / max(time.monotonic() - window_start, 1e-9)
-        reporter.on_step(
-            StepInfo(p.epoch, p.step_in_epoch, steps, loss, run.lr, rate, run.elapsed)
-        )
+        window_steps += 1
+        seconds = max(time.monotonic() - window_start, 1e-9)
+        info = _step_info(run, steps, loss, window_tokens / seconds)
+        info.steps_per_s = window_steps / seconds
+        info.log = _log_training(run, info, batch.num_tokens, log_path)
+        reporter.on_step(info)
         if cfg.max_time is not None and run.agree(run.out_of_time()):
             _evaluate(run, evaluate, objective, save, reporter, log_path)
             return "max_time"
@@ -296,6 +320,51 @@ def _train_epoch(
         save("last", run.train_state(), {})
         run.last_save = time.monotonic()
     return verdict or "epochs"
+
+
+def _step_info(
+    run: RunState, steps: int | None, loss: float, tokens_per_s: float
+) -> StepInfo:
+    """What the reporter hears after a step, with the limits that end the run."""
+    p, cfg = run.progress, run.cfg
+    return StepInfo(
+        p.epoch,
+        p.step_in_epoch,
+        steps,
+        loss,
+        run.lr,
+        tokens_per_s,
+        run.elapsed,
+        global_step=p.global_step,
+        epochs=cfg.epochs,
+        max_time_s=None if cfg.max_time is None else cfg.max_time * 60,
+    )
+
+
+def _log_training(
+    run: RunState, info: StepInfo, tokens: int, log_path: Path | None
+) -> dict[str, float | str] | None:
+    """Every `log_interval` seconds, the training-loss record (mean over the steps
+    since the previous one), appended to the metrics log; None between records."""
+    window = run.loss_window
+    window.add(info.loss, tokens)
+    now = time.monotonic()
+    if not window.due(now):
+        return None
+    loss, rate = window.take(now)
+    record: dict[str, float | str] = {
+        "kind": "train",
+        "epoch": round(info.epoch_fraction, 4),
+        "step": info.global_step,
+        "loss": loss,
+        "lr": info.lr,
+        "elapsed_s": round(info.elapsed, 1),
+        "tokens": run.progress.tokens,
+        "tokens_per_s": round(rate, 1),
+    }
+    if run.rank == 0 and log_path is not None:
+        append_line(log_path, json.dumps(record))
+    return record
 
 
 def _train_step(run: RunState, batch: Batch) -> float:

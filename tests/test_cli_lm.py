@@ -242,7 +242,7 @@ def test_commands_without_model_use_the_newest_lm_in_models(
     result = invoke(runner, "sample", "--max-length", "10", "--seed", "1")
     assert_ok(result)
     assert "using models/newest.pt" in result.stderr
-    result = invoke(runner, "score", "-", "-q", input="the cat\n")
+    result = invoke(runner, "score", "-", input="the cat\n")
     assert_ok(result)
     assert "using models/newest.pt" in result.stderr
     # `evaluate` takes the newest checkpoint of any task it supports.

@@ -26,6 +26,7 @@ TORCH_FREE = [
     "seqcli.treebank",
     "seqcli.readers",
     "seqcli.reporting",
+    "seqcli.curves",
     "seqcli.schedules",
     "seqcli.step_protocol",
     "seqcli.metrics",
@@ -70,6 +71,7 @@ for args in (
     ["tokenize", "encode", f"{folder}/text.txt", "--lowercase"],
     ["tokenize", "vocab", f"{folder}/text.txt"],
     ["bleu", f"{folder}/hyp.txt", f"{folder}/ref.txt"],
+    ["plot", f"{folder}/run.metrics.jsonl", "-o", f"{folder}/curves.png"],
 ):
     r = runner.invoke(app, args)
     results.append({"args": args, "code": r.exit_code, "stdout": r.stdout})
@@ -107,6 +109,10 @@ def report(write_lines, tmp_path_factory: pytest.TempPathFactory) -> dict:
     write_lines(folder / "text.txt", ["The cat sat .", "A dog ran ."])
     write_lines(folder / "hyp.txt", ["the cat sat on the mat", "a dog ran"])
     write_lines(folder / "ref.txt", ["the cat sat on a mat", "the dog ran"])
+    write_lines(
+        folder / "run.metrics.jsonl",
+        ['{"kind": "train", "step": 2, "loss": 3.0}', '{"step": 4, "loss": 2.5}'],
+    )
     proc = run_python("-c", SCRIPT, str(folder), json.dumps(TORCH_FREE))
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -143,6 +149,13 @@ def test_tokenize_and_bleu_run_without_torch(report: dict):
     bleu = next(r for r in report["results"] if r["args"][0] == "bleu")
     assert bleu["code"] == 0, bleu
     assert "BLEU" in bleu["stdout"]
+    assert report["torch"] is False
+
+
+def test_plot_runs_without_torch(report: dict):
+    pytest.importorskip("matplotlib")
+    plot = next(r for r in report["results"] if r["args"][0] == "plot")
+    assert plot["code"] == 0, plot
     assert report["torch"] is False
 
 

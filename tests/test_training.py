@@ -385,3 +385,41 @@ def test_auto_precision_trains_in_bf16_only_on_bf16_hardware(
     network = DtypeProbe()
     train(network, scripted([1.0] * 6), precision="auto")
     assert set(network.dtypes) == {torch.bfloat16 if native else torch.float32}
+
+
+class Messages(Losses):
+    """A reporter that keeps fit's messages."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.messages: list[str] = []
+
+    def on_message(self, text: str) -> None:
+        self.messages.append(text)
+
+
+@pytest.mark.parametrize(
+    ("max_time", "said"),
+    [
+        (0.5, "1.0 min are spent: nothing is left"),
+        (3.0, "1.0 min spent, 2.0 min left"),
+    ],
+)
+def test_resume_says_what_is_left_of_max_time(max_time: float, said: str) -> None:
+    saves = Saves()
+    train(Linear(), scripted([1.0]), saves=saves, epochs=1)
+    state, weights = saves.last()
+    state["progress"]["elapsed"] = 60.0  # as if the first run trained a minute
+    network, reporter = Linear(), Messages()
+    network.load_state_dict(weights)
+    result = train(network, scripted([1.0] * 3), reporter=reporter, resume=state,
+                   epochs=3, max_time=max_time)  # fmt: skip
+    [line] = [m for m in reporter.messages if m.startswith("resuming")]
+    assert f"--max-time {max_time:g} is the total training time of all runs" in line
+    assert said in line
+    assert result.elapsed >= 60.0  # training time counts across resumes
+    if max_time < 1:  # the budget was spent: not one step more
+        assert result.progress.global_step == STEPS
+        assert result.stopped_by == "max_time"
+    else:
+        assert result.progress.global_step > STEPS

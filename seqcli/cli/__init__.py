@@ -105,6 +105,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "Score a model on data: perplexity for language models, task metrics "
         "otherwise.",
     ),
+    "plot": (
+        "plotting",
+        "plot",
+        "Draw training and validation curves against steps and training time.",
+    ),
 }
 ABOUT = "Train and use recurrent (RNN/GRU/LSTM) models on your own text."
 

@@ -1,6 +1,8 @@
 """Rich rendering of training progress: a live bar and a per-epoch metrics table.
 
-Implements the `seqcli.reporting.Reporter` protocol on stderr. Must not import torch.
+On a terminal a live bar; elsewhere (a log file, a pipe, a scheduler's output) a
+plain line every `TrainConfig.log_interval` seconds. Implements the
+`seqcli.reporting.Reporter` protocol on stderr. Must not import torch.
 """
 
 from __future__ import annotations
@@ -14,10 +16,8 @@ from rich.progress import (
     Progress,
     TaskID,
     TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
 )
-from rich.table import Table
+from rich.table import Column, Table
 
 from seqcli.cli._shared import err_console, print_dim
 from seqcli.metrics.scales import format_metric, is_percent
@@ -44,33 +44,28 @@ class RichReporter:
         if self.quiet or not err_console.is_terminal:
             return
         self._stop_bar()
-        self.progress = Progress(
-            TextColumn(f"epoch {epoch}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[stats]}"),
-            TimeElapsedColumn(),
-            TextColumn("eta"),
-            TimeRemainingColumn(),
-            console=err_console.real,
-            transient=True,
-        )
+        self.progress = progress_bar(epoch, console=err_console.real)
         self.progress.start()
         self.task = self.progress.add_task(
-            "train", total=steps, completed=done, stats=""
+            "train", total=steps, completed=done, stats="", clock=""
         )
         self._every = max(1, (steps or 100) // 200)
 
     def on_step(self, info: StepInfo) -> None:
-        if self.quiet or self.progress is None or self.task is None:
+        if self.quiet:
+            return
+        if self.progress is None or self.task is None:
+            if info.log is not None:  # off a terminal: a line now and then
+                print_dim(progress_line(info, nll=self.nll))
             return
         if info.step_in_epoch % self._every:
             return
-        stats = f"loss {info.loss:.3f}"
-        if self.nll:
-            stats += f" ppl {math.exp(min(info.loss, 50)):.1f}"
-        stats += f" | {info.tokens_per_s:,.0f} tok/s | lr {info.lr:.2g}"
-        self.progress.update(self.task, completed=info.step_in_epoch, stats=stats)
+        self.progress.update(
+            self.task,
+            completed=info.step_in_epoch,
+            stats=bar_stats(info, nll=self.nll),
+            clock=bar_clock(info),
+        )
 
     def on_eval(self, record: dict[str, float]) -> None:
         if self.quiet:
@@ -100,6 +95,83 @@ class RichReporter:
         if self.progress is not None:
             self.progress.stop()
             self.progress = None
+
+
+def progress_bar(epoch: int, *, console: object) -> Progress:
+    """The live bar of one epoch, its fields compact enough for 80 columns:
+    ``ep 3 ━━━━━━━━━━ 552/1490 loss 4.86 ppl 129 12.3k tok/s lr 3e-3 4:10 eta 5:50``
+    (the bar itself shrinks first when the line is short of room)."""
+    return Progress(
+        TextColumn(f"ep {epoch}", table_column=Column(no_wrap=True)),
+        BarColumn(bar_width=None, table_column=Column(ratio=1)),
+        MofNCompleteColumn(table_column=Column(no_wrap=True)),
+        TextColumn("{task.fields[stats]}", table_column=Column(no_wrap=True)),
+        TextColumn("{task.fields[clock]}", table_column=Column(no_wrap=True)),
+        console=console,  # type: ignore[arg-type]
+        transient=True,
+    )
+
+
+def bar_stats(info: StepInfo, *, nll: bool) -> str:
+    """loss (and perplexity), tokens/s and lr, as the bar shows them."""
+    stats = f"loss {info.loss:.2f}"
+    if nll:
+        stats += f" ppl {_compact(math.exp(min(info.loss, 50)))}"
+    lr = f"{info.lr:.0e}".replace("e-0", "e-")  # 3e-03 -> 3e-3
+    return stats + f" {_compact(info.tokens_per_s)} tok/s lr {lr}"
+
+
+def bar_clock(info: StepInfo) -> str:
+    """Training time so far and the time left to the first limit (epochs or
+    --max-time, whichever ends the run first)."""
+    left = info.time_left()
+    eta = "?" if left is None else clock(left[0], short=True)
+    return f"{clock(info.elapsed, short=True)} eta {eta}"
+
+
+def progress_line(info: StepInfo, *, nll: bool) -> str:
+    """The plain line written every log_interval seconds when no bar can be drawn.
+
+    Its loss is the mean since the previous line (`StepInfo.log`).
+    """
+    record = info.log or {}
+    loss = float(record.get("loss", info.loss))
+    rate = float(record.get("tokens_per_s", info.tokens_per_s))
+    epochs = "" if info.epochs is None else f"/{info.epochs}"
+    parts = [
+        f"step {info.global_step:,}",
+        f"epoch {info.epoch_fraction:.2f}{epochs}",
+        f"loss {loss:.4f}"
+        + (f" (ppl {_compact(math.exp(min(loss, 50)))})" if nll else ""),
+        f"lr {info.lr:.2e}",
+        f"{rate:,.0f} tok/s",
+        f"elapsed {clock(info.elapsed)}",
+    ]
+    left = info.time_left()
+    if left is not None:
+        parts.append(f"left {clock(left[0])} ({left[1]})")
+    return "  ".join(parts)
+
+
+def clock(seconds: float, *, short: bool = False) -> str:
+    """h:mm:ss; with `short`, m:ss below an hour."""
+    whole = int(max(seconds, 0.0) + 0.5)
+    if short and whole < 3600:
+        return f"{whole // 60}:{whole % 60:02d}"
+    return f"{whole // 3600}:{whole // 60 % 60:02d}:{whole % 60:02d}"
+
+
+def _compact(value: float) -> str:
+    """A number in at most 5 characters: 96.3, 1234, 12.3k, 123k, 1.2M."""
+    if value < 100:
+        return f"{value:.1f}"
+    if value < 10_000:
+        return f"{value:.0f}"
+    if value < 100_000:
+        return f"{value / 1000:.1f}k"
+    if value < 1_000_000:
+        return f"{value / 1000:.0f}k"
+    return f"{value / 1e6:.1f}M"
 
 
 def _fmt(name: str, value: float | None) -> str:

@@ -132,6 +132,13 @@ def print_error(message: str) -> None:
     err_console.print(line, soft_wrap=True)
 
 
+def note_using(path: Path | str, *, quiet: bool) -> None:
+    """``using models/x.pt``: the checkpoint a command picked itself (the newest
+    that fits), said on stderr unless -q."""
+    if not quiet:
+        print_dim(f"using {path}")
+
+
 def print_dim(message: str) -> None:
     """A side note on stderr (``using models/x.pt``), its text never read as markup."""
     from rich.text import Text
@@ -187,7 +194,27 @@ EpochsOpt = Annotated[
 ]
 MaxTimeOpt = Annotated[
     float | None,
-    typer.Option("--max-time", help="Stop training after this many minutes."),
+    typer.Option(
+        "--max-time",
+        help="Stop training after this many minutes of training (loading and the "
+        "final evaluations come on top; with --resume, the total of all runs).",
+    ),
+]
+LogIntervalOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--log-interval",
+        help="Seconds between progress lines (when stderr is no terminal) and "
+        "training-loss records in the metrics log; 0 = none (default: 30).",
+    ),
+]
+TensorBoardOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--tensorboard",
+        help="Also write the training and validation scalars to this folder for "
+        "TensorBoard (needs: pip install 'seqcli[tensorboard]').",
+    ),
 ]
 ResumeOpt = Annotated[
     bool,
@@ -206,7 +233,8 @@ DryRunOpt = Annotated[
     ),
 ]
 QuietOpt = Annotated[
-    bool, typer.Option("--quiet", "-q", help="No progress bar or tables.")
+    bool,
+    typer.Option("--quiet", "-q", help="No progress, notes or tables on stderr."),
 ]
 
 
@@ -289,6 +317,7 @@ SHARED_KEYS: dict[str, str] = {
     "out": "out",
     "epochs": "train.epochs",
     "max_time": "train.max_time",
+    "log_interval": "train.log_interval",
     "seed": "train.seed",
     "device": "train.device",
     "threads": "train.num_threads",

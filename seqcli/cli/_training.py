@@ -2,7 +2,8 @@
 
 A command is decorated with `training_command`, which gives it the run-control
 flags every training command has (--config, --out, --epochs, --max-time, --resume,
---seed, --device, --threads, --precision, --dry-run, --quiet; declared once, in
+--seed, --device, --threads, --precision, --log-interval, --tensorboard, --dry-run,
+--quiet; declared once, in
 `RUN_FLAGS`). It declares only its own flags (and the network flags of
 `_shared.NetworkOpts` it takes), and calls `run` with ``locals()``, its own
 overrides and its task's `setup`/`train_*` functions::
@@ -25,6 +26,7 @@ from __future__ import annotations
 import functools
 import inspect
 import os
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -33,12 +35,13 @@ import typer
 import yaml
 from rich.markup import escape  # paths and values such as [1, 2] are not markup
 
-from seqcli.cli._progress import RichReporter
+from seqcli.cli._progress import RichReporter, clock
 from seqcli.cli._shared import (
     ConfigOpt,
     DeviceOpt,
     DryRunOpt,
     EpochsOpt,
+    LogIntervalOpt,
     MaxTimeOpt,
     NetworkOpts,
     OutOpt,
@@ -46,6 +49,7 @@ from seqcli.cli._shared import (
     QuietOpt,
     ResumeOpt,
     SeedOpt,
+    TensorBoardOpt,
     ThreadsOpt,
     err_console,
     plain,
@@ -65,6 +69,8 @@ RUN_FLAGS: tuple[tuple[str, Any, Any], ...] = (
     ("out", OutOpt, None),
     ("epochs", EpochsOpt, None),
     ("max_time", MaxTimeOpt, None),
+    ("log_interval", LogIntervalOpt, None),
+    ("tensorboard", TensorBoardOpt, None),
     ("resume", ResumeOpt, False),
     ("seed", SeedOpt, None),
     ("device", DeviceOpt, None),
@@ -137,8 +143,9 @@ def resolve(
     return cfg, snapshot
 
 
-# Settings a resumed run is expected to change: more epochs, another time budget.
-_CONTINUING = ("train.epochs", "train.max_time")
+# Settings a resumed run is expected to change: more epochs, another time budget,
+# another progress interval.
+_CONTINUING = ("train.epochs", "train.max_time", "train.log_interval")
 
 
 def warn_changes(
@@ -184,6 +191,7 @@ def run(
         train: the task's `train_*` function.
         nll: the loss is a per-token NLL (the progress bar shows its perplexity).
     """
+    started = time.monotonic()
     flags = {**flags, **(flags.get("run_flags") or {})}
     overrides = {**NetworkOpts.overrides(flags, cls), **own}
     overrides = {key: plain(value) for key, value in overrides.items()}
@@ -195,6 +203,11 @@ def run(
         resume=flags["resume"],
         quiet=flags["quiet"],
     )
+    board = flags.get("tensorboard")
+    if board is not None:  # probed before any work, by --dry-run too
+        from seqcli.board import check_tensorboard
+
+        check_tensorboard()
     if flags["dry_run"]:
         from seqcli.memory import size_of
         from seqcli.runs import check_task
@@ -210,16 +223,33 @@ def run(
     # Under torchrun, rank 0 alone reports: the tasks' own messages (the data
     # summary) would otherwise be printed once per process.
     quiet = flags["quiet"] or os.environ.get("RANK", "0") != "0"
-    rep = RichReporter(quiet=quiet, nll=nll)
+    rep: Any = RichReporter(quiet=quiet, nll=nll)
+    if board is not None:
+        from seqcli.board import BoardReporter
+
+        rep = BoardReporter(board, rep)
     try:
         outcome = train(cfg, resume=snapshot, reporter=rep)
     finally:
         rep.close()
+    if not flags["quiet"] and os.environ.get("RANK", "0") == "0":
+        wall = time.monotonic() - started
+        print_dim(timing_line(outcome.elapsed, wall, cfg.train.max_time))
     report_outcome(
         outcome.path, outcome.metrics, outcome.stopped_by, quiet=flags["quiet"]
     )
     if outcome.stopped_by == "interrupted":
         raise typer.Exit(130)
+
+
+def timing_line(training_s: float, wall_s: float, max_time: float | None) -> str:
+    """Training time (what --max-time counts, across resumes) and this command's
+    wall time (with loading, evaluations and test scoring)."""
+    budget = "" if max_time is None else f" of --max-time {max_time:g} min"
+    return (
+        f"training time {clock(training_s)}{budget}; wall time {clock(wall_s)} "
+        "(this command, with loading, evaluations and test scoring)"
+    )
 
 
 def print_config(cfg: Any) -> None:

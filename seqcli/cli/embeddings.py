@@ -13,11 +13,13 @@ import typer
 from seqcli.cli import _training
 from seqcli.cli._shared import (
     ModelOpt,
+    QuietOpt,
     ThreadsOpt,
     err_console,
     handle_errors,
     inference_device,
     not_a_directory,
+    note_using,
 )
 from seqcli.config import EmbeddingsConfig, default_of
 from seqcli.errors import SeqcliError
@@ -121,7 +123,7 @@ MethodOpt = Annotated[
 
 
 def _source(
-    model: Path | None, vectors: Path | None
+    model: Path | None, vectors: Path | None, *, quiet: bool = False
 ) -> tuple[Path | None, Path | None]:
     """The checkpoint or vectors file to read (-m defaults to the newest model)."""
     if model is not None and vectors is not None:
@@ -130,27 +132,34 @@ def _source(
         from seqcli.checkpoint import find_latest
 
         model = find_latest("embeddings")
-        err_console.print(f"[dim]using {model}[/]")
+        note_using(model, quiet=quiet)
     return model, vectors
 
 
-def _load(model: Path | None, vectors: Path | None, side: str | None):  # noqa: ANN202
+def _load(  # noqa: ANN202
+    model: Path | None, vectors: Path | None, side: str | None, *, quiet: bool
+):
     from seqcli.tasks import embeddings_inference as inference
 
-    model, vectors = _source(model, vectors)
+    model, vectors = _source(model, vectors, quiet=quiet)
     if vectors is not None:
         return inference.load_vectors(vectors)
     return inference.load_model_vectors(model, side=side)
 
 
 def _claim(
-    out: Path, model: Path | None, vectors: Path | None, words: Path | None = None
+    out: Path,
+    model: Path | None,
+    vectors: Path | None,
+    words: Path | None = None,
+    *,
+    quiet: bool = False,
 ) -> tuple[OutputFile, Path | None, Path | None]:
     """Claim `out` before any vectors are read: it may be none of the inputs.
 
     Returns the claim and the resolved sources (-m defaults to the newest model).
     """
-    model, vectors = _source(model, vectors)
+    model, vectors = _source(model, vectors, quiet=quiet)
     inputs = {"-m/--model": model, "--vectors": vectors, "--words": words}
     return OutputFile(out, inputs=inputs), model, vectors
 
@@ -164,6 +173,7 @@ def neighbors(
     vectors: VectorsOpt = None,
     side: SideOpt = None,
     threads: ThreadsOpt = None,
+    quiet: QuietOpt = False,
 ) -> None:
     """Print the nearest words by cosine similarity: word, neighbour, similarity.
 
@@ -172,7 +182,7 @@ def neighbors(
     from seqcli.tasks.embeddings_inference import neighbors as nearest
 
     inference_device("cpu", threads)  # the vectors are searched on the CPU
-    emb = _load(model, vectors, side)
+    emb = _load(model, vectors, side, quiet=quiet)
     for word in words:
         for other, sim in nearest(emb, word, k):
             print(f"{word}\t{other}\t{sim:.4f}")
@@ -190,6 +200,7 @@ def analogy(
     vectors: VectorsOpt = None,
     side: SideOpt = None,
     threads: ThreadsOpt = None,
+    quiet: QuietOpt = False,
 ) -> None:
     """Complete a : b :: c : ? (the query words excluded): answer and score.
 
@@ -199,7 +210,7 @@ def analogy(
 
     inference_device("cpu", threads)
     for word, score in complete(
-        _load(model, vectors, side), a, b, c, k=k, method=method
+        _load(model, vectors, side, quiet=quiet), a, b, c, k=k, method=method
     ):
         print(f"{word}\t{score:.4f}")
 
@@ -226,6 +237,7 @@ def evaluate(
     vectors: VectorsOpt = None,
     side: SideOpt = None,
     threads: ThreadsOpt = None,
+    quiet: QuietOpt = False,
 ) -> None:
     """Score vectors on analogy questions (accuracy) and word similarity (Spearman).
 
@@ -238,7 +250,7 @@ def evaluate(
     if analogies is None and not similarity:
         raise SeqcliError("give --analogies FILE and/or --similarity FILE")
     inference_device("cpu", threads)
-    emb = _load(model, vectors, side)
+    emb = _load(model, vectors, side, quiet=quiet)
     if analogies is not None:
         report = inference.evaluate_analogies(
             emb, read_analogies(analogies), method=method
@@ -249,10 +261,11 @@ def evaluate(
                 f"{s.section}\t{s.correct}\t{s.answered}\t{s.total}\t"
                 f"{s.accuracy:.2f}\t{s.accuracy_all:.2f}"
             )
-        err_console.print(
-            f"{report.overall.skipped:,} of {report.overall.total:,} questions "
-            "skipped: a word outside the vocabulary"
-        )
+        if not quiet:
+            err_console.print(
+                f"{report.overall.skipped:,} of {report.overall.total:,} questions "
+                "skipped: a word outside the vocabulary"
+            )
     for path in similarity or []:
         score = inference.evaluate_similarity(emb, read_similarity(path), path.name)
         print(
@@ -282,6 +295,7 @@ def plot(
     model: ModelOpt = None,
     vectors: VectorsOpt = None,
     side: SideOpt = None,
+    quiet: QuietOpt = False,
 ) -> None:
     r"""Draw a labelled 2-D map of words (t-SNE or PCA); needs seqcli\[plot].
 
@@ -289,13 +303,14 @@ def plot(
     """
     from seqcli.tasks.embeddings_inference import plot_words
 
-    target, model, vectors = _claim(out, model, vectors, words)
-    emb = _load(model, vectors, side)
+    target, model, vectors = _claim(out, model, vectors, words, quiet=quiet)
+    emb = _load(model, vectors, side, quiet=quiet)
     chosen = words.read_text(encoding="utf-8").split() if words else emb.words[:top]
     placed, missing = plot_words(emb, chosen, target, method=method)
     if missing:
         err_console.print(f"not in the vocabulary, left out: {' '.join(missing[:20])}")
-    err_console.print(f"{placed} words placed in {out}")
+    if not quiet:
+        err_console.print(f"{placed} words placed in {out}")
 
 
 @app.command()
@@ -310,6 +325,7 @@ def export(
     model: ModelOpt = None,
     vectors: VectorsOpt = None,
     side: SideOpt = None,
+    quiet: QuietOpt = False,
 ) -> None:
     """Write the vectors in word2vec text format (gensim, spaCy read it).
 
@@ -317,6 +333,7 @@ def export(
     """
     from seqcli.tasks.embeddings_inference import export_vectors
 
-    target, model, vectors = _claim(out, model, vectors)
-    count = export_vectors(_load(model, vectors, side), target)
-    err_console.print(f"{count:,} vectors written to {out}")
+    target, model, vectors = _claim(out, model, vectors, quiet=quiet)
+    count = export_vectors(_load(model, vectors, side, quiet=quiet), target)
+    if not quiet:
+        err_console.print(f"{count:,} vectors written to {out}")

@@ -18,12 +18,13 @@ from seqcli.cli._shared import (
     DeviceOpt,
     ModelOpt,
     ModelsOpt,
+    QuietOpt,
     ThreadsOpt,
     handle_errors,
     inference_device,
     not_a_directory,
+    note_using,
     out_console,
-    print_dim,
 )
 from seqcli.config import TranslateConfig
 from seqcli.errors import a_or_an
@@ -192,6 +193,7 @@ def evaluate(
     as_json: JsonOpt = False,
     device: DeviceOpt = None,
     threads: ThreadsOpt = None,
+    quiet: QuietOpt = False,
     conlleval: Annotated[
         bool,
         typer.Option(
@@ -235,7 +237,7 @@ def evaluate(
 
     paths = model or [find_latest(EVALUATED_TASKS)]
     if not model:
-        print_dim(f"using {paths[0]}")
+        note_using(paths[0], quiet=quiet)
     path = paths[0]
     task = peek_task(path) if path.exists() else None
     if task is not None:

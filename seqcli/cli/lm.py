@@ -22,7 +22,7 @@ from seqcli.cli._shared import (
     handle_errors,
     inference_device,
     not_a_directory,
-    print_dim,
+    note_using,
 )
 from seqcli.config import ADAPTIVE_SOFTMAX_ABOVE, LMConfig, SampleConfig
 from seqcli.vocab import EOS, UNK
@@ -134,13 +134,14 @@ def _load(  # noqa: ANN202
     command: str,
     *,
     rows: int | None = None,
+    quiet: bool = False,
 ):
     from seqcli.checkpoint import find_latest
     from seqcli.tasks.lm_inference import load_lm
 
     if model is None:
         model = find_latest("lm")
-        print_dim(f"using {model}")
+        note_using(model, quiet=quiet)
     dev = inference_device(device, threads, rows=rows)
     return load_lm(model, device=dev, command=command)
 
@@ -201,6 +202,7 @@ def sample(
     seed: SeedOpt = None,
     device: DeviceOpt = None,
     threads: ThreadsOpt = None,
+    quiet: QuietOpt = False,
 ) -> None:
     """Generate text from a language model, streaming it to stdout.
 
@@ -208,7 +210,7 @@ def sample(
     """
     # One sample is drawn one row at a time, several as a batch: the threads
     # are measured on steps of that many rows.
-    lm = _load(model, device, threads, "`seqcli sample`", rows=num)
+    lm = _load(model, device, threads, "`seqcli sample`", rows=num, quiet=quiet)
     from seqcli.tasks.lm_inference import sample as draw
 
     stop = stop_at_eos if stop_at_eos is not None else lm.tokenizer.kind != "char"
@@ -275,7 +277,7 @@ def score(
     from seqcli.tasks.lm_inference import score as score_texts
     from seqcli.tasks.lm_inference import token_log_probs
 
-    lm = _load(model, device, threads, "`seqcli score`")
+    lm = _load(model, device, threads, "`seqcli score`", quiet=quiet)
     texts = [line.text for line in read_text(file)]
     result = score_texts(lm, texts)
     print("ln_p\tlog10_p\tp\tppl\ttokens\ttext")

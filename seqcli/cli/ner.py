@@ -19,11 +19,12 @@ from seqcli.cli import _training
 from seqcli.cli._shared import (
     DeviceOpt,
     NetworkOpts,
+    QuietOpt,
     ThreadsOpt,
-    err_console,
     handle_errors,
     inference_device,
     not_a_directory,
+    note_using,
 )
 from seqcli.config import NerConfig, TagConfig, default_of
 from seqcli.errors import ConfigError
@@ -257,6 +258,7 @@ def tag(
     ] = TagConfig.batch_size,
     device: DeviceOpt = None,
     threads: ThreadsOpt = None,
+    quiet: QuietOpt = False,
 ) -> None:
     """Tag named entities: CoNLL rows, bracketed spans or JSON lines on stdout.
 
@@ -271,7 +273,7 @@ def tag(
 
     if not model:
         model = [find_latest("ner")]
-        err_console.print(f"[dim]using {model[0]}[/]")
+        note_using(model[0], quiet=quiet)
     dev = inference_device(device, threads, rows=batch_size)
     loaded = inference.load_taggers(model, device=dev, command="`seqcli tag`")
     sentences = inference.read_input(

@@ -16,11 +16,12 @@ from seqcli.cli._shared import (
     DeviceOpt,
     ModelsOpt,
     NetworkOpts,
+    QuietOpt,
     ThreadsOpt,
     handle_errors,
     inference_device,
     not_a_directory,
-    print_dim,
+    note_using,
 )
 from seqcli.config import ClassifyConfig, SentimentConfig, default_of
 
@@ -232,6 +233,7 @@ def classify(
     ] = ClassifyConfig.batch_size,
     device: DeviceOpt = None,
     threads: ThreadsOpt = None,
+    quiet: QuietOpt = False,
 ) -> None:
     """Label texts with a trained classifier: one label per input line on stdout.
 
@@ -247,7 +249,7 @@ def classify(
 
     if not model:
         model = [find_latest("sentiment")]
-        print_dim(f"using {model[0]}")
+        note_using(model[0], quiet=quiet)
     dev = inference_device(device, threads, rows=batch_size)
     command = "`seqcli classify`"
     loaded = [load_classifier(m, device=dev, command=command) for m in model]

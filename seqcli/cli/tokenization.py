@@ -13,6 +13,7 @@ import typer
 from rich.table import Table
 
 from seqcli.cli._shared import (
+    QuietOpt,
     err_console,
     handle_errors,
     not_a_directory,
@@ -134,6 +135,7 @@ def train(
         ),
     ] = _TOKENIZER.sp_character_coverage,
     lowercase: LowerOpt = False,
+    quiet: QuietOpt = False,
 ) -> None:
     """Train a SentencePiece (BPE or unigram) model on a corpus.
 
@@ -151,7 +153,8 @@ def train(
     )
     target.write_bytes(model)
     pieces = len(SentencePieceTokenizer(model).pieces)
-    err_console.print(f"{model_type} model with {pieces} pieces written to {out}")
+    if not quiet:
+        err_console.print(f"{model_type} model with {pieces} pieces written to {out}")
 
 
 @app.command()
@@ -335,6 +338,7 @@ def vocab(
         ),
     ] = None,
     word_tokenizer: WordSplitOpt = None,
+    quiet: QuietOpt = False,
 ) -> None:
     """Build a vocabulary and print its size, coverage, OOV rate and top tokens.
 
@@ -365,7 +369,8 @@ def vocab(
         out_console.print(common)
     if target is not None:
         write_vocab_file(built, counts, target)
-        err_console.print(f"vocabulary of {len(built)} entries written to {out}")
+        if not quiet:
+            err_console.print(f"vocabulary of {len(built)} entries written to {out}")
 
 
 def _count(tokenizer: Tokenizer, path: str) -> Counter[str]:

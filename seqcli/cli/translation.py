@@ -17,11 +17,13 @@ from seqcli.cli._shared import (
     DeviceOpt,
     ModelOpt,
     NetworkOpts,
+    QuietOpt,
     ThreadsOpt,
     err_console,
     handle_errors,
     inference_device,
     not_a_directory,
+    note_using,
 )
 from seqcli.config import TranslateConfig, TranslationConfig, default_of
 from seqcli.errors import ConfigError
@@ -240,6 +242,7 @@ def translate(
     ] = None,
     device: DeviceOpt = None,
     threads: ThreadsOpt = None,
+    quiet: QuietOpt = False,
 ) -> None:
     """Translate sentences with a trained model: one line out per line in.
 
@@ -259,11 +262,11 @@ def translate(
     widths = _beam_list(beams, beam)
     picture = None
     if plot_attention is not None:  # claimed, and the extra checked, before decoding
-        model = _model_path(model)
+        model = _model_path(model, quiet=quiet)
         inputs = {"FILE": file, "-m/--model": model, "--ref": ref, "--analyze": analyze}
         picture = OutputFile(plot_attention, inputs=inputs, flag="--plot-attention")
         matplotlib_pyplot()
-    translator = _load(model, device, threads, rows=batch_size * beam)
+    translator = _load(model, device, threads, rows=batch_size * beam, quiet=quiet)
     if analyze is not None:
         _analyze(translator, file, analyze, widths, search)
         return
@@ -282,23 +285,28 @@ def translate(
 
 
 def _load(
-    model: Path | None, device: str | None, threads: int | None, *, rows: int
+    model: Path | None,
+    device: str | None,
+    threads: int | None,
+    *,
+    rows: int,
+    quiet: bool = False,
 ) -> Translator:
     from seqcli.tasks.translation_inference import load_translator
 
-    model = _model_path(model)
+    model = _model_path(model, quiet=quiet)
     dev = inference_device(device, threads, rows=rows)
     return load_translator(model, device=dev, command="`seqcli translate`")
 
 
-def _model_path(model: Path | None) -> Path:
+def _model_path(model: Path | None, *, quiet: bool = False) -> Path:
     """-m, or the newest translation checkpoint in models/."""
     if model is not None:
         return model
     from seqcli.checkpoint import find_latest
 
     model = find_latest("translation")
-    err_console.print(f"[dim]using {model}[/]")
+    note_using(model, quiet=quiet)
     return model
 
 

@@ -70,6 +70,7 @@ _RANGES: dict[str, _Range] = {
     "clip": _AT_LEAST_0,  # 0 = no clipping
     "max_time": _ABOVE_0,  # None = no limit
     "save_every": _AT_LEAST_0,  # 0 = a snapshot after every step
+    "log_interval": _AT_LEAST_0,  # 0 = no progress lines nor training-loss records
     "lr_decay": (0, False, 1, True),
     "warmup": (0, True, 1, False),
     "cooldown": (0, True, 1, True),

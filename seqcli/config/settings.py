@@ -39,6 +39,9 @@ class TrainConfig:
     max_time: float | None = None  # minutes
     eval_every: int = 0  # steps between evaluations (and the last); 0 = each epoch
     save_every: float = 2.0  # minutes between resume snapshots (.last.pt)
+    # seconds between progress lines (off a terminal) and training-loss records in
+    # the metrics log; 0 = none
+    log_interval: float = 30.0
     seed: int = 1
     device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
     num_threads: int = 0  # torch CPU threads; 0 = measured (seqcli/threads.py)

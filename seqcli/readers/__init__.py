@@ -9,6 +9,7 @@ parallel  line-aligned source/target files, or a table of pairs
 tables    labelled TSV, CSV and JSON Lines
 conll     CoNLL columns: a token and its tags per line
 vectors   word2vec/GloVe text vectors
+metrics_log  a training run's metrics log (x.metrics.jsonl)
 
 Every public name is importable from here (``from seqcli.readers import
 read_table``).
@@ -23,6 +24,7 @@ from seqcli.readers.lines import (
     read_text,
     read_text_lines,
 )
+from seqcli.readers.metrics_log import MetricsRecord, read_metrics_log
 from seqcli.readers.parallel import SentencePair, read_pairs, read_parallel
 from seqcli.readers.tables import (
     LABEL_NAMES,
@@ -42,6 +44,7 @@ __all__ = [
     "TEXT_NAMES",
     "ConllSentence",
     "LabeledText",
+    "MetricsRecord",
     "SentencePair",
     "TextLine",
     "WordVectors",
@@ -50,6 +53,7 @@ __all__ = [
     "read_aligned_lines",
     "read_conll",
     "read_lines",
+    "read_metrics_log",
     "read_pairs",
     "read_parallel",
     "read_table",
