@@ -295,11 +295,12 @@ def _beam_list(beams: str | None, beam: int) -> list[int]:
 def _input_chunks(file: str, size: int) -> Iterator[list[str]]:
     """Input lines in chunks; an interactive stdin line by line, so that a typed
     line is translated at once."""
-    from seqcli.readers import read_lines
+    from seqcli.readers import stream_text
 
-    interactive = file == "-" and sys.stdin.isatty()
+    # sys.stdin is None when stdin is closed: the reader reports that.
+    interactive = file == "-" and sys.stdin is not None and sys.stdin.isatty()
     chunk: list[str] = []
-    for line in read_lines(file):
+    for line in stream_text(file):
         chunk.append(line.text)
         if interactive or len(chunk) >= size:
             yield chunk
@@ -350,10 +351,11 @@ def _print_result(index: int, result: Any, n_best: int, scores: bool) -> None:
         print(result.texts[0])
 
 
-def _read_all(path: str | Path) -> list[str]:
-    from seqcli.readers import read_lines
+def _read_all(path: str | Path, *, source: bool = False) -> list[str]:
+    """The lines of a file; sources (not references) must hold some text."""
+    from seqcli.readers import read_lines, read_text
 
-    return [line.text for line in read_lines(path)]
+    return [line.text for line in (read_text if source else read_lines)(path)]
 
 
 def _report_ref(translator: Translator, outputs: list[str], ref: Path) -> None:
@@ -373,7 +375,7 @@ def _analyze(
     """Per-sentence TSV on stdout, a summary per beam size on stderr."""
     from seqcli.tasks.translation_analysis import advice, analyze
 
-    lines, references = _read_all(file), _read_all(ref)
+    lines, references = _read_all(file, source=True), _read_all(ref)
     print("beam\tline\tref_score\tout_score\tverdict\tsentence_bleu\toutput")
     summaries = []
     for width in widths:
