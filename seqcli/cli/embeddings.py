@@ -119,6 +119,13 @@ MethodOpt = Annotated[
 ]
 
 
+def _words_of(path: Path) -> list[str]:
+    """The words of a file, any number per line (read through the readers)."""
+    from seqcli.readers import read_text
+
+    return [word for line in read_text(path) for word in line.text.split()]
+
+
 def _load(model: Path | None, vectors: Path | None, side: str | None):  # noqa: ANN202
     from seqcli.tasks import embeddings_inference as inference
 
@@ -269,7 +276,7 @@ def plot(
     from seqcli.tasks.embeddings_inference import plot_words
 
     emb = _load(model, vectors, side)
-    chosen = words.read_text(encoding="utf-8").split() if words else emb.words[:top]
+    chosen = _words_of(words) if words else emb.words[:top]
     placed, missing = plot_words(emb, chosen, out, method=method)
     if missing:
         err_console.print(f"not in the vocabulary, left out: {' '.join(missing[:20])}")
