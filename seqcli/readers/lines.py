@@ -65,13 +65,6 @@ def read_lines(path: str | Path) -> Iterator[TextLine]:
         for lineno, raw in enumerate(fh, start=1):
             if lineno == 1:
                 raw = _first_line(raw, name)
-            if b"\0" in raw:
-                column = raw.index(b"\0") + 1
-                raise DataFormatError(
-                    f"NUL byte at column {column}: binary data, not text",
-                    name,
-                    lineno,
-                )
             try:
                 text = raw.decode("utf-8")
             except UnicodeDecodeError as exc:
@@ -81,6 +74,13 @@ def read_lines(path: str | Path) -> Iterator[TextLine]:
                     name,
                     lineno,
                 ) from None
+            if "\0" in text:  # NUL is valid UTF-8: looked for once decoded
+                raise DataFormatError(
+                    f"NUL byte at column {text.index(chr(0)) + 1}: binary data, "
+                    "not text",
+                    name,
+                    lineno,
+                )
             yield TextLine(lineno, text.rstrip("\r\n"))
     except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
         raise DataFormatError(f"damaged gzip file ({exc})", name) from None
