@@ -65,7 +65,11 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def handle_errors(func: F) -> F:
-    """Turn a SeqcliError into one red line on stderr and exit code 2."""
+    """Turn a SeqcliError into one red line on stderr and exit code 2.
+
+    A failed write to stdout arrives here as an OutputError too: `seqcli.__main__`
+    guards stdout once for every command.
+    """
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:

@@ -242,8 +242,7 @@ def classify(
     Example: seqcli classify reviews.txt --probs -m models/sentiment.pt
     """
     from seqcli.checkpoint import find_latest
-    from seqcli.errors import DataFormatError
-    from seqcli.readers import display_name, read_lines
+    from seqcli.readers import read_text
     from seqcli.tasks.sentiment_inference import classify as run
     from seqcli.tasks.sentiment_inference import load_classifier
 
@@ -253,10 +252,8 @@ def classify(
     dev = inference_device(device, threads, rows=batch_size)
     command = "`seqcli classify`"
     loaded = [load_classifier(m, device=dev, command=command) for m in model]
-    texts = [line.text for line in read_lines(file)]
+    texts = [line.text for line in read_text(file)]
     kept = [i for i, text in enumerate(texts) if text.strip()]
-    if not kept:
-        raise DataFormatError("no text to classify", display_name(file))
     result = run(loaded, [texts[i] for i in kept], batch_size=batch_size)
     labels: list[str | None] = [None] * len(texts)  # a blank line stays blank
     probabilities: list[list[float]] = [[] for _ in texts]

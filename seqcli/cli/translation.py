@@ -327,12 +327,13 @@ def _beam_list(beams: str | None, beam: int) -> list[int]:
 def _input_chunks(file: str, size: int) -> Iterator[tuple[int, list[str]]]:
     """Input lines in chunks, each with the number of its first line; an
     interactive stdin line by line, so that a typed line is translated at once."""
-    from seqcli.readers import read_lines
+    from seqcli.readers import stream_text
 
-    interactive = file == "-" and sys.stdin.isatty()
+    # sys.stdin is None when stdin is closed: the reader reports that.
+    interactive = file == "-" and sys.stdin is not None and sys.stdin.isatty()
     chunk: list[str] = []
     first = 1
-    for line in read_lines(file):
+    for line in stream_text(file):
         if not chunk:
             first = line.lineno
         chunk.append(line.text)
@@ -391,10 +392,11 @@ def _print_result(index: int, result: Any, n_best: int, scores: bool) -> None:
         print(result.texts[0])
 
 
-def _read_all(path: str | Path) -> list[str]:
-    from seqcli.readers import read_lines
+def _read_all(path: str | Path, *, source: bool = False) -> list[str]:
+    """The lines of a file; sources (not references) must hold some text."""
+    from seqcli.readers import read_lines, read_text
 
-    return [line.text for line in read_lines(path)]
+    return [line.text for line in (read_text if source else read_lines)(path)]
 
 
 def _report_ref(translator: Translator, outputs: list[str], ref: Path) -> None:
@@ -415,7 +417,7 @@ def _analyze(
     from seqcli.readers import display_name
     from seqcli.tasks.translation_analysis import advice, analyze
 
-    lines, references = _read_all(file), _read_all(ref)
+    lines, references = _read_all(file, source=True), _read_all(ref)
     print("beam\tline\tref_score\tout_score\tverdict\tsentence_bleu\toutput")
     summaries = []
     for width in widths:
