@@ -65,6 +65,8 @@ def read_lines(path: str | Path) -> Iterator[TextLine]:
         for lineno, raw in enumerate(fh, start=1):
             if lineno == 1:
                 raw = _first_line(raw, name)
+                if not raw:  # a file that holds a byte-order mark and nothing else
+                    return
             try:
                 text = raw.decode("utf-8")
             except UnicodeDecodeError as exc:

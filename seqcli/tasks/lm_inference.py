@@ -220,6 +220,7 @@ class _Streamer:
     """
 
     STREAM_EVERY = 0.05  # seconds
+    WAIT_FACTOR = 9  # an update waits this many times what the last one took
 
     def __init__(
         self,
@@ -249,7 +250,7 @@ class _Streamer:
             self.on_text(text[len(self.sent) :])
             self.sent = text
         end = time.monotonic()
-        self.next_at = end + max(self.STREAM_EVERY, 9 * (end - start))
+        self.next_at = end + max(self.STREAM_EVERY, self.WAIT_FACTOR * (end - start))
 
 
 @dataclass
