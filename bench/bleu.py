@@ -6,7 +6,7 @@ so that the score is neither 0 nor 100. Both tools run as fresh processes, as a 
 runs them, alternating so that machine noise falls on both; the figures are medians.
 The last line printed is one JSON object holding every figure.
 
-    .venv/bin/python bench/bleu.py [--runs 11] [--lines 3000]
+    .venv/bin/python -m bench.bleu [--runs 11] [--lines 3000]
 
 SEQCLI_CORPORA overrides the corpora folder (default: ../shared/corpora).
 """

@@ -1,6 +1,6 @@
 """Word-embedding benchmark: seqcli's skip-gram against gensim's word2vec, same recipe.
 
-    python bench/embeddings.py [--budget MINUTES] [--epochs N] [--lm LM.pt]
+    python -m bench.embeddings [--budget MINUTES] [--epochs N] [--lm LM.pt]
 
 1. `seqcli train-embeddings` on WikiText-2 train (skip-gram, 100 dimensions, window
    5, 5 negatives, subsampling 1e-4, min count 5), at most --budget CPU minutes:

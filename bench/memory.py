@@ -6,7 +6,7 @@ a temporary folder (under /tmp unless --tmp), runs the dry run at each level in 
 subprocess, and reads that child's peak RSS from `os.wait4`. It prints a table and,
 last, one JSON line of the figures. The corpora are deleted afterwards.
 
-    OMP_NUM_THREADS=1 .venv/bin/python bench/memory.py --sizes 200 1000
+    OMP_NUM_THREADS=1 .venv/bin/python -m bench.memory --sizes 200 1000
 
 `--baseline` also measures the same command on a tiny corpus (the fixed cost of
 Python, torch and seqcli); `--compare-with DIR` also runs another checkout's code

@@ -1,6 +1,6 @@
 """Music benchmark: a character LSTM composes Irish folk tunes in ABC notation.
 
-    python bench/music.py [--budget 10] [--threads 1] [--tunes 50] [--keep DIR]
+    python -m bench.music [--budget 10] [--threads 1] [--tunes 50] [--keep DIR]
 
 1. Trains a char LM on `music/irish-abc/train.abc` for `--budget` minutes (the
    recipe of README "Composing music": 2x256 LSTM, embeddings 64, BPTT 100,

@@ -32,7 +32,7 @@ number of epochs, capped at 4M. The last line printed is one JSON object holding
 every figure; a figure of several seeds is given with its mean, sample standard
 deviation (sd), min and max.
 
-    .venv/bin/python bench/sentiment.py [--budget 15] [--threads 0] [--members 10]
+    .venv/bin/python -m bench.sentiment [--budget 15] [--threads 0] [--members 10]
         [--parallel 2] [--pooling max] [--lr 0.002] [--seeds 1,2,3] [--keep DIR]
         [--only sst2|imdb|average|imdb-plain] [--imdb-schedule plateau|budget]
 
@@ -62,7 +62,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from spread import spread  # bench/, first on sys.path
+from bench.spread import spread
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGETS = {"sst2": 0.85, "imdb": 0.88}
@@ -632,7 +632,7 @@ def main() -> None:
     figures: dict[str, Any] = {
         "date": time.strftime("%Y-%m-%d"),
         "device": f"{os.cpu_count()}-core CPU (no GPU), {platform.machine()}",
-        "command": "python bench/sentiment.py " + " ".join(sys.argv[1:]),
+        "command": "python -m bench.sentiment " + " ".join(sys.argv[1:]),
         "budget_minutes": args.budget,
         "threads": args.threads,
         "commit": git_commit(),

@@ -1,6 +1,6 @@
 """Translation benchmark: Multi30k German -> English, a fixed training budget.
 
-    python bench/translate.py [--budget 30] [--raw-budget 15] [--only tok,raw]
+    python -m bench.translate [--budget 30] [--raw-budget 15] [--only tok,raw]
 
 1. On the anchors' preparation (translation/multi30k-tok: Moses-tokenized,
    lowercased), train for --budget minutes with seqcli's recipe (below), then
@@ -35,7 +35,7 @@ import sys
 import time
 from pathlib import Path
 
-from steptimer import StepTimer  # bench/, first on sys.path
+from bench.steptimer import StepTimer
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
@@ -220,9 +220,21 @@ def _speed(model, src: list[str]) -> dict:  # noqa: ANN001 - a Translator
     return result
 
 
+def worker_speed_tok(budget: float) -> dict:
+    """Figure 4 alone: beam-5 decoding speed of the tokenized model."""
+    import torch
+
+    from seqcli.tasks.translation_inference import load_translator
+
+    torch.set_num_threads(THREADS)
+    src = (tok_dir() / "test2016.de").read_text(encoding="utf-8").splitlines()
+    return _speed(load_translator(RESULTS / "multi30k-tok.pt"), src)
+
+
 WORKERS = {
     "train-tok": worker_train_tok,
     "decode-tok": worker_decode_tok,
+    "speed-tok": worker_speed_tok,
     "train-raw": worker_train_raw,
 }
 
@@ -230,7 +242,15 @@ WORKERS = {
 def run_worker(name: str, budget: float) -> dict:
     print(f"== {name} ({time.strftime('%H:%M:%S')})", file=sys.stderr, flush=True)
     proc = subprocess.run(
-        [sys.executable, __file__, "--worker", name, "--budget", str(budget)],
+        [
+            sys.executable,
+            "-m",
+            "bench.translate",
+            "--worker",
+            name,
+            "--budget",
+            str(budget),
+        ],
         stdout=subprocess.PIPE,
         text=True,
         cwd=ROOT,
