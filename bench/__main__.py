@@ -117,6 +117,7 @@ def measurement_of(raw: dict[str, Any]) -> Measurement:
         command=raw["command"],
         peer=Peer(**peer) if peer else None,
         details=raw["details"],
+        artefact=raw.get("artefact"),
     )
 
 
@@ -145,8 +146,8 @@ def run_suite(args: argparse.Namespace, argv: list[str], git: GitState) -> int:
             failed.append(figure.name)
             continue
         measurement = measurement_of(raw["measurement"])
-        if "model" in measurement.details:
-            reusable[figure.name] = measurement.details["model"]
+        if measurement.artefact:
+            reusable[figure.name] = measurement.artefact
         record = build_record(
             figure,
             measurement,

@@ -41,6 +41,8 @@ class Measurement:
     command: str  # what was measured, as a user would run it
     peer: Peer | None = None
     details: dict[str, Any] = field(default_factory=dict)
+    # a file a later figure of the same run may reuse (a trained model), not recorded
+    artefact: str | None = None
 
 
 @dataclass

@@ -217,6 +217,15 @@ def test_full_suite_takes_no_budget_by_hand() -> None:
         entry.main(["--suite", "full", "--budget", "0.1"])
 
 
+def test_full_suite_refuses_a_checkout_with_changes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(entry, "git_state", lambda: GitState("a" * 40, True))
+    monkeypatch.setattr(entry, "run_suite", lambda *a: pytest.fail("it ran"))
+    with pytest.raises(SystemExit, match="needs a clean checkout"):
+        entry.main(["--suite", "full", "--only", "dna-splice"])
+
+
 def test_every_figure_has_a_smaller_quick_budget() -> None:
     for figure in FIGURES.values():
         assert figure.quick.unit == figure.full.unit
@@ -237,7 +246,8 @@ def test_entry_point_writes_one_results_file_per_figure(
             "seeds": list(budget.seeds),
             "command": f"measure {figure.name}",
             "peer": None,
-            "details": {"model": f"/models/{figure.name}.pt"},
+            "details": {},
+            "artefact": f"/models/{figure.name}.pt",
         }
         return {"measurement": measurement, "torch": "2.13.0", "gpu": None}
 
