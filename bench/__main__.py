@@ -155,7 +155,9 @@ def run_suite(args: argparse.Namespace, argv: list[str], git: GitState) -> int:
             budget=budget_record(budget, args),
             command=command,
             git=git,
-            machine=describe(budget.threads, gpu=raw.get("gpu")),
+            machine=describe(
+                budget.threads, gpu=raw.get("gpu"), aten=raw.get("aten_capability")
+            ),
             torch_version=raw["torch"],
             load_before=load_before,
             load_after=list(os.getloadavg()),

@@ -381,8 +381,14 @@ def main(argv: list[str] | None = None) -> None:
     )  # fmt: skip
     args.work.mkdir(parents=True, exist_ok=True)
     measurement = FIGURES[args.name].run(budget, args.work, args.reuse)
-    out = {"measurement": asdict(measurement), "torch": torch.__version__}
-    print(json.dumps({**out, "gpu": gpu_name()}, default=str), flush=True)
+    out = {
+        "measurement": asdict(measurement),
+        "torch": torch.__version__,
+        "gpu": gpu_name(),
+        # the kernels ATen chose: AVX2 when --isa avx2 took effect
+        "aten_capability": torch.backends.cpu.get_cpu_capability(),
+    }
+    print(json.dumps(out, default=str), flush=True)
 
 
 if __name__ == "__main__":

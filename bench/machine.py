@@ -47,11 +47,16 @@ def forced_avx2(env: dict[str, str] | None = None) -> bool:
     return all(env.get(k, "").lower() == v.lower() for k, v in AVX2_SWITCHES.items())
 
 
-def machine_class(isa: dict[str, bool], *, forced: bool = False) -> str:
+def machine_class(
+    isa: dict[str, bool], *, forced: bool = False, aten: str | None = None
+) -> str:
     """A label that groups machines whose figures compare: "AMX", "AVX-512 BF16",
-    "AVX-512", "x86-64 AVX2", or the architecture's name."""
+    "AVX-512", "x86-64 AVX2", or the architecture's name. With the AVX2 switches
+    set, "x86-64 AVX2 (forced)", unless ATen's kernels say they took no effect."""
     if forced:
-        return "x86-64 AVX2 (forced)"
+        return "x86-64 AVX2 (forced)" + (
+            "" if aten in (None, "AVX2") else f" but ATen ran {aten}"
+        )
     if isa.get("amx_bf16"):
         return "AMX"
     if isa.get("avx512_bf16"):
@@ -63,8 +68,11 @@ def machine_class(isa: dict[str, bool], *, forced: bool = False) -> str:
     return platform.machine() or "unknown"
 
 
-def describe(threads: int, *, gpu: str | None = None) -> dict[str, Any]:
-    """The machine part of a results record."""
+def describe(
+    threads: int, *, gpu: str | None = None, aten: str | None = None
+) -> dict[str, Any]:
+    """The machine part of a results record (`aten`: the CPU capability whose
+    kernels torch ran, as the figure's process saw it)."""
     name, flags = cpu_flags()
     isa = {flag: flag in flags for flag in ISA_FLAGS}
     forced = forced_avx2()
@@ -72,10 +80,12 @@ def describe(threads: int, *, gpu: str | None = None) -> dict[str, Any]:
         "cpu": name,
         "isa": isa,
         "isa_switches": {k: os.environ[k] for k in AVX2_SWITCHES if k in os.environ},
+        "aten_capability": aten,
         "cpus": os.cpu_count(),
         "threads": threads,
         "gpu": gpu,
-        "class": machine_class(isa, forced=forced) + (" + GPU" if gpu else ""),
+        "class": machine_class(isa, forced=forced, aten=aten)
+        + (" + GPU" if gpu else ""),
     }
 
 

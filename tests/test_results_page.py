@@ -183,7 +183,8 @@ def test_records_round_trip_through_the_write_path(tmp_path: Path) -> None:
 def test_machine_class_follows_the_instructions(flags: set[str], label: str) -> None:
     isa = {f: f in flags for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16")}
     assert machine_class(isa) == label
-    assert machine_class(isa, forced=True) == "x86-64 AVX2 (forced)"
+    assert machine_class(isa, forced=True, aten="AVX2") == "x86-64 AVX2 (forced)"
+    assert machine_class(isa, forced=True, aten="AVX512").endswith("ATen ran AVX512")
 
 
 def test_cpu_flags_are_read_from_cpuinfo(tmp_path: Path) -> None:
