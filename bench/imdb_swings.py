@@ -37,6 +37,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from seqcli.outputs import append_line  # noqa: E402 - after the path
+
 
 def auc(labels: list[int], scores: list[float]) -> float:
     """Area under the ROC curve: P(a positive scores above a negative), by ranks."""
@@ -142,8 +144,7 @@ def main() -> None:
         line = json.dumps({k: round(v, 4) for k, v in record.items()})
         print(line, flush=True)
         if args.log:
-            with open(args.log, "a", encoding="utf-8") as fh:
-                fh.write(line + "\n")
+            append_line(args.log, line)
         return {"accuracy": record["accuracy"]}
 
     fit(

@@ -27,6 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
+from seqcli.outputs import OutputFile
+
 REPO = Path(__file__).resolve().parent.parent
 MB = 1_000_000
 WORD_TYPES = 50_000
@@ -87,7 +89,7 @@ def write_corpus(path: Path, size: int, seed: int = 0) -> None:
     p = 1.0 / (ranks + 2.7)  # Zipf-Mandelbrot, exponent 1
     p /= p.sum()
     written = 0
-    with open(path, "w", encoding="utf-8") as fh:
+    with OutputFile(path, inputs={}).open("w") as fh:
         while written < size:
             lengths = np.maximum(1, rng.lognormal(4.3, 0.7, size=1000).astype(int))
             ids = rng.choice(len(words), size=int(lengths.sum()), p=p)

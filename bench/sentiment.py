@@ -63,6 +63,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.spread import spread
+from seqcli.outputs import OutputFile
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGETS = {"sst2": 0.85, "imdb": 0.88}
@@ -461,11 +462,12 @@ def split_imdb(tmp: Path, *, seed: int = 1, lm_text: bool = True) -> dict[str, s
         (paths["speed"], train[:SPEED_REVIEWS]),
     ):
         lines = [f"{r.text}\t{r.label}" for r in rows]
-        path.write_text("text\tlabel\n" + "\n".join(lines) + "\n", encoding="utf-8")
+        text = "text\tlabel\n" + "\n".join(lines) + "\n"
+        OutputFile(path, inputs={}).write_text(text)
     text = tmp / "imdb-lm.txt"
     if lm_text:
-        text.write_text(
-            "\n".join(clean_web_text(r.text) for r in train) + "\n", encoding="utf-8"
+        OutputFile(text, inputs={}).write_text(
+            "\n".join(clean_web_text(r.text) for r in train) + "\n"
         )
     return {
         "train_path": str(paths["train"]),

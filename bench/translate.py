@@ -34,6 +34,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from bench.steptimer import StepTimer
 
@@ -264,14 +265,21 @@ def run_worker(name: str, budget: float) -> dict:
 def seqcli(*args: str, stdout: Path | None = None) -> tuple[str, float]:
     """Run `python -m seqcli ARGS`; (its stdout, or "" when sent to a file; its
     peak RSS in MB, from the kernel's accounting of that one child)."""
+    from seqcli.outputs import OutputFile
+
     cmd = [sys.executable, "-m", "seqcli", *args]
-    sink = open(stdout, "w") if stdout else subprocess.PIPE  # noqa: SIM115
+    if stdout is None:
+        return _run(cmd, subprocess.PIPE)
+    # the one write path: the previous file stays if the command fails
+    with OutputFile(stdout, inputs={}, flag="stdout").open("w") as sink:
+        return _run(cmd, sink)
+
+
+def _run(cmd: list[str], sink: Any) -> tuple[str, float]:
     proc = subprocess.Popen(cmd, stdout=sink, text=True, cwd=ROOT, env=env())
     out = proc.stdout.read() if proc.stdout else ""
     _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
-    if stdout:
-        sink.close()
     if proc.returncode:
         raise RuntimeError(f"{' '.join(cmd)} failed with {proc.returncode}")
     return out, usage.ru_maxrss / 1024
@@ -349,8 +357,13 @@ def main() -> None:
             result["train_raw"] = run_worker("train-raw", args.raw_budget)
         result["cli_raw"] = cli_figures("raw")
     result["loadavg_end"] = os.getloadavg()
-    (RESULTS / "translate.json").write_text(json.dumps(result, indent=2))
-    (RESULTS / "translate.md").write_text(markdown(result))
+    from seqcli.outputs import OutputFile
+
+    for name, text in (
+        ("json", json.dumps(result, indent=2)),
+        ("md", markdown(result)),
+    ):
+        OutputFile(RESULTS / f"translate.{name}", inputs={}).write_text(text)
     print(json.dumps(result))
 
 
