@@ -156,7 +156,10 @@ def run_suite(args: argparse.Namespace, argv: list[str], git: GitState) -> int:
             command=command,
             git=git,
             machine=describe(
-                budget.threads, gpu=raw.get("gpu"), aten=raw.get("aten_capability")
+                # a figure that resolved "automatic" itself says how many it used
+                measurement.details.get("threads", budget.threads),
+                gpu=raw.get("gpu"),
+                aten=raw.get("aten_capability"),
             ),
             torch_version=raw["torch"],
             load_before=load_before,
