@@ -65,7 +65,8 @@ def budget_text(record: dict[str, Any]) -> str:
     return (
         f"{record['suite']}{' (by hand)' if b.get('by_hand') else ''}: "
         f"{b.get('amount', '?'):g} {b.get('unit', '')} x "
-        f"{seeds} seed{'s' if seeds != 1 else ''}, {threads} threads"
+        f"{seeds} seed{'s' if seeds != 1 else ''}, "
+        f"{threads} thread{'' if threads == 1 else 's'}"
     )
 
 
