@@ -109,7 +109,8 @@ def run_seqcli(train: Path, epochs: int, budget: float, threads: int) -> dict:
         "train_s": round(seconds, 1),
         "epochs_done": outcome.epochs,
         "stopped_by": outcome.stopped_by,
-        "words_per_s": outcome.metrics["speed"]["words_per_s"],
+        # measured per finished epoch: none when the budget ends the first one
+        "words_per_s": outcome.metrics.get("speed", {}).get("words_per_s"),
         **scores(load_model_vectors(outcome.path)),
     }
 

@@ -308,7 +308,7 @@ def embeddings(b: Budget, work: Path, reuse: str | None) -> Measurement:
             "gensim Word2Vec, same recipe and epochs",
             [100 * gensim["overall"]["accuracy"]],
             "gensim.models.Word2Vec(sg=1, vector_size=100, window=5, negative=5)",
-            f"words/s: ours {ours['words_per_s']:,.0f}, "
+            f"words/s: ours {ours['words_per_s'] or 0:,.0f}, "
             f"gensim {gensim['words_per_s']:,.0f}",
         ),
         details={
