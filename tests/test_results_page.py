@@ -266,3 +266,37 @@ def test_entry_point_writes_one_results_file_per_figure(
         assert validate(record) == []
         assert record["budget"]["by_hand"] is True
         assert record["command"].startswith("python -m bench --only lm-wikitext2")
+
+
+def test_engine_figures_share_one_reference_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bench import lm
+
+    calls: list[tuple[str, dict]] = []
+
+    def fake_worker(name: str, threads: int, **kwargs: Any) -> dict:
+        calls.append((name, {"threads": threads, **kwargs}))
+        return {"tokens_per_s": 100.0 if name == "reference-speed" else 250.0}
+
+    monkeypatch.setattr(lm, "run_worker", fake_worker)
+    budget = Budget(3, unit="s", threads=2)
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    same = FIGURES["lm-engine-same-recipe"].run(budget, tmp_path / "a", None)
+    default = FIGURES["lm-engine-default"].run(budget, tmp_path / "b", same.artefact)
+    names = [name for name, _ in calls]
+    assert names == [
+        "reference-speed",
+        "seqcli-speed-reference",
+        "seqcli-speed-default",
+    ]
+    precisions = {kwargs["precision"] for _, kwargs in calls}
+    assert len(precisions) == 1  # the reference runs in seqcli's precision
+    assert same.peer is not None and default.peer is not None
+    assert default.peer.values == same.peer.values == [100.0]
+    assert default.details["reference_from"] == "lm-engine-same-recipe"
+    longer = FIGURES["lm-engine-default"].run(
+        Budget(5, unit="s", threads=2), tmp_path / "b", same.artefact
+    )
+    assert longer.details["reference_from"] == "this figure"  # budgets differ
