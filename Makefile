@@ -37,8 +37,8 @@ lint: setup
 
 # Benchmarks: `make bench SUITE=quick|full [ONLY=name,...]` runs the figures of a
 # suite (python -m bench), writes docs/results/NAME.json per figure and regenerates
-# docs/RESULTS.md. The peers that must not become seqcli dependencies (seqeval)
-# live in bench-only virtual environments under bench/envs/ (git-ignored).
+# docs/RESULTS.md. The peers that must not become seqcli dependencies (seqeval,
+# Joey NMT) live in bench-only virtual environments under bench/envs/ (ignored).
 SUITE ?= quick
 ONLY ?=
 BENCH_ENVS := bench/envs
@@ -46,11 +46,18 @@ BENCH_ENVS := bench/envs
 bench: setup bench-env
 	$(BIN)/python -m bench --suite $(SUITE) $(if $(ONLY),--only $(ONLY))
 
-bench-env: $(BENCH_ENVS)/seqeval/.installed
+bench-env: $(BENCH_ENVS)/seqeval/.installed $(BENCH_ENVS)/joeynmt/.installed
 
 $(BENCH_ENVS)/seqeval/.installed:
 	test -x $(BENCH_ENVS)/seqeval/bin/python || $(PYTHON) -m venv $(BENCH_ENVS)/seqeval
 	$(BENCH_ENVS)/seqeval/bin/pip install -q "seqeval==1.2.2"
+	touch $@
+
+# Joey NMT 2.3.0 on the same torch as seqcli; it imports importlib_metadata without
+# declaring it. bench/peers/joey_run.py holds its other workarounds for torch 2.13.
+$(BENCH_ENVS)/joeynmt/.installed:
+	test -x $(BENCH_ENVS)/joeynmt/bin/python || $(PYTHON) -m venv $(BENCH_ENVS)/joeynmt
+	$(BENCH_ENVS)/joeynmt/bin/pip install -q "$(TORCH)" "joeynmt==2.3.0" importlib-metadata
 	touch $@
 
 bench-report: setup

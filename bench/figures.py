@@ -12,6 +12,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
+import subprocess
 import sys
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -215,8 +217,93 @@ def ner_conll(b: Budget, work: Path, reuse: str | None) -> Measurement:
     )
 
 
-# --- translation (bench/translate.py) -----------------------------------------------
-JOEY_NOTE = "Joey NMT 2.3.0 is not run yet (issue 26): no peer figure"
+# --- translation (bench/translate.py; Joey NMT in its own environment) -------------
+JOEY_ENV = Path(__file__).resolve().parent / "envs" / "joeynmt"
+JOEY_RUN = Path(__file__).resolve().parent / "peers" / "joey_run.py"
+JOEY_MISSING = f"{JOEY_ENV} is missing: run `make bench-env`"
+JOEY_NAME = "Joey NMT 2.3.0, our model's size, same budget, 1 thread"
+
+
+def _joey_config(work: Path) -> Path:
+    """Joey NMT's config for our recipe's sizes (1-layer GRU 256, bidirectional
+    encoder, Bahdanau attention, dropout 0.2, Adam 2e-3, 600-token batches, label
+    smoothing 0.1, min count 2) on the same files, decoded as seqcli decodes:
+    beam 5, alpha 1.0, 64 sentences a batch."""
+    from bench import translate as tr
+    from seqcli.outputs import OutputFile
+
+    data = tr.tok_dir()
+    side = (
+        "{lang: %s, level: word, max_length: 50, voc_min_freq: 2, tokenizer_type: none}"
+    )
+    rnn = (
+        "type: recurrent, rnn_type: gru, embeddings: {embedding_dim: 256}, "
+        "hidden_size: 256, num_layers: 1, dropout: 0.2"
+    )
+    text = f"""\
+name: joey-multi30k
+joeynmt_version: 2.3.0
+model_dir: {work / "joey-model"}
+use_cuda: False
+data:
+  train: {data / "train"}
+  dev: {data / "valid"}
+  test: {data / "test2016"}
+  dataset_type: plain
+  src: {side % "de"}
+  trg: {side % "en"}
+testing: {{beam_size: 5, beam_alpha: 1.0, batch_size: 64, batch_type: sentence,
+  eval_metrics: [bleu], sacrebleu_cfg: {{tokenize: none}}}}
+training: {{random_seed: 1, optimizer: adam, learning_rate: 0.002, batch_size: 600,
+  batch_type: token, scheduling: plateau, patience: 5, decrease_factor: 0.5,
+  epochs: 1000, validation_freq: 400, logging_freq: 100,
+  early_stopping_metric: bleu, label_smoothing: 0.1, overwrite: True,
+  keep_best_ckpts: 1, print_valid_sents: []}}
+model:
+  initializer: xavier_uniform
+  encoder: {{{rnn}, bidirectional: True}}
+  decoder: {{{rnn}, attention: bahdanau, input_feeding: False,
+    hidden_dropout: 0.2, init_hidden: bridge, activation: tanh}}
+"""
+    path = work / "joey.yaml"
+    OutputFile(path, inputs={}, flag="config").write_text(text)
+    return path
+
+
+def sacrebleu_cli(hypotheses: Path, reference: Path) -> float:
+    """BLEU of a hypothesis file by the sacrebleu command (Joey's environment)."""
+    cmd = [str(JOEY_ENV / "bin" / "sacrebleu"), str(reference), "-i", str(hypotheses)]
+    out = subprocess.run(
+        [*cmd, "--tokenize", "none", "-b"], capture_output=True, text=True, check=True
+    )
+    return float(out.stdout.strip())
+
+
+def run_joey(minutes: float, work: Path) -> dict[str, Any]:
+    """Train Joey NMT for `minutes` (after its data preparation), then decode
+    test2016 at beam 5: its BLEU by the sacrebleu CLI and its sentences/s (the
+    test set's generation time, as Joey logs it)."""
+    from bench import translate as tr
+
+    config = _joey_config(work)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [str(JOEY_ENV / "bin" / "python"), str(JOEY_RUN), "train", str(config)]
+    subprocess.run(
+        [*cmd, f"{minutes:g}"], cwd=work, env=env, check=True, capture_output=True
+    )
+    model_dir = work / "joey-model"
+    log = (model_dir / "train.log").read_text(encoding="utf-8")
+    seconds = [float(x) for x in re.findall(r"Generation took ([0-9.]+)\[sec\]", log)]
+    test = tr.tok_dir() / "test2016.en"
+    hypotheses = model_dir / "best.hyps.test"
+    sentences = len(test.read_text(encoding="utf-8").splitlines())
+    return {
+        "bleu": sacrebleu_cli(hypotheses, test),
+        "sent_per_s": sentences / seconds[-1],  # the last generation: test2016
+        "hypotheses": str(hypotheses),
+        "command": f"{' '.join(cmd[1:])} {minutes:g}; sacrebleu test2016.en -i "
+        "best.hyps.test --tokenize none",
+    }
 
 
 def translate_bleu(b: Budget, work: Path, reuse: str | None) -> Measurement:
@@ -225,31 +312,57 @@ def translate_bleu(b: Budget, work: Path, reuse: str | None) -> Measurement:
     train = tr.run_worker("train-tok", b.amount)
     cli = tr.cli_figures("tok")
     train.pop("evaluations", None)
+    details: dict[str, Any] = {"train": train, "cli": cli}
+    peer = None
+    if (JOEY_ENV / "bin" / "python").exists():
+        joey = run_joey(b.amount, work)
+        hyp = tr.RESULTS / "test2016-tok.en"
+        details["joey"] = joey
+        # both outputs scored by the same sacrebleu command
+        details["seqcli_bleu_by_sacrebleu_cli"] = sacrebleu_cli(
+            hyp, tr.tok_dir() / "test2016.en"
+        )
+        note = "workarounds for torch 2.13 in bench/peers/joey_run.py"
+        peer = Peer(JOEY_NAME, [joey["bleu"]], joey["command"], note)
+    else:
+        details["peer_missing"] = JOEY_MISSING
     return Measurement(
         values=[cli["bleu"]],
         seeds=[1],
         command=cli["command"],
-        details={
-            "train": train,
-            "cli": cli,
-            "peer_missing": JOEY_NOTE,
-        },
+        peer=peer,
+        details=details,
         artefact=str(tr.RESULTS / "multi30k-tok.pt"),
     )
 
 
 def translate_speed(b: Budget, work: Path, reuse: str | None) -> Measurement:
+    """Beam-5 sentences/s of the seqcli model (translation-multi30k-bleu's when it
+    ran first) beside Joey NMT's test-set generation from that same figure."""
     from bench import translate as tr
 
+    joey_log = work.parent / "translation-multi30k-bleu" / "joey-model" / "train.log"
     if reuse is None:
         tr.run_worker("train-tok", b.amount)
+        joey_log = work / "joey-model" / "train.log"
+        if (JOEY_ENV / "bin" / "python").exists():
+            run_joey(b.amount, work)
     speed = tr.run_worker("speed-tok", 0)
+    peer = None
+    if joey_log.exists():
+        log = joey_log.read_text(encoding="utf-8")
+        seconds = float(re.findall(r"Generation took ([0-9.]+)\[sec\]", log)[-1])
+        test = tr.tok_dir() / "test2016.de"
+        sentences = len(test.read_text(encoding="utf-8").splitlines())
+        command = "joey_run.py test generation, beam 5, 64 sentences a batch"
+        peer = Peer(JOEY_NAME, [sentences / seconds], command)
     return Measurement(
         values=[speed["batched_full_test_sent_per_s_wall"]],
         seeds=[1],
         command="seqcli translate multi30k-tok/test2016.de -m multi30k-tok.pt "
         "--beam 5 (batched, 1 thread)",
-        details={**speed, "peer_missing": JOEY_NOTE},
+        peer=peer,
+        details={**speed, "peer_missing": None if peer else JOEY_MISSING},
     )
 
 
