@@ -18,6 +18,7 @@ with a word it does not know from its spelling alone.
 from __future__ import annotations
 
 import random
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
@@ -25,9 +26,17 @@ from typing import Any
 
 import torch
 
-from seqcli.batching import Batch, bucket_order, pad_tagged
+from seqcli.batching import Batch, bucket_order, pad_tagged, with_soft_targets
 from seqcli.checkpoint import load_checkpoint, load_weights
 from seqcli.config import NerConfig, TagConfig, from_dict
+from seqcli.distill import (
+    Teaching,
+    average,
+    label_columns,
+    read_unlabeled,
+    teaching_of,
+)
+from seqcli.distill import describe as describe_teaching
 from seqcli.errors import ConfigError
 from seqcli.memory import check_fits
 from seqcli.metrics.ner import NerReport, conlleval, convert
@@ -134,6 +143,30 @@ def predict(
     return out  # type: ignore[return-value]
 
 
+def posteriors(
+    network: Tagger,
+    encoded: Encoded,
+    *,
+    temperature: float = 1.0,
+    batch_size: int = PREDICT_BATCH,
+) -> list[torch.Tensor]:
+    """Each sentence's (length, tags) tag probabilities at `temperature` (CRF
+    marginals by forward-backward, or the softmax), in input order."""
+    device = next(network.parameters()).device
+    out: list[torch.Tensor] = [torch.empty(0)] * len(encoded.words)
+    order = bucket_order([len(s) for s in encoded.words], batch_size, shuffle=False)
+    was_training = network.training
+    network.eval()
+    with torch.no_grad():
+        for rows in order:
+            batch = batch_of(encoded, rows).to(device)
+            marg = network.marginals(batch, temperature=temperature).cpu()
+            for row, pos in enumerate(rows):
+                out[pos] = marg[row, : len(encoded.words[pos])].clone()
+    network.train(was_training)
+    return out
+
+
 def to_scheme(ids: Sequence[int], labels: Vocab, source: str, target: str) -> list[str]:
     """Tag ids of the training scheme -> tag strings of the input's scheme."""
     return convert([labels.itos[i] for i in ids], source, target)
@@ -220,7 +253,12 @@ def setup(
             )
     if cfg.freeze_embeddings:
         network.encoder.embedding.weight.requires_grad_(False)
-    return _task_run(cfg, data, network.to(device), summary)
+    teaching = None
+    if cfg.distill.teachers:
+        data.train, teaching = _teach(cfg, data, device)
+        summary["distill"] = teaching.summary
+        reporter.on_message(describe_teaching(teaching))
+    return _task_run(cfg, data, network.to(device), summary, teaching)
 
 
 def _with_backward_lm(
@@ -236,7 +274,11 @@ def _with_backward_lm(
 
 
 def _task_run(
-    cfg: NerConfig, data: NerData, network: Tagger, summary: dict[str, Any]
+    cfg: NerConfig,
+    data: NerData,
+    network: Tagger,
+    summary: dict[str, Any],
+    teaching: Teaching | None = None,
 ) -> TaskRun:
     def metrics_of(split: Split) -> Callable[[Tagger], dict[str, float]]:
         return lambda net: summary_metrics(
@@ -247,7 +289,7 @@ def _task_run(
         task=TASK,
         cfg=cfg,
         network=network,
-        batches=_batch_factory(data.train, data.lexicon, cfg),
+        batches=_batch_factory(data.train, data.lexicon, cfg, teaching),
         steps_per_epoch=-(-len(data.train) // cfg.train.batch_size),
         evaluate=metrics_of(data.valid),
         objective=Objective("f1", higher_is_better=True),
@@ -295,10 +337,11 @@ def singletons(split: Split) -> set[int]:
 
 
 def _batch_factory(
-    train: Split, lexicon: Lexicon, cfg: NerConfig
+    train: Split, lexicon: Lexicon, cfg: NerConfig, teaching: Teaching | None = None
 ) -> Callable[[int, int, int], Iterator[Batch]]:
     """`fit`'s batches: shuffled each epoch, sentences of similar length together,
-    training singletons read as <unk> with probability `cfg.word_dropout`."""
+    training singletons read as <unk> with probability `cfg.word_dropout`; with
+    `teaching`, each row carries its teachers' per-token posteriors."""
     lengths = [len(s) for s in train.tokens]
     once = singletons(train)
     p = cfg.word_dropout
@@ -319,14 +362,91 @@ def _batch_factory(
                 ]
                 for r in rows
             ]
-            yield pad_tagged(
+            batch = pad_tagged(
                 words,
                 [train.encoded.chars[r] for r in rows],
                 [train.encoded.casing[r] for r in rows],
                 [train.tags[r] for r in rows],
             )
+            if teaching is not None:
+                batch = with_soft_targets(
+                    batch,
+                    [teaching.soft[r] for r in rows],
+                    [teaching.gold[r] for r in rows],
+                    weight=teaching.weight,
+                    temperature=teaching.temperature,
+                )
+            yield batch
 
     return batches
+
+
+# --- distillation ---------------------------------------------------------------
+def _teach(
+    cfg: NerConfig, data: NerData, device: torch.device
+) -> tuple[Split, Teaching]:
+    """The training sentences (and the unlabeled ones, appended with placeholder
+    O tags) with each token's teachers' averaged tag posteriors.
+
+    Every teacher is checked (its task, its tag set) before any tags a sentence;
+    each reads the tokens with its own vocabularies. Unlabeled lines are split
+    into tokens as `seqcli tag` splits text.
+    """
+    started = time.monotonic()
+    teachers = [_load_teacher(path, data.labels) for path in cfg.distill.teachers]
+    unlabeled = cfg.distill.unlabeled_path
+    silver = (
+        [WordTokenizer().tokenize(t) for t in read_unlabeled(unlabeled)]
+        if unlabeled
+        else []
+    )
+    silver = [tokens for tokens in silver if tokens]
+    tokens = [*data.train.tokens, *silver]
+    per_teacher = []
+    for checkpoint, columns in teachers:
+        lexicon = stored_vocabs(checkpoint)["lexicon"]
+        network = load_network(checkpoint, source="--teacher").to(device)
+        probs = posteriors(
+            network, lexicon.encode(tokens), temperature=cfg.distill.temperature
+        )
+        per_teacher.append([p[:, columns] for p in probs])
+        del network
+    teaching = teaching_of(
+        cfg.distill,
+        average(per_teacher),
+        gold_examples=len(data.train),
+        teachers_seconds=time.monotonic() - started,
+    )
+    return _with_silver(data.train, data.lexicon, silver), teaching
+
+
+def _with_silver(train: Split, lexicon: Lexicon, silver: list[list[str]]) -> Split:
+    """The training split and the unlabeled sentences after it (all O: their gold
+    term is never used)."""
+    if not silver:
+        return train
+    encoded = lexicon.encode(silver)
+    return Split(
+        train.path,
+        [*train.tokens, *silver],
+        [*train.gold, *(["O"] * len(s) for s in silver)],
+        Encoded(
+            [*train.encoded.words, *encoded.words],
+            [*train.encoded.chars, *encoded.chars],
+            [*train.encoded.casing, *encoded.casing],
+        ),
+        [*train.tags, *([0] * len(s) for s in silver)],
+    )
+
+
+def _load_teacher(path: str, labels: Vocab) -> tuple[dict[str, Any], list[int]]:
+    """A teacher's checkpoint and, for each of the student's tags, the teacher's
+    column holding it (a teacher trained in another tag scheme is refused)."""
+    checkpoint = load_checkpoint(path, task=TASK, command="--teacher")
+    teacher = Vocab.from_list(checkpoint["vocab"]["labels"], specials=False)
+    return checkpoint, label_columns(
+        teacher.itos, labels.itos, source=str(path), what="tags"
+    )
 
 
 def stored_vocabs(snapshot: dict[str, Any]) -> dict[str, Any]:

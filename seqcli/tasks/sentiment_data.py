@@ -11,7 +11,7 @@ from __future__ import annotations
 import random
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from seqcli.config import SentimentConfig
@@ -33,6 +33,7 @@ class Examples:
 
     ids: list[list[int]]
     labels: list[int]
+    texts: list[str] = field(default_factory=list)  # as read (teachers read them)
 
 
 @dataclass
@@ -154,7 +155,11 @@ def prepare_data(
     for name, records in (("train", train), ("valid", valid), ("test", test)):
         if records is not None:
             ids = encode_texts(tokenizer, vocab, (r.text for r in records), cfg)
-            splits[name] = Examples(ids, label_ids(records, labels, paths[name]))
+            splits[name] = Examples(
+                ids,
+                label_ids(records, labels, paths[name]),
+                [r.text for r in records],
+            )
     summary: dict[str, Any] = {
         name: _describe(paths[name], ex, labels) for name, ex in splits.items()
     }
