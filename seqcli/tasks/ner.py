@@ -18,7 +18,6 @@ with a word it does not know from its spelling alone.
 from __future__ import annotations
 
 import random
-import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
@@ -27,20 +26,13 @@ from typing import Any
 import torch
 
 from seqcli.batching import Batch, bucket_order, pad_tagged, with_soft_targets
-from seqcli.checkpoint import load_checkpoint, load_weights
-from seqcli.config import NerConfig, TagConfig, from_dict
-from seqcli.distill import (
-    Teaching,
-    average,
-    label_columns,
-    read_unlabeled,
-    teaching_of,
-)
+from seqcli.checkpoint import load_checkpoint
+from seqcli.config import NerConfig
+from seqcli.distill import Teaching
 from seqcli.distill import describe as describe_teaching
 from seqcli.errors import ConfigError
 from seqcli.memory import check_fits
 from seqcli.metrics.ner import NerReport, conlleval, convert
-from seqcli.nn.crf import bioes_transitions
 from seqcli.nn.tagger import Tagger, TaggerEnsemble
 from seqcli.reporting import Reporter, SilentReporter
 from seqcli.runs import TaskRun, TrainOutcome, train_task
@@ -50,6 +42,15 @@ from seqcli.tasks.ner_data import (
     NerData,
     Split,
     prepare_data,
+)
+from seqcli.tasks.ner_distill import teach, unlabeled_sentences
+from seqcli.tasks.ner_network import (
+    PREDICT_BATCH,
+    TASK,
+    batch_of,
+    build_network,
+    load_network,
+    stored_vocabs,
 )
 from seqcli.tasks.transfer import (
     copy_first_layer_inputs,
@@ -61,43 +62,8 @@ from seqcli.tokenizers import WordTokenizer
 from seqcli.training import Objective
 from seqcli.vocab import SPECIALS, UNK_ID, Vocab
 
-TASK = "ner"
-PREDICT_BATCH = TagConfig().batch_size
-
-
-# --- network ------------------------------------------------------------------------
-def build_network(cfg: NerConfig, words: int, chars: int, labels: Vocab) -> Tagger:
-    allowed = None
-    if cfg.decoder == "crf" and cfg.train_scheme == "bioes":
-        allowed = bioes_transitions(labels.itos)
-    return Tagger(
-        words,
-        len(labels),
-        cfg.model,
-        char_vocab=chars,
-        char_features=cfg.char_features,
-        char_emb_size=cfg.char_emb_size,
-        char_hidden_size=cfg.char_hidden_size,
-        casing=cfg.casing,
-        decoder=cfg.decoder,
-        allowed=allowed,
-    )
-
 
 # --- prediction and scores -------------------------------------------------------
-def batch_of(
-    encoded: Encoded, rows: Sequence[int], tags: Sequence[Sequence[int]] | None = None
-) -> Batch:
-    batch = pad_tagged(
-        [encoded.words[i] for i in rows],
-        [encoded.chars[i] for i in rows],
-        [encoded.casing[i] for i in rows],
-        None if tags is None else [tags[i] for i in rows],
-    )
-    batch.index = torch.as_tensor(list(rows), dtype=torch.long)
-    return batch
-
-
 @dataclass
 class Tagged:
     """One sentence's k best tag sequences (tag ids of the training scheme)."""
@@ -141,30 +107,6 @@ def predict(
                 out[pos] = tagged
     network.train(was_training)
     return out  # type: ignore[return-value]
-
-
-def posteriors(
-    network: Tagger,
-    encoded: Encoded,
-    *,
-    temperature: float = 1.0,
-    batch_size: int = PREDICT_BATCH,
-) -> list[torch.Tensor]:
-    """Each sentence's (length, tags) tag probabilities at `temperature` (CRF
-    marginals by forward-backward, or the softmax), in input order."""
-    device = next(network.parameters()).device
-    out: list[torch.Tensor] = [torch.empty(0)] * len(encoded.words)
-    order = bucket_order([len(s) for s in encoded.words], batch_size, shuffle=False)
-    was_training = network.training
-    network.eval()
-    with torch.no_grad():
-        for rows in order:
-            batch = batch_of(encoded, rows).to(device)
-            marg = network.marginals(batch, temperature=temperature).cpu()
-            for row, pos in enumerate(rows):
-                out[pos] = marg[row, : len(encoded.words[pos])].clone()
-    network.train(was_training)
-    return out
 
 
 def to_scheme(ids: Sequence[int], labels: Vocab, source: str, target: str) -> list[str]:
@@ -233,7 +175,8 @@ def setup(
     check_fits(
         lambda: build_network(cfg, tiny, tiny, one_label), **fits, lower_bound=True
     )
-    data = prepare_data(cfg, **given)
+    silver = unlabeled_sentences(cfg)  # read before the data: checked first
+    data = prepare_data(cfg, **given, unlabeled=silver if resume is None else ())
     sizes = (len(data.lexicon.words), len(data.lexicon.chars), data.labels)
     check_fits(lambda: build_network(cfg, *sizes), **fits)
     network = build_network(cfg, *sizes)
@@ -255,7 +198,7 @@ def setup(
         network.encoder.embedding.weight.requires_grad_(False)
     teaching = None
     if cfg.distill.teachers:
-        data.train, teaching = _teach(cfg, data, device)
+        data.train, teaching = teach(cfg, data, silver, device)
         summary["distill"] = teaching.summary
         reporter.on_message(describe_teaching(teaching))
     return _task_run(cfg, data, network.to(device), summary, teaching)
@@ -379,97 +322,3 @@ def _batch_factory(
             yield batch
 
     return batches
-
-
-# --- distillation ---------------------------------------------------------------
-def _teach(
-    cfg: NerConfig, data: NerData, device: torch.device
-) -> tuple[Split, Teaching]:
-    """The training sentences (and the unlabeled ones, appended with placeholder
-    O tags) with each token's teachers' averaged tag posteriors.
-
-    Every teacher is checked (its task, its tag set) before any tags a sentence;
-    each reads the tokens with its own vocabularies. Unlabeled lines are split
-    into tokens as `seqcli tag` splits text.
-    """
-    started = time.monotonic()
-    teachers = [_load_teacher(path, data.labels) for path in cfg.distill.teachers]
-    unlabeled = cfg.distill.unlabeled_path
-    silver = (
-        [WordTokenizer().tokenize(t) for t in read_unlabeled(unlabeled)]
-        if unlabeled
-        else []
-    )
-    silver = [tokens for tokens in silver if tokens]
-    tokens = [*data.train.tokens, *silver]
-    per_teacher = []
-    for checkpoint, columns in teachers:
-        lexicon = stored_vocabs(checkpoint)["lexicon"]
-        network = load_network(checkpoint, source="--teacher").to(device)
-        probs = posteriors(
-            network, lexicon.encode(tokens), temperature=cfg.distill.temperature
-        )
-        per_teacher.append([p[:, columns] for p in probs])
-        del network
-    teaching = teaching_of(
-        cfg.distill,
-        average(per_teacher),
-        gold_examples=len(data.train),
-        teachers_seconds=time.monotonic() - started,
-    )
-    return _with_silver(data.train, data.lexicon, silver), teaching
-
-
-def _with_silver(train: Split, lexicon: Lexicon, silver: list[list[str]]) -> Split:
-    """The training split and the unlabeled sentences after it (all O: their gold
-    term is never used)."""
-    if not silver:
-        return train
-    encoded = lexicon.encode(silver)
-    return Split(
-        train.path,
-        [*train.tokens, *silver],
-        [*train.gold, *(["O"] * len(s) for s in silver)],
-        Encoded(
-            [*train.encoded.words, *encoded.words],
-            [*train.encoded.chars, *encoded.chars],
-            [*train.encoded.casing, *encoded.casing],
-        ),
-        [*train.tags, *([0] * len(s) for s in silver)],
-    )
-
-
-def _load_teacher(path: str, labels: Vocab) -> tuple[dict[str, Any], list[int]]:
-    """A teacher's checkpoint and, for each of the student's tags, the teacher's
-    column holding it (a teacher trained in another tag scheme is refused)."""
-    checkpoint = load_checkpoint(path, task=TASK, command="--teacher")
-    teacher = Vocab.from_list(checkpoint["vocab"]["labels"], specials=False)
-    return checkpoint, label_columns(
-        teacher.itos, labels.itos, source=str(path), what="tags"
-    )
-
-
-def stored_vocabs(snapshot: dict[str, Any]) -> dict[str, Any]:
-    cfg = from_dict(NerConfig, snapshot["config"])
-    vocab = snapshot["vocab"]
-    lexicon = Lexicon(
-        Vocab.from_list(vocab["tokens"]),
-        Vocab.from_list(vocab["chars"]),
-        cfg.tokenizer.lowercase,
-        cfg.normalize_digits,
-    )
-    return {
-        "lexicon": lexicon,
-        "labels": Vocab.from_list(vocab["labels"], specials=False),
-    }
-
-
-# --- loading a trained model ------------------------------------------------------
-def load_network(data: dict[str, Any], *, source: str = "checkpoint") -> Tagger:
-    """The tagger of a loaded checkpoint, its weights in place."""
-    cfg = from_dict(NerConfig, data["config"])
-    stored = data["vocab"]
-    labels = Vocab.from_list(stored["labels"], specials=False)
-    network = build_network(cfg, len(stored["tokens"]), len(stored["chars"]), labels)
-    load_weights(network, data["state_dict"], source=source)
-    return network
