@@ -139,7 +139,14 @@ def setup(
     # vocabulary, two classes); then exactly, before the network is built.
     fits = {"optimizer": cfg.train.optimizer, "device": device}
     check_fits(lambda: build_network(cfg, len(SPECIALS), 2), **fits, lower_bound=True)
-    data = prepare_data(cfg, **given, extend=lm is not None and cfg.extend_vocab)
+    unlabeled = cfg.distill.unlabeled_path  # read before the data: checked first
+    silver = read_unlabeled(unlabeled) if unlabeled else []
+    data = prepare_data(
+        cfg,
+        **given,
+        extend=lm is not None and cfg.extend_vocab,
+        unlabeled=silver if resume is None else (),
+    )
     if not cfg.valid_path:
         reporter.on_message(
             f"no --valid file: holding out {len(data.valid.ids):,} training examples "
@@ -159,7 +166,7 @@ def setup(
         network.encoder.embedding.weight.requires_grad_(False)
     teaching = None
     if cfg.distill.teachers:
-        data.train, teaching = _teach(cfg, data, device)
+        data.train, teaching = _teach(cfg, data, silver, device)
         summary["distill"] = teaching.summary
         reporter.on_message(describe_teaching(teaching))
     return _task_run(cfg, data, network.to(device), summary, teaching)
@@ -280,7 +287,7 @@ def _batch_factory(
 
 # --- distillation ---------------------------------------------------------------
 def _teach(
-    cfg: SentimentConfig, data: SentimentData, device: torch.device
+    cfg: SentimentConfig, data: SentimentData, silver: list[str], device: torch.device
 ) -> tuple[Examples, Teaching]:
     """The training examples (and the unlabeled texts, appended with a placeholder
     label) with each one's teachers' averaged class probabilities.
@@ -290,8 +297,6 @@ def _teach(
     """
     started = time.monotonic()
     teachers = [_load_teacher(path, data.labels) for path in cfg.distill.teachers]
-    unlabeled = cfg.distill.unlabeled_path
-    silver = read_unlabeled(unlabeled) if unlabeled else []
     texts = [*data.train.texts, *silver]
     per_teacher = []
     for checkpoint, columns in teachers:

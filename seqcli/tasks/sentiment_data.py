@@ -121,10 +121,13 @@ def prepare_data(
     vocab: Vocab | None = None,
     labels: Vocab | None = None,
     extend: bool = False,
+    unlabeled: Sequence[str] = (),
 ) -> SentimentData:
     """Read and encode every split; build tokenizer, vocab and labels unless given.
 
-    With `extend`, the training words missing from the given vocab are added.
+    With `extend`, the training words missing from the given vocab are added. The
+    words of `unlabeled` texts (which the teachers label) count as training words
+    for the vocabulary built here.
     """
     train = read_split(cfg, cfg.train_path)
     if cfg.valid_path:
@@ -138,7 +141,9 @@ def prepare_data(
     else:  # an LM's (or a resumed run's): read this task's text as it needs
         tokenizer = adapt_tokenizer(tokenizer, cfg.tokenizer, texts, clean=cfg.clean)
     if vocab is None or extend:
-        counts = Counter(tok for t in texts for tok in tokenizer.tokenize(t))
+        counts = Counter(
+            tok for t in [*texts, *unlabeled] for tok in tokenizer.tokenize(t)
+        )
         min_freq = cfg.tokenizer.min_freq
         if vocab is None:
             vocab = build_vocab(
