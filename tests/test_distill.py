@@ -84,7 +84,7 @@ def test_the_checkpoint_records_the_teachers_and_their_compute(
     toy: dict[str, Path], tmp_path: Path
 ) -> None:
     unlabeled = tmp_path / "raw.txt"
-    unlabeled.write_text("good film\n\nbad plot\nmeh\n", encoding="utf-8")
+    unlabeled.write_text("good zebra film\n\nbad plot\nmeh\n", encoding="utf-8")
     out = train_student(toy, tmp_path / "s.pt", "--unlabeled", unlabeled)
     summary = load_checkpoint(out)["data"]["distill"]
     assert summary["teachers"] == [str(toy["teacher"])]
@@ -93,6 +93,8 @@ def test_the_checkpoint_records_the_teachers_and_their_compute(
     # The config says what the run was: a later --resume distils again.
     stored = load_checkpoint(out)["config"]["distill"]
     assert stored["unlabeled_path"] == str(unlabeled)
+    # Words only the unlabeled text has are in the student's vocabulary.
+    assert "zebra" in load_checkpoint(out)["vocab"]["tokens"]
 
 
 def test_unlabeled_text_teaches_what_gold_labels_do_not(
@@ -176,7 +178,7 @@ def test_a_tagger_distils_from_a_crf_teacher_end_to_end(
     """A softmax student of the CRF tagger, with unlabeled sentences; then the
     student tags text."""
     raw = tmp_path / "raw.txt"
-    raw.write_text("Ann lives in Oslo .\nthe EU hired Bo\n", encoding="utf-8")
+    raw.write_text("Ann lives in Quuxville .\nthe EU hired Bo\n", encoding="utf-8")
     out = tmp_path / "student.pt"
     result = invoke(
         "train-ner", ner_files["train"], "--valid", ner_files["valid"], "--teacher",
@@ -185,7 +187,10 @@ def test_a_tagger_distils_from_a_crf_teacher_end_to_end(
         "--device", "cpu", "-q",
     )  # fmt: skip
     assert_ok(result)
-    assert load_checkpoint(out)["data"]["distill"]["silver_examples"] == 2
+    stored = load_checkpoint(out)
+    assert stored["data"]["distill"]["silver_examples"] == 2
+    assert "quuxville" in stored["vocab"]["tokens"]  # words are looked up lowercased
+    assert "Q" in stored["vocab"]["chars"]
     tagged = invoke("tag", "-", "-m", out, "--format", "json", input="Ann lives\n")
     assert_ok(tagged)
     assert json.loads(tagged.stdout.splitlines()[0])["tokens"] == ["Ann", "lives"]
