@@ -8,6 +8,7 @@ A teacher here is trained on labels that differ from the gold ones on a few text
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -128,6 +129,25 @@ def test_a_teacher_of_other_labels_is_refused(
     )  # fmt: skip
     assert_error(result, str(teacher), "bad, good", "neg, pos", "same label set")
     assert not (tmp_path / "s.pt").exists()
+
+
+def test_a_run_never_overwrites_its_teacher_or_unlabeled_text(
+    toy: dict[str, Path], tmp_path: Path
+) -> None:
+    teacher = tmp_path / "teacher.pt"
+    shutil.copyfile(toy["teacher"], teacher)
+    before = teacher.read_bytes()
+    args = ("--valid", toy["valid"], "--teacher", toy["teacher"], "--teacher")
+    result = invoke("train-sentiment", toy["train"], *args, teacher, "-o", teacher,
+                    *TINY)  # fmt: skip
+    assert_error(result, f"--teacher (#2) {teacher}", "training would overwrite")
+    assert teacher.read_bytes() == before
+    raw = tmp_path / "raw.pt"
+    raw.write_text("good\n", encoding="utf-8")
+    result = invoke("train-sentiment", toy["train"], "--teacher", toy["teacher"],
+                    "--unlabeled", raw, "-o", raw, *TINY)  # fmt: skip
+    assert_error(result, f"--unlabeled {raw}", "training would overwrite")
+    assert raw.read_text(encoding="utf-8") == "good\n"
 
 
 def test_a_teacher_of_another_task_is_refused(
