@@ -373,8 +373,15 @@ INPUT_FIELDS = {
 
 
 def inputs_of(cfg: object) -> dict[str, InputPath]:
-    """The input files of a task config (any of `INPUT_FIELDS` it has), by flag."""
-    return {flag: getattr(cfg, name, None) for name, flag in INPUT_FIELDS.items()}
+    """The input files of a task config (any of `INPUT_FIELDS` it has, and its
+    distillation's teachers and unlabeled text), by flag."""
+    found = {flag: getattr(cfg, name, None) for name, flag in INPUT_FIELDS.items()}
+    distill = getattr(cfg, "distill", None)
+    if distill is not None:
+        for i, teacher in enumerate(distill.teachers):
+            found["--teacher" if i == 0 else f"--teacher (#{i + 1})"] = teacher
+        found["--unlabeled"] = distill.unlabeled_path
+    return found
 
 
 def refuse_inputs(out: str | Path, inputs: Mapping[str, InputPath]) -> None:

@@ -14,10 +14,15 @@ import typer
 from seqcli.cli import _training
 from seqcli.cli._shared import (
     DeviceOpt,
+    DistillTemperatureOpt,
+    DistillWeightOpt,
     ModelsOpt,
     NetworkOpts,
     QuietOpt,
+    TeacherOpt,
     ThreadsOpt,
+    UnlabeledOpt,
+    distill_overrides,
     handle_errors,
     inference_device,
     not_a_directory,
@@ -170,6 +175,10 @@ def train_sentiment(
         bool | None,
         typer.Option("--bucket/--no-bucket", help="Batch texts of similar length."),
     ] = None,
+    teacher: TeacherOpt = None,
+    distill_weight: DistillWeightOpt = None,
+    distill_temperature: DistillTemperatureOpt = None,
+    unlabeled: UnlabeledOpt = None,
     batch_size: _net.batch_size = None,
     lr: _net.lr = None,
     run_flags: _training.RunFlags = None,
@@ -203,6 +212,7 @@ def train_sentiment(
         "freeze_embeddings": freeze_embeddings,
         "bucket": bucket,
         "model.bidirectional": bidirectional,
+        **distill_overrides(teacher, distill_weight, distill_temperature, unlabeled),
     }
     _training.run(
         SentimentConfig,

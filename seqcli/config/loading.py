@@ -116,6 +116,10 @@ _FLAG_NAMES = {
     "valid_tgt_path": "--valid-tgt",
     "test_src_path": "--test-src",
     "test_tgt_path": "--test-tgt",
+    "distill.teachers": "--teacher",
+    "distill.weight": "--distill-weight",
+    "distill.temperature": "--distill-temperature",
+    "distill.unlabeled_path": "--unlabeled",
 }
 
 

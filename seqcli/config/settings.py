@@ -89,6 +89,23 @@ class TokenizerConfig:
     sp_character_coverage: float = 1.0
 
 
+@dataclass
+class DistillConfig:
+    """Learning from trained teachers as well as from gold labels (knowledge
+    distillation, Hinton et al., 2015): train-ner and train-sentiment.
+
+    The student's loss is (1 - weight) x gold loss + weight x temperature^2 x
+    KL(teachers' averaged distribution || student's), both at `temperature`.
+    The weight and temperature defaults are provisional until the bench measures
+    them (issue #28).
+    """
+
+    teachers: list[str] = field(default_factory=list)  # trained checkpoints
+    weight: float = 0.5  # 0 = gold labels only, 1 = teachers only
+    temperature: float = 2.0  # > 1 softens both distributions
+    unlabeled_path: str | None = None  # raw text the teachers label (silver data)
+
+
 def _lm_model() -> RecurrentConfig:
     # Light dropout: a run of a few epochs (what a CPU budget buys) underfits more
     # than it overfits, so less dropout learns more per token seen.
@@ -192,6 +209,7 @@ class SentimentConfig:
     embeddings: str | None = None  # word vectors, word2vec/GloVe text format
     freeze_embeddings: bool = False
     bucket: bool = True  # batch texts of similar length together
+    distill: DistillConfig = field(default_factory=DistillConfig)
     tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
     model: RecurrentConfig = field(default_factory=_sentiment_model)
     train: TrainConfig = field(default_factory=_sentiment_train)
@@ -345,6 +363,7 @@ class NerConfig:
     init_from_backward: str | None = None  # a backward one (train-lm --reverse)
     embeddings: str | None = None  # word vectors, word2vec/GloVe text format
     freeze_embeddings: bool = False
+    distill: DistillConfig = field(default_factory=DistillConfig)
     tokenizer: TokenizerConfig = field(default_factory=_ner_tokenizer)
     model: RecurrentConfig = field(default_factory=_ner_model)
     train: TrainConfig = field(default_factory=_ner_train)
