@@ -369,12 +369,22 @@ INPUT_FIELDS = {
     "valid_tgt_path": "--valid-tgt",
     "test_src_path": "--test-src",
     "test_tgt_path": "--test-tgt",
+    "teachers": "--teacher",  # a list: every one is an input
 }
 
 
 def inputs_of(cfg: object) -> dict[str, InputPath]:
-    """The input files of a task config (any of `INPUT_FIELDS` it has), by flag."""
-    return {flag: getattr(cfg, name, None) for name, flag in INPUT_FIELDS.items()}
+    """The input files of a task config (any of `INPUT_FIELDS` it has), by flag;
+    the second and later files of a list field as "--flag #2", ..."""
+    found: dict[str, InputPath] = {}
+    for name, flag in INPUT_FIELDS.items():
+        value = getattr(cfg, name, None)
+        if isinstance(value, list):
+            for i, path in enumerate(value):
+                found[flag if i == 0 else f"{flag} #{i + 1}"] = path
+        else:
+            found[flag] = value
+    return found
 
 
 def refuse_inputs(out: str | Path, inputs: Mapping[str, InputPath]) -> None:

@@ -86,6 +86,7 @@ _RANGES: dict[str, _Range] = {
     "max_len": _AT_LEAST_0,  # 0 = no limit
     "label_smoothing": (0, True, 1, False),
     "show_examples": _AT_LEAST_0,
+    "distill_beam": _AT_LEAST_1,
 }
 
 _DEVICES = "auto, cpu, cuda, cuda:N or mps"

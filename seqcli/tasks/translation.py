@@ -9,6 +9,7 @@ translations. Using a trained model (beam search, n-best, error analysis) is in
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -26,9 +27,11 @@ from seqcli.batching import (
 from seqcli.checkpoint import load_weights
 from seqcli.config import TranslationConfig, from_dict
 from seqcli.decoding import Hypothesis, beam_search
+from seqcli.devices import resolve_device
 from seqcli.memory import check_fits
 from seqcli.metrics.translation import BleuOptions, corpus_scores
 from seqcli.nn.seq2seq import Seq2Seq
+from seqcli.readers import SentencePair
 from seqcli.reporting import Reporter, SilentReporter
 from seqcli.runs import TaskRun, TrainOutcome, train_task
 from seqcli.tasks.translation_data import (
@@ -36,6 +39,7 @@ from seqcli.tasks.translation_data import (
     TranslationData,
     describe_data,
     prepare_data,
+    read_training_pairs,
 )
 from seqcli.tokenizers import Tokenizer, tokenizer_from_dict
 from seqcli.training import Objective
@@ -208,13 +212,22 @@ def setup(
     *,
     resume: dict[str, Any] | None = None,
     reporter: Reporter | None = None,
+    train_pairs: Sequence[SentencePair] | None = None,
 ) -> TaskRun:
     """Data, network and metrics of a translation run (see `runs.train_task`).
 
-    A resumed run reuses its snapshot's tokenizers and vocabularies.
+    A resumed run reuses its snapshot's tokenizers and vocabularies. A distilled
+    run trains on `train_pairs` (see `train_translation`); without them (what
+    --dry-run checks) its teachers are loaded and checked only.
     """
     reporter = reporter or SilentReporter()
-    given = {} if resume is None else stored_vocabs(resume)
+    if cfg.teachers and train_pairs is None:
+        from seqcli.tasks.translation_distill import load_teachers
+
+        load_teachers(cfg, str(device))
+    given: dict[str, Any] = {} if resume is None else stored_vocabs(resume)
+    if train_pairs is not None:
+        given["train_pairs"] = train_pairs
     # Refused from the config alone, before the data are read (the smallest
     # vocabularies); then exactly, before the network is built.
     fits = {"optimizer": cfg.train.optimizer, "device": device}
@@ -270,8 +283,29 @@ def train_translation(
     resume: dict[str, Any] | None = None,
     reporter: Reporter | None = None,
 ) -> TrainOutcome:
-    """Train a translation model; returns where the best one was saved."""
-    return train_task(setup, cfg, resume=resume, reporter=reporter)
+    """Train a translation model; returns where the best one was saved.
+
+    With `cfg.teachers`, the student learns the teachers' translations of the
+    training source (sequence-level distillation, `translation_distill`); a
+    resumed run reads them from the cache the first run wrote.
+    """
+    if not cfg.teachers:
+        return train_task(setup, cfg, resume=resume, reporter=reporter)
+    from seqcli.tasks.translation_distill import distilled_pairs
+
+    pairs = distilled_pairs(
+        cfg,
+        read_training_pairs(cfg),
+        device=str(resolve_device(cfg.train.device)),
+        reuse=resume is not None,
+        reporter=reporter,
+    )
+    return train_task(
+        functools.partial(setup, train_pairs=pairs),
+        cfg,
+        resume=resume,
+        reporter=reporter,
+    )
 
 
 def tokenizers_dict(src: Tokenizer, tgt: Tokenizer) -> dict[str, Any]:
