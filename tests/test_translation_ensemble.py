@@ -176,15 +176,16 @@ def test_a_member_with_another_target_vocabulary_is_refused(
 
 
 def test_a_member_that_is_not_a_translation_model_is_refused(
-    teacher: Path, tmp_path: Path
+    teacher: Path, copy_corpus: dict[str, Path], tmp_path: Path
 ) -> None:
     data = load_checkpoint(teacher)
     lm = tmp_path / "lm.pt"
     save_checkpoint(lm, {**data, "task": "lm"})
     result = invoke("translate", "-", "-m", teacher, "-m", lm, input="a b\n")
-    assert_error(result, "lm")
-    result = invoke("evaluate", "-", "x", "-m", teacher, "-m", lm)
-    assert result.exit_code == 2
+    assert_error(result, str(lm), "lm")
+    files = (copy_corpus["valid_src"], copy_corpus["valid_tgt"])
+    result = invoke("evaluate", *files, "-m", teacher, "-m", lm)
+    assert_error(result, str(lm), "lm")
 
 
 def test_a_teacher_that_is_not_a_translation_model_is_refused(

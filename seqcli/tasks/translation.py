@@ -27,7 +27,7 @@ from seqcli.batching import (
 from seqcli.checkpoint import load_weights
 from seqcli.config import TranslationConfig, from_dict
 from seqcli.decoding import Hypothesis, beam_search
-from seqcli.devices import resolve_device
+from seqcli.devices import resolve_device, setup_distributed
 from seqcli.memory import check_fits
 from seqcli.metrics.translation import BleuOptions, corpus_scores
 from seqcli.nn.seq2seq import Seq2Seq
@@ -293,11 +293,15 @@ def train_translation(
         return train_task(setup, cfg, resume=resume, reporter=reporter)
     from seqcli.tasks.translation_distill import distilled_pairs
 
+    # Under torchrun every rank translates the same sentences alike (beam search
+    # draws nothing at random); rank 0 alone writes the cache.
+    rank, _ = setup_distributed()
     pairs = distilled_pairs(
         cfg,
         read_training_pairs(cfg),
         device=str(resolve_device(cfg.train.device)),
         reuse=resume is not None,
+        write_cache=rank == 0,
         reporter=reporter,
     )
     return train_task(

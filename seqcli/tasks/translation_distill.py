@@ -55,6 +55,7 @@ def distilled_pairs(
     *,
     device: str = "cpu",
     reuse: bool = False,
+    write_cache: bool = True,
     reporter: Reporter | None = None,
 ) -> list[SentencePair]:
     """The student's training pairs: each source with its teachers' translation,
@@ -62,7 +63,8 @@ def distilled_pairs(
 
     With `reuse` (a resumed run), translations cached beside `cfg.out` for the
     same sources are read instead of decoded again; otherwise the teachers
-    translate and, when `cfg.out` is set, the cache is (re)written.
+    translate and, when `cfg.out` is set and `write_cache`, the cache is
+    (re)written.
     """
     reporter = reporter or SilentReporter()
     cache = teacher_cache_path(cfg.out) if cfg.out else None
@@ -72,7 +74,7 @@ def distilled_pairs(
         reporter.on_message(f"teachers' translations read from {cache}")
     else:
         claimed = None
-        if cache is not None:  # claimed before the decoding, as every output is
+        if cache is not None and write_cache:  # claimed before the decoding
             claimed = OutputFile(cache, inputs=inputs_of(cfg), flag="the teacher cache")
         outputs = teacher_translations(cfg, sources, device=device, reporter=reporter)
         if claimed is not None:
