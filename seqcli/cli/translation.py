@@ -163,6 +163,7 @@ def train_translate(
     """
     flags = dict(locals())  # the shared flags are read from here by name
     from seqcli.tasks import translation as task
+    from seqcli.tasks import translation_distill as distill
 
     if pairs and (src or tgt):
         raise ConfigError("give SRC_FILE TGT_FILE or --pairs FILE, not both")
@@ -197,8 +198,8 @@ def train_translate(
         task.TASK,
         flags,
         own,
-        setup=task.setup,
-        train=task.train_translation,
+        setup=distill.setup,
+        train=distill.train_distilled,
     )
 
 

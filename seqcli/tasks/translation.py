@@ -9,7 +9,6 @@ translations. Using a trained model (beam search, n-best, error analysis) is in
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -27,7 +26,7 @@ from seqcli.batching import (
 from seqcli.checkpoint import load_weights
 from seqcli.config import TranslationConfig, from_dict
 from seqcli.decoding import Hypothesis, beam_search
-from seqcli.devices import resolve_device, setup_distributed
+from seqcli.errors import ConfigError
 from seqcli.memory import check_fits
 from seqcli.metrics.translation import BleuOptions, corpus_scores
 from seqcli.nn.seq2seq import Seq2Seq
@@ -39,7 +38,6 @@ from seqcli.tasks.translation_data import (
     TranslationData,
     describe_data,
     prepare_data,
-    read_training_pairs,
 )
 from seqcli.tokenizers import Tokenizer, tokenizer_from_dict
 from seqcli.training import Objective
@@ -217,14 +215,10 @@ def setup(
     """Data, network and metrics of a translation run (see `runs.train_task`).
 
     A resumed run reuses its snapshot's tokenizers and vocabularies. A distilled
-    run trains on `train_pairs` (see `train_translation`); without them (what
-    --dry-run checks) its teachers are loaded and checked only.
+    run trains on `train_pairs`, its teachers' translations (see
+    `translation_distill`, which checks the teachers).
     """
     reporter = reporter or SilentReporter()
-    if cfg.teachers and train_pairs is None:
-        from seqcli.tasks.translation_distill import load_teachers
-
-        load_teachers(cfg, str(device))
     given: dict[str, Any] = {} if resume is None else stored_vocabs(resume)
     if train_pairs is not None:
         given["train_pairs"] = train_pairs
@@ -285,31 +279,18 @@ def train_translation(
 ) -> TrainOutcome:
     """Train a translation model; returns where the best one was saved.
 
-    With `cfg.teachers`, the student learns the teachers' translations of the
-    training source (sequence-level distillation, `translation_distill`); a
-    resumed run reads them from the cache the first run wrote.
-    """
-    if not cfg.teachers:
-        return train_task(setup, cfg, resume=resume, reporter=reporter)
-    from seqcli.tasks.translation_distill import distilled_pairs
+    A run with teachers (`cfg.teachers`) is `translation_distill.train_distilled`'s:
+    it translates the training source first.
 
-    # Under torchrun every rank translates the same sentences alike (beam search
-    # draws nothing at random); rank 0 alone writes the cache.
-    rank, _ = setup_distributed()
-    pairs = distilled_pairs(
-        cfg,
-        read_training_pairs(cfg),
-        device=str(resolve_device(cfg.train.device)),
-        reuse=resume is not None,
-        write_cache=rank == 0,
-        reporter=reporter,
-    )
-    return train_task(
-        functools.partial(setup, train_pairs=pairs),
-        cfg,
-        resume=resume,
-        reporter=reporter,
-    )
+    Raises:
+        ConfigError: `cfg.teachers` given here.
+    """
+    if cfg.teachers:
+        raise ConfigError(
+            "teachers: a distilled run starts from "
+            "seqcli.tasks.translation_distill.train_distilled"
+        )
+    return train_task(setup, cfg, resume=resume, reporter=reporter)
 
 
 def tokenizers_dict(src: Tokenizer, tgt: Tokenizer) -> dict[str, Any]:

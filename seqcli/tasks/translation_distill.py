@@ -8,20 +8,30 @@ references. The teachers' translations are kept beside the output checkpoint
 (``x.pt`` -> ``x.teacher.jsonl``, JSON Lines with ``src`` and ``tgt``, written
 through `seqcli.outputs`), so that a resumed run reads them instead of
 translating again. `fit` never hears of any of it: the student's data change,
-not the loop.
+not the loop. `setup` and `train_distilled` are the translation task's (in
+`translation`) with the teachers put before them; this module sits above both
+`translation` and `translation_inference`.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
+
+import torch
 
 from seqcli.config import TranslationConfig
+from seqcli.devices import resolve_device, setup_distributed
 from seqcli.errors import ConfigError
 from seqcli.outputs import OutputFile, inputs_of
 from seqcli.readers import SentencePair, read_pairs
 from seqcli.reporting import Reporter, SilentReporter
+from seqcli.runs import TaskRun, TrainOutcome, train_task
+from seqcli.tasks import translation
+from seqcli.tasks.translation_data import read_training_pairs
 from seqcli.tasks.translation_inference import (
     Translator,
     load_translators,
@@ -32,6 +42,50 @@ TEACHER_SUFFIX = ".teacher.jsonl"
 # Teachers' outputs have at least one token (an empty target is no training
 # pair), and at most what `translate` allows by default.
 _MIN_LEN = 1
+
+
+def setup(
+    cfg: TranslationConfig,
+    device: torch.device,
+    *,
+    resume: dict[str, Any] | None = None,
+    reporter: Reporter | None = None,
+) -> TaskRun:
+    """`translation.setup` after checking the teachers, if any (what --dry-run
+    runs): they load, and decode together."""
+    if cfg.teachers:
+        load_teachers(cfg, str(device))
+    return translation.setup(cfg, device, resume=resume, reporter=reporter)
+
+
+def train_distilled(
+    cfg: TranslationConfig,
+    *,
+    resume: dict[str, Any] | None = None,
+    reporter: Reporter | None = None,
+) -> TrainOutcome:
+    """Train a translation model; with `cfg.teachers`, on the teachers'
+    translations of the training source (read from the cache when resuming).
+    Without teachers it is `translation.train_translation`."""
+    if not cfg.teachers:
+        return translation.train_translation(cfg, resume=resume, reporter=reporter)
+    # Under torchrun every rank translates the same sentences alike (beam search
+    # draws nothing at random); rank 0 alone writes the cache.
+    rank, _ = setup_distributed()
+    pairs = distilled_pairs(
+        cfg,
+        read_training_pairs(cfg),
+        device=str(resolve_device(cfg.train.device)),
+        reuse=resume is not None,
+        write_cache=rank == 0,
+        reporter=reporter,
+    )
+    return train_task(
+        functools.partial(translation.setup, train_pairs=pairs),
+        cfg,
+        resume=resume,
+        reporter=reporter,
+    )
 
 
 def teacher_cache_path(out: str | Path) -> Path:
