@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench import translate_distill
 from bench.results import Measurement, Peer
 
 SEQEVAL_NOTE = "the same predictions scored by seqeval 1.2.2 in bench/envs/seqeval"
@@ -77,17 +78,14 @@ def lm_wikitext(b: Budget, work: Path, reuse: str | None) -> Measurement:
 
 
 def _precision() -> str:
-    """The precision seqcli's `--precision auto` picks on this machine's CPU; fp32
-    when the AVX2 code paths are forced (`--isa avx2`), as on an AVX2-only CPU,
-    where bf16 products would be emulated."""
+    """The precision seqcli's `--precision auto` picks on this machine's CPU for
+    the LM's LSTM: the same probe a training run makes, so that under the forced
+    AVX2 code paths (`--isa avx2`), as on an AVX2-only CPU, it is fp32."""
     import torch
 
-    from bench.machine import forced_avx2
-    from seqcli.devices import resolve_precision
+    from seqcli.precision import choose_precision
 
-    if forced_avx2():
-        return "fp32"
-    return resolve_precision("auto", torch.device("cpu"))
+    return choose_precision("auto", torch.device("cpu"), ("lstm",)).precision
 
 
 def lm_engine(recipe: str) -> Callable[[Budget, Path, str | None], Measurement]:
@@ -461,6 +459,10 @@ FIGURES: dict[str, Figure] = {
                "Multi30k de-en, decoding at beam 5", "sentences/s", True,
                Budget(1, threads=1), Budget(30, threads=1), translate_speed,
                needs="translation-multi30k-bleu"),
+        Figure("translation-multi30k-distill", "translation",
+               translate_distill.TITLE, "test2016 BLEU", True,
+               Budget(0.5, threads=1), Budget(30, (1, 2, 3), 1),
+               translate_distill.figure),
         Figure("dna-splice", "classification", "DNA splice junctions",
                "test accuracy %", True, Budget(0.5, threads=1),
                Budget(5, (1, 2, 3), 1), dna_splice),

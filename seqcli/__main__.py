@@ -8,7 +8,6 @@ pipe (`seqcli sample | head`) stays quiet. Must not import torch.
 
 from __future__ import annotations
 
-import os
 import sys
 from typing import Any, TextIO
 
@@ -86,9 +85,9 @@ def _flush(guard: GuardedStdout, code: Any) -> Any:
             fd = guard.stream.fileno()
         except (OSError, ValueError):  # not a real file: nothing flushes at exit
             return code
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, fd)
-        os.close(devnull)
+        from seqcli.outputs import discard_writes  # rare: kept off the start-up path
+
+        discard_writes(fd)
     return code
 
 

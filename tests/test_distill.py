@@ -140,7 +140,7 @@ def test_a_run_never_overwrites_its_teacher_or_unlabeled_text(
     args = ("--valid", toy["valid"], "--teacher", toy["teacher"], "--teacher")
     result = invoke("train-sentiment", toy["train"], *args, teacher, "-o", teacher,
                     *TINY)  # fmt: skip
-    assert_error(result, f"--teacher (#2) {teacher}", "training would overwrite")
+    assert_error(result, f"--teacher #2 {teacher}", "training would overwrite")
     assert teacher.read_bytes() == before
     raw = tmp_path / "raw.pt"
     raw.write_text("good\n", encoding="utf-8")

@@ -307,8 +307,9 @@ ModelsOpt = Annotated[
         "--model",
         "-m",
         help="Checkpoint to use (default: newest fitting one in models/); repeat "
-        "it for an ensemble of classifiers (class probabilities averaged) or of "
-        "taggers (CRF scores averaged).",
+        "it for an ensemble of classifiers (class probabilities averaged), of "
+        "taggers (CRF scores averaged) or of translation models (next-token "
+        "probabilities averaged).",
         callback=not_a_directory,
     ),
 ]

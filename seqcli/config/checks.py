@@ -88,6 +88,7 @@ _RANGES: dict[str, _Range] = {
     "show_examples": _AT_LEAST_0,
     # distillation (`temperature` is DistillConfig's alone: sampling's may be 0)
     "weight": (0, True, 1, True),
+    "distill_beam": _AT_LEAST_1,
 }
 
 _DEVICES = "auto, cpu, cuda, cuda:N or mps"

@@ -291,6 +291,13 @@ class TranslationConfig:
     select: str = "bleu"  # bleu | loss: the validation metric that picks the best
     joint_vocab: bool = False  # subword: one SentencePiece model for both sides
     show_examples: int = 3  # validation translations shown at each evaluation
+    # Sequence-level distillation (Kim and Rush, 2016): translation checkpoints
+    # whose ensemble re-translates the training source with a beam of
+    # `distill_beam`; the student learns those outputs (and, with
+    # `distill_with_references`, the original pairs too).
+    teachers: list[str] = field(default_factory=list)
+    distill_beam: int = 5
+    distill_with_references: bool = False
     tokenizer: TokenizerConfig = field(default_factory=_translation_tokenizer)
     model: RecurrentConfig = field(default_factory=_translation_model)
     train: TrainConfig = field(default_factory=_translation_train)
