@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from torch import Tensor
 
+from seqcli.batching import Batch, with_soft_targets
 from seqcli.config import DistillConfig
 from seqcli.errors import ConfigError, DataFormatError
 from seqcli.readers import display_name, read_lines
@@ -34,6 +35,16 @@ class Teaching:
     @property
     def silver(self) -> int:
         return self.gold.count(False)
+
+    def teach(self, batch: Batch, rows: Sequence[int]) -> Batch:
+        """`batch` (the examples `rows`) with their teachers' targets added."""
+        return with_soft_targets(
+            batch,
+            [self.soft[r] for r in rows],
+            [self.gold[r] for r in rows],
+            weight=self.weight,
+            temperature=self.temperature,
+        )
 
 
 def label_columns(

@@ -25,7 +25,7 @@ from typing import Any
 
 import torch
 
-from seqcli.batching import Batch, bucket_order, pad_tagged, with_soft_targets
+from seqcli.batching import Batch, bucket_order, pad_tagged
 from seqcli.checkpoint import load_checkpoint
 from seqcli.config import NerConfig
 from seqcli.distill import Teaching
@@ -311,14 +311,6 @@ def _batch_factory(
                 [train.encoded.casing[r] for r in rows],
                 [train.tags[r] for r in rows],
             )
-            if teaching is not None:
-                batch = with_soft_targets(
-                    batch,
-                    [teaching.soft[r] for r in rows],
-                    [teaching.gold[r] for r in rows],
-                    weight=teaching.weight,
-                    temperature=teaching.temperature,
-                )
-            yield batch
+            yield batch if teaching is None else teaching.teach(batch, rows)
 
     return batches

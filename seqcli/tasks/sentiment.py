@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from seqcli.batching import Batch, bucket_order, pad_batch, shard, with_soft_targets
+from seqcli.batching import Batch, bucket_order, pad_batch, shard
 from seqcli.checkpoint import (
     build_checked,
     check_buildable,
@@ -272,15 +272,7 @@ def _batch_factory(
             batch = pad_batch(
                 [train.ids[i] for i in rows], targets=[train.labels[i] for i in rows]
             )
-            if teaching is not None:
-                batch = with_soft_targets(
-                    batch,
-                    [teaching.soft[i] for i in rows],
-                    [teaching.gold[i] for i in rows],
-                    weight=teaching.weight,
-                    temperature=teaching.temperature,
-                )
-            yield batch
+            yield batch if teaching is None else teaching.teach(batch, rows)
 
     return batches
 
