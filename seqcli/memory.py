@@ -130,6 +130,25 @@ def check_fits(
     return size
 
 
+def check_search_fits(
+    need: float, device: torch.device | str, *, search: str, inputs: str, lower: str
+) -> None:
+    """Refuse a search (a beam, an n-best list) whose estimated `need` in bytes
+    exceeds the device's available memory, before it starts.
+
+    Args:
+        search: the flags that size it, as the user gave them.
+        inputs: what it runs on ("sources of 40 tokens").
+        lower: the flags to lower.
+    """
+    free = available_bytes(device)
+    if free is not None and need > free:
+        raise ConfigError(
+            f"{search}: the search needs ~{need / GB:,.1f} GB for {inputs}; this "
+            f"machine has {free / GB:,.1f} GB available; lower {lower}"
+        )
+
+
 def _gb(size: int) -> str:
     gb = size / GB
     return f"{gb:,.0f}" if gb >= 10 else f"{gb:.1f}" if gb >= 0.1 else f"{gb:.3f}"

@@ -252,14 +252,13 @@ def _check_nbest_memory(
     if n_best == 1 or not sentences:
         return
     need = nbest_bytes(sentences, longest, len(model.labels), n_best)
-    free = memory.available_bytes(next(model.network.parameters()).device)
-    if free is not None and need > free:
-        raise ConfigError(
-            f"--n-best {n_best} x --batch-size {sentences}: the search needs "
-            f"~{need / memory.GB:,.1f} GB for sentences of {longest} tokens; this "
-            f"machine has {free / memory.GB:,.1f} GB available; lower --n-best or "
-            "--batch-size"
-        )
+    memory.check_search_fits(
+        need,
+        next(model.network.parameters()).device,
+        search=f"--n-best {n_best} x --batch-size {sentences}",
+        inputs=f"sentences of {longest} tokens",
+        lower="--n-best or --batch-size",
+    )
 
 
 def entities(sentence: Sentence, tags: Sequence[str], scheme: str) -> list[Entity]:

@@ -247,14 +247,13 @@ def _check_search_memory(
     need = search_bytes(
         model, beam=beam, sentences=sentences, src_len=src_len, max_len=max_len
     )
-    free = memory.available_bytes(next(model.network.parameters()).device)
-    if free is not None and need > free:
-        raise ConfigError(
-            f"--beam {beam} x --batch-size {sentences}: the search needs "
-            f"~{need / memory.GB:,.1f} GB for sources of {src_len} tokens; this "
-            f"machine has {free / memory.GB:,.1f} GB available; lower --beam or "
-            "--batch-size"
-        )
+    memory.check_search_fits(
+        need,
+        next(model.network.parameters()).device,
+        search=f"--beam {beam} x --batch-size {sentences}",
+        inputs=f"sources of {src_len} tokens",
+        lower="--beam or --batch-size",
+    )
 
 
 def translate(
