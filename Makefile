@@ -10,7 +10,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test lint bench clean
+.PHONY: setup demo test lint bench bench-env bench-report clean
 
 setup: $(STAMP)
 
@@ -34,6 +34,34 @@ test: setup
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+# Benchmarks: `make bench SUITE=quick|full [ONLY=name,...]` runs the figures of a
+# suite (python -m bench), writes docs/results/NAME.json per figure and regenerates
+# docs/RESULTS.md. The peers that must not become seqcli dependencies (seqeval,
+# Joey NMT) live in bench-only virtual environments under bench/envs/ (ignored).
+SUITE ?= quick
+ONLY ?=
+BENCH_ENVS := bench/envs
+
+bench: setup bench-env
+	$(BIN)/python -m bench --suite $(SUITE) $(if $(ONLY),--only $(ONLY))
+
+bench-env: $(BENCH_ENVS)/seqeval/.installed $(BENCH_ENVS)/joeynmt/.installed
+
+$(BENCH_ENVS)/seqeval/.installed:
+	test -x $(BENCH_ENVS)/seqeval/bin/python || $(PYTHON) -m venv $(BENCH_ENVS)/seqeval
+	$(BENCH_ENVS)/seqeval/bin/pip install -q "seqeval==1.2.2"
+	touch $@
+
+# Joey NMT 2.3.0 on the same torch as seqcli; it imports importlib_metadata without
+# declaring it. bench/peers/joey_run.py holds its other workarounds for torch 2.13.
+$(BENCH_ENVS)/joeynmt/.installed:
+	test -x $(BENCH_ENVS)/joeynmt/bin/python || $(PYTHON) -m venv $(BENCH_ENVS)/joeynmt
+	$(BENCH_ENVS)/joeynmt/bin/pip install -q "$(TORCH)" "joeynmt==2.3.0" importlib-metadata
+	touch $@
+
+bench-report: setup
+	$(BIN)/python -m bench.report
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -6,7 +6,7 @@ so that the score is neither 0 nor 100. Both tools run as fresh processes, as a 
 runs them, alternating so that machine noise falls on both; the figures are medians.
 The last line printed is one JSON object holding every figure.
 
-    .venv/bin/python bench/bleu.py [--runs 11] [--lines 3000]
+    .venv/bin/python -m bench.bleu [--runs 11] [--lines 3000]
 
 SEQCLI_CORPORA overrides the corpora folder (default: ../shared/corpora).
 """
@@ -68,8 +68,10 @@ def write_pair(folder: Path, n: int) -> tuple[Path, Path]:
     vocab = sorted({w for line in refs for w in line.split()})
     hyps = [perturb(line, rng, vocab) for line in refs]
     hyp, ref = folder / "hyp.en", folder / "ref.en"
-    hyp.write_text("".join(h + "\n" for h in hyps), encoding="utf-8")
-    ref.write_text("".join(r + "\n" for r in refs), encoding="utf-8")
+    from seqcli.outputs import OutputFile
+
+    OutputFile(hyp, inputs={}).write_text("".join(h + "\n" for h in hyps))
+    OutputFile(ref, inputs={}).write_text("".join(r + "\n" for r in refs))
     return hyp, ref
 
 

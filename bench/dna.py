@@ -1,6 +1,6 @@
 """DNA benchmark: the sequence classifier on the primate splice-junction set.
 
-    python bench/dna.py [--budget 5] [--threads 1] [--seed 1] [--keep DIR]
+    python -m bench.dna [--budget 5] [--threads 1] [--seed 1] [--keep DIR]
 
 Trains `seqcli train-classifier` at character level on `dna/splice/train.tsv`
 (1,800 windows of 60 nucleotides; `valid.tsv`, 200, picks the best epoch) for at
@@ -65,48 +65,41 @@ def cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--budget", type=float, default=5.0, help="training minutes")
-    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--keep", type=Path, help="keep the model in this folder")
-    args = parser.parse_args()
-
+def run_dna(budget: float, threads: int, seed: int, folder: Path) -> dict:
+    """Train the recipe for at most `budget` minutes into `folder`, then score it
+    on the test set: every figure of one run."""
     from seqcli.config import SentimentConfig, load_config
     from seqcli.tasks.sentiment import train_sentiment
     from seqcli.tasks.sentiment_inference import evaluate_classifier, load_classifier
 
     data = corpora_dir() / "dna" / "splice"
-    with tempfile.TemporaryDirectory() as tmp:
-        folder = args.keep or Path(tmp)
-        folder.mkdir(parents=True, exist_ok=True)
-        cfg = load_config(
-            SentimentConfig,
-            None,
-            {
-                **RECIPE,
-                "train_path": str(data / "train.tsv"),
-                "valid_path": str(data / "valid.tsv"),
-                "out": str(folder / "splice.pt"),
-                "train.max_time": args.budget,
-                "train.num_threads": args.threads,
-                "train.seed": args.seed,
-            },
-        )
-        load_start = os.getloadavg()
-        wall, cpu = time.perf_counter(), cpu_seconds()
-        outcome = train_sentiment(cfg)
-        wall, cpu = time.perf_counter() - wall, cpu_seconds() - cpu
-        report = evaluate_classifier(load_classifier(outcome.path), data / "test.tsv")
-    figures = {
+    folder.mkdir(parents=True, exist_ok=True)
+    cfg = load_config(
+        SentimentConfig,
+        None,
+        {
+            **RECIPE,
+            "train_path": str(data / "train.tsv"),
+            "valid_path": str(data / "valid.tsv"),
+            "out": str(folder / f"splice-seed{seed}.pt"),
+            "train.max_time": budget,
+            "train.num_threads": threads,
+            "train.seed": seed,
+        },
+    )
+    load_start = os.getloadavg()
+    wall, cpu = time.perf_counter(), cpu_seconds()
+    outcome = train_sentiment(cfg)
+    wall, cpu = time.perf_counter() - wall, cpu_seconds() - cpu
+    report = evaluate_classifier(load_classifier(outcome.path), data / "test.tsv")
+    return {
         "date": time.strftime("%Y-%m-%d %H:%M"),
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
         "load_average_at_start": load_start,
         "load_average_at_end": os.getloadavg(),
-        "budget_min": args.budget,
-        "threads": args.threads,
-        "seed": args.seed,
+        "budget_min": budget,
+        "threads": threads,
+        "seed": seed,
         "recipe": RECIPE,
         "epochs": outcome.epochs,
         "stopped_by": outcome.stopped_by,
@@ -128,6 +121,17 @@ def main() -> None:
         },
         "target_met": report.accuracy / 100 >= TARGET,
     }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--budget", type=float, default=5.0, help="training minutes")
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--keep", type=Path, help="keep the model in this folder")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        figures = run_dna(args.budget, args.threads, args.seed, args.keep or Path(tmp))
     print(json.dumps(figures))
 
 

@@ -1,6 +1,6 @@
 """Word-embedding benchmark: seqcli's skip-gram against gensim's word2vec, same recipe.
 
-    python bench/embeddings.py [--budget MINUTES] [--epochs N] [--lm LM.pt]
+    python -m bench.embeddings [--budget MINUTES] [--epochs N] [--lm LM.pt]
 
 1. `seqcli train-embeddings` on WikiText-2 train (skip-gram, 100 dimensions, window
    5, 5 negatives, subsampling 1e-4, min count 5), at most --budget CPU minutes:
@@ -110,7 +110,8 @@ def run_seqcli(train: Path, epochs: int, budget: float, threads: int) -> dict:
         "train_s": round(seconds, 1),
         "epochs_done": outcome.epochs,
         "stopped_by": outcome.stopped_by,
-        "words_per_s": outcome.metrics["speed"]["words_per_s"],
+        # measured per finished epoch: none when the budget ends the first one
+        "words_per_s": outcome.metrics.get("speed", {}).get("words_per_s"),
         **scores(load_model_vectors(outcome.path)),
     }
 

@@ -11,7 +11,7 @@ epochs, evaluating often, and logs, at each evaluation, more than `fit` does:
     recent_pos      share of positive labels in the batches since the last evaluation
     recent_len      their mean length in tokens
 
-    python bench/imdb_swings.py [--epochs 2] [--eval-every 22] [--split-seed 1]
+    python -m bench.imdb_swings [--epochs 2] [--eval-every 22] [--split-seed 1]
         [--seed 1] [--no-bucket] [--lr 0.002] [--log FILE]
 
 One JSON record per evaluation goes to --log (and stdout); the last line printed
@@ -36,7 +36,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
+
+from seqcli.outputs import append_line  # noqa: E402 - after the path
 
 
 def auc(labels: list[int], scores: list[float]) -> float:
@@ -77,8 +78,8 @@ def main() -> None:
     args = parser.parse_args()
 
     import torch
-    from sentiment import imdb_settings, sentiment_cfg, split_imdb
 
+    from bench.sentiment import imdb_settings, sentiment_cfg, split_imdb
     from seqcli.runs import prepare
     from seqcli.tasks.sentiment import (
         PREDICT_BATCH,
@@ -143,8 +144,7 @@ def main() -> None:
         line = json.dumps({k: round(v, 4) for k, v in record.items()})
         print(line, flush=True)
         if args.log:
-            with open(args.log, "a", encoding="utf-8") as fh:
-                fh.write(line + "\n")
+            append_line(args.log, line)
         return {"accuracy": record["accuracy"]}
 
     fit(
@@ -165,7 +165,7 @@ def summarise(records: list[dict[str, float]], args: argparse.Namespace) -> dict
 
     late = records[len(records) // 2 :]  # past the first steep rise
     return {
-        "command": "python bench/imdb_swings.py " + " ".join(sys.argv[1:]),
+        "command": "python -m bench.imdb_swings " + " ".join(sys.argv[1:]),
         "evaluations": len(records),
         "corr_accuracy_pos_imbalance": correlation(
             [r["accuracy"] for r in late], [abs(r["pos_share"] - 0.5) for r in late]

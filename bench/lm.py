@@ -1,7 +1,7 @@
 """Language-model benchmark: seqcli's defaults, its engine against a plain PyTorch
 loop, character-level Shakespeare and sampling speed.
 
-    python bench/lm.py [--budget 10] [--seeds 1,2,3] [--speed-seconds 120]
+    python -m bench.lm [--budget 10] [--seeds 1,2,3] [--speed-seconds 120]
                        [--threads 0] [--only wikitext,speed,shakespeare,sampling]
                        [--char-recipe KEY=VALUE,...] [--bf16]
                        [--wikitext-args "--precision bf16"]
@@ -23,12 +23,14 @@ loop, character-level Shakespeare and sampling speed.
        that (c)/(a) compares;
    with --bf16 also (b) and (c) with `--precision bf16` (mixed precision: the
    matrix products in bfloat16), each with its validation perplexity, so that
-   the speed is seen beside what it costs in quality at equal time.
+   the speed is seen beside what it costs in quality at equal time, and (a)
+   again under bf16 autocast, the reference those two are compared with.
 3. shakespeare: a character LM on tiny Shakespeare for BUDGET minutes per seed
    (validation nats/char); `--char-recipe model.hidden_size=256,...` changes its
    recipe (CHAR_RECIPE below).
 4. sampling: words/s of `sample` on the first WikiText-2 model, 1 and 16 samples,
-   beside a plain one-token-at-a-time loop like pytorch/examples' generate.py.
+   beside a plain one-token-at-a-time loop like pytorch/examples' generate.py
+   holding the same weights (bench/sampling.py).
 
 Corpora come from ../shared/corpora (override with SEQCLI_CORPORA). Runs take the
 whole machine: run the benchmark on a quiet machine (its load average is recorded).
@@ -48,8 +50,8 @@ import sys
 import time
 from pathlib import Path
 
-from spread import spread  # bench/, first on sys.path
-from steptimer import StepTimer  # bench/, first on sys.path
+from bench.spread import spread
+from bench.steptimer import StepTimer
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
@@ -189,8 +191,13 @@ def worker_seqcli_speed(seconds: float, recipe: str, precision: str) -> dict:
     }
 
 
-def worker_reference_speed(seconds: float) -> dict:
-    """The classic recipe, written plainly: no seqcli code in the training step."""
+def worker_reference_speed(seconds: float, precision: str = "fp32") -> dict:
+    """The classic recipe, written plainly: no seqcli code in the training step.
+
+    With `precision` "bf16" its forward pass and loss run under CPU autocast, as
+    seqcli's step does with `--precision bf16` (weights, gradients and the
+    evaluation stay fp32 in both), so that a ratio compares engines, not precisions.
+    """
     import torch
     from torch import nn
 
@@ -225,6 +232,7 @@ def worker_reference_speed(seconds: float) -> dict:
         return stream[: n * bsz].view(bsz, -1).t().long().contiguous()
 
     train, valid = batchify(data.train, 20), batchify(data.valid, 10)
+    bf16 = precision == "bf16"
     model, crit, lr, bptt = RNNModel(), nn.CrossEntropyLoss(), 20.0, 35
     start, train_s, tokens, hidden = time.perf_counter(), 0.0, 0, None
     while time.perf_counter() - start < seconds:
@@ -236,8 +244,10 @@ def worker_reference_speed(seconds: float) -> dict:
             if hidden is not None:
                 hidden = tuple(h.detach() for h in hidden)
             model.zero_grad()
-            out, hidden = model(x, hidden)
-            loss = crit(out.view(-1, vocab), y.reshape(-1))
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                out, hidden = model(x, hidden)
+                loss = crit(out.view(-1, vocab), y.reshape(-1))
+            hidden = tuple(h.float() for h in hidden)
             loss.backward()
             nn.utils.clip_grad_norm_(model.parameters(), 0.25)
             for p in model.parameters():
@@ -259,6 +269,7 @@ def worker_reference_speed(seconds: float) -> dict:
             count += n
     return {
         "recipe": "plain PyTorch loop",
+        "precision": precision,
         "train_tokens": tokens,
         "tokens_per_s": tokens / train_s,
         "valid_ppl": math.exp(total / count),
@@ -324,10 +335,10 @@ def worker_shakespeare(budget: float, seed: int, recipe_text: str) -> dict:
 
 
 # --- 4. sampling -------------------------------------------------------------------
-def worker_sampling(model: str) -> dict:
-    from sampling import measure_sampling  # bench/sampling.py
+def worker_sampling(model: str, tokens: int = 1000) -> dict:
+    from bench.sampling import measure_sampling
 
-    return measure_sampling(model)
+    return measure_sampling(model, tokens=tokens)
 
 
 WORKERS = {
@@ -337,15 +348,16 @@ WORKERS = {
     "seqcli-speed-default": lambda a: worker_seqcli_speed(
         a.seconds, "default", a.precision
     ),
-    "reference-speed": lambda a: worker_reference_speed(a.seconds),
+    "reference-speed": lambda a: worker_reference_speed(a.seconds, a.precision),
     "shakespeare": lambda a: worker_shakespeare(a.budget, a.seed, a.char_recipe),
-    "sampling": lambda a: worker_sampling(a.model),
+    "sampling": lambda a: worker_sampling(a.model, a.tokens),
 }
 
 
 def run_worker(name: str, threads: int, **kwargs: object) -> dict:
     """One worker in its own process (its own peak RSS and thread setting)."""
-    cmd = [sys.executable, __file__, "--worker", name, "--threads", str(threads)]
+    cmd = [sys.executable, "-m", "bench.lm", "--worker", name]
+    cmd += ["--threads", str(threads)]
     for key, value in kwargs.items():
         cmd += [f"--{key.replace('_', '-')}", str(value)]
     proc = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, cwd=ROOT)
@@ -406,6 +418,11 @@ def bench_speed(args: argparse.Namespace, figures: dict) -> None:
     }
     s = figures["speed"]
     if args.bf16:
+        # the reference under autocast too: bf16 against bf16
+        ref_bf16 = run_worker(
+            "reference-speed", args.threads, seconds=seconds, precision="bf16"
+        )
+        s["reference_bf16"] = ref_bf16
         for recipe in ("reference", "default"):
             run = run_worker(
                 f"seqcli-speed-{recipe}",
@@ -414,7 +431,7 @@ def bench_speed(args: argparse.Namespace, figures: dict) -> None:
                 precision="bf16",
             )
             s[f"seqcli_{recipe}_bf16"] = run
-            s[f"ratio_{recipe}_bf16"] = run["tokens_per_s"] / ref["tokens_per_s"]
+            s[f"ratio_{recipe}_bf16"] = run["tokens_per_s"] / ref_bf16["tokens_per_s"]
     print(
         f"speed: reference {ref['tokens_per_s']:,.0f} tok/s | seqcli same recipe "
         f"{same['tokens_per_s']:,.0f} (x{s['ratio_same_recipe']:.2f}) | seqcli default "
@@ -492,6 +509,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, help=argparse.SUPPRESS)
     parser.add_argument("--precision", default="fp32", help=argparse.SUPPRESS)
     parser.add_argument("--seed", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--tokens", type=int, default=1000, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         set_threads(args.threads)
@@ -507,7 +525,7 @@ def main() -> None:
         cwd=ROOT,
     ).stdout.strip()
     figures: dict = {
-        "command": " ".join(["python", "bench/lm.py", *sys.argv[1:]]),
+        "command": " ".join(["python", "-m", "bench.lm", *sys.argv[1:]]),
         "commit": commit,
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "machine": f"{cpu_model()}, {os.cpu_count()} CPUs, no GPU",

@@ -6,7 +6,7 @@ a temporary folder (under /tmp unless --tmp), runs the dry run at each level in 
 subprocess, and reads that child's peak RSS from `os.wait4`. It prints a table and,
 last, one JSON line of the figures. The corpora are deleted afterwards.
 
-    OMP_NUM_THREADS=1 .venv/bin/python bench/memory.py --sizes 200 1000
+    OMP_NUM_THREADS=1 .venv/bin/python -m bench.memory --sizes 200 1000
 
 `--baseline` also measures the same command on a tiny corpus (the fixed cost of
 Python, torch and seqcli); `--compare-with DIR` also runs another checkout's code
@@ -26,6 +26,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+from seqcli.outputs import OutputFile
 
 REPO = Path(__file__).resolve().parent.parent
 MB = 1_000_000
@@ -87,7 +89,7 @@ def write_corpus(path: Path, size: int, seed: int = 0) -> None:
     p = 1.0 / (ranks + 2.7)  # Zipf-Mandelbrot, exponent 1
     p /= p.sum()
     written = 0
-    with open(path, "w", encoding="utf-8") as fh:
+    with OutputFile(path, inputs={}).open("w") as fh:
         while written < size:
             lengths = np.maximum(1, rng.lognormal(4.3, 0.7, size=1000).astype(int))
             ids = rng.choice(len(words), size=int(lengths.sum()), p=p)

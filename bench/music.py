@@ -1,6 +1,6 @@
 """Music benchmark: a character LSTM composes Irish folk tunes in ABC notation.
 
-    python bench/music.py [--budget 10] [--threads 1] [--tunes 50] [--keep DIR]
+    python -m bench.music [--budget 10] [--threads 1] [--tunes 50] [--keep DIR]
 
 1. Trains a char LM on `music/irish-abc/train.abc` for `--budget` minutes (the
    recipe of README "Composing music": 2x256 LSTM, embeddings 64, BPTT 100,
@@ -37,6 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from seqcli.abc import check_bars, split_tunes  # noqa: E402 - after the path
+from seqcli.outputs import OutputFile  # noqa: E402
 
 PROMPT = "X:1\nT:"
 SEPARATOR = "\n\n"
@@ -109,7 +110,7 @@ def compose(model: Path, num: int, temperature: float, seed: int) -> list[str]:
 def abc2midi_accepts(tune: str, folder: Path) -> bool:
     """abc2midi writes the tune as MIDI and prints no "Error" line."""
     source, target = folder / "tune.abc", folder / "tune.mid"
-    source.write_text(tune, encoding="utf-8")
+    OutputFile(source, inputs={}).write_text(tune)
     target.unlink(missing_ok=True)
     try:
         done = subprocess.run(
@@ -175,7 +176,7 @@ def main() -> None:
         for temperature in TEMPERATURES:
             tunes = compose(model, args.tunes, temperature, args.seed)
             name = f"samples-{temperature}.abc"
-            (folder / name).write_text("\n".join(tunes), encoding="utf-8")
+            OutputFile(folder / name, inputs={}).write_text("\n".join(tunes))
             figures[f"samples_t{temperature}"] = judge(tunes, Path(tmp))
             log(f"temperature {temperature}: {figures[f'samples_t{temperature}']}")
         figures["load_average_at_end"] = os.getloadavg()

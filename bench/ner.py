@@ -1,6 +1,6 @@
 """NER benchmark: CoNLL-2003 English test F1 (conlleval), training time, tagging speed.
 
-    python bench/ner.py [--budget 30] [--ablation-budget 6] [--threads 1]
+    python -m bench.ner [--budget 30] [--ablation-budget 6] [--threads 1]
         [--only default,a,b,c,e,f] [--keep DIR] [--lm-minutes M] [--seeds 1-3,7]
         [--parallel 2] [--ensemble K]
 
@@ -63,7 +63,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from spread import spread  # bench/, first on sys.path
+from bench.spread import spread
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGET_F1 = 87.0
@@ -377,6 +377,62 @@ def tagging_speed(model: str | list[str], threads: int) -> dict[str, Any]:
         "evaluate_test_f1": report.overall.f1,
         "conlleval_lines": report.lines(),
     }
+
+
+# --- the peer: seqeval scores the same predictions ---------------------------------
+SEQEVAL_PYTHON = ROOT / "bench" / "envs" / "seqeval" / "bin" / "python"
+SEQEVAL_SCRIPT = ROOT / "bench" / "peers" / "seqeval_score.py"
+
+
+def file_predictions(model: str, path: str) -> tuple[list[list[str]], list[list[str]]]:
+    """(gold tags, predicted tags) of each sentence of a CoNLL file, in the file's
+    scheme: the very tags that `evaluate_tagger` (`seqcli evaluate`) scores."""
+    from seqcli.metrics.ner import detect_scheme
+    from seqcli.readers import read_conll
+    from seqcli.tasks.ner import predict, to_scheme
+    from seqcli.tasks.ner_inference import load_taggers
+
+    tagger = load_taggers([model])
+    cfg = tagger.cfg
+    sentences = list(
+        read_conll(path, token_column=cfg.token_column, tag_column=cfg.tag_column)
+    )
+    scheme = cfg.scheme
+    if scheme == "auto":
+        scheme = detect_scheme(s.tags for s in sentences)
+    found = predict(
+        tagger.network, tagger.lexicon.encode([s.tokens for s in sentences])
+    )
+    predicted = [
+        to_scheme(t.paths[0], tagger.labels, cfg.train_scheme, scheme) for t in found
+    ]
+    return [list(s.tags) for s in sentences], predicted
+
+
+def seqeval_scores(
+    gold: list[list[str]], predicted: list[list[str]], work: Path
+) -> dict[str, Any]:
+    """seqeval's precision, recall and F1 (percent) of the predictions, run in its
+    bench-only environment on the predictions written to `work`.
+
+    Raises:
+        FileNotFoundError: the environment is missing (`make bench-env`).
+    """
+    from seqcli.outputs import OutputFile
+
+    if not SEQEVAL_PYTHON.exists():
+        raise FileNotFoundError(f"{SEQEVAL_PYTHON} is missing: run `make bench-env`")
+    path = work / "ner-predictions.json"
+    OutputFile(path, inputs={}, flag="predictions").write_text(
+        json.dumps({"gold": gold, "predicted": predicted})
+    )
+    proc = subprocess.run(
+        [str(SEQEVAL_PYTHON), str(SEQEVAL_SCRIPT), str(path)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def add_ensembles(figures: dict[str, Any], args: argparse.Namespace) -> dict:

@@ -10,7 +10,7 @@ few minutes) and scores three test sets with it:
 - that raw text read as checkpoints were read before the tokenizer recorded its
   normalisation (whitespace split, case kept): what `classify` did until then.
 
-    .venv/bin/python bench/rawtext.py [--minutes 2] [--seed 1] [--keep DIR]
+    .venv/bin/python -m bench.rawtext [--minutes 2] [--seed 1] [--keep DIR]
 
 The last line printed is one JSON object holding every figure. SEQCLI_CORPORA
 overrides the corpora folder (default: ../shared/corpora).

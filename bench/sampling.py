@@ -1,6 +1,6 @@
 """Sampling speed of a word language model: seqcli's `sample` against a plain loop.
 
-    python bench/sampling.py [--model LM.pt] [--tokens 1000] [--threads 0]
+    python -m bench.sampling [--model LM.pt] [--tokens 1000] [--threads 0]
                              [--softmax adaptive,full]
 
 Without --model it builds, through seqcli's own API, 2-layer LSTM language models
@@ -16,10 +16,14 @@ tokens long (not stopping at <eos>, which is a line end then), and reports words
 other processes on a busy machine).
 
 The reference is a loop written as the PyTorch examples' word-language-model
-generation script works: a time-major model of the same sizes (embedding,
-nn.LSTM, linear decoder, log-softmax over every word) called one token at a time,
-torch.multinomial over the exponentiated output, and .item() per word to look the
-word up. It runs in the same process on the same number of threads.
+generation script works: a time-major embedding and nn.LSTM and torch's own output
+layer (nn.AdaptiveLogSoftmaxWithLoss, or a linear decoder), holding the SAME
+trained weights as the seqcli model (`ReferenceLM.from_seqcli`), called one token
+at a time. It draws each word two ways: from the full distribution over every
+word (one multinomial over the vocabulary, as the example does), and with seqcli's
+two-stage draw (the head, then the cluster that came up). Both it and seqcli get
+a 20-token warm-up before they are timed; it runs in the same process on the
+same number of threads.
 
 --threads 0 lets seqcli choose (what the command does, `seqcli.threads`); give a
 list (1,2) to compare. The last line of output is one JSON object.
@@ -130,18 +134,25 @@ def measure_sampling(
             "cluster_share": share,
         }
     used = set_threads(threads, rows=1)
-    cfg = lm.cfg.model
-    sizes = (len(lm.vocab), cfg.emb_size, cfg.hidden_size, cfg.num_layers)
-    reference = ReferenceLM(*sizes).eval()
-    rate, cpu_rate = reference_rate(reference, tokens, seed=seed)
-    figures["reference_1"] = {
-        "words_per_s": round(rate, 1),
-        "words_per_cpu_s": round(cpu_rate, 1),
-        "threads": used,
-    }
-    figures["speedup_1"] = round(
-        figures["seqcli_1"]["words_per_s"] / figures["reference_1"]["words_per_s"], 2
-    )
+    reference = ReferenceLM.from_seqcli(lm.network)
+    itos = list(lm.vocab.itos)
+    for draw in ("full", "two-stage"):
+        rate, cpu_rate = reference_rate(
+            reference, tokens, seed=seed, draw=draw, itos=itos
+        )
+        key = "reference_1" if draw == "full" else "reference_two_stage_1"
+        figures[key] = {
+            "words_per_s": round(rate, 1),
+            "words_per_cpu_s": round(cpu_rate, 1),
+            "threads": used,
+        }
+    for key, ref in (
+        ("speedup_1", "reference_1"),
+        ("speedup_two_stage_1", "reference_two_stage_1"),
+    ):
+        figures[key] = round(
+            figures["seqcli_1"]["words_per_s"] / figures[ref]["words_per_s"], 2
+        )
     torch.set_num_threads(threads_before)
     return figures
 
@@ -175,37 +186,120 @@ def _cluster_share(lm: Any, texts: list[str]) -> float | None:
 
 # --- the reference: generation as the PyTorch example does it ----------------------
 class ReferenceLM(nn.Module):
-    """Embedding, nn.LSTM and a linear decoder, time-major, log-softmax out."""
+    """Embedding, nn.LSTM (or nn.GRU) and an output layer, time-major, written as
+    the PyTorch example writes it, holding a seqcli model's trained weights
+    (`from_seqcli`): torch's own nn.AdaptiveLogSoftmaxWithLoss for an adaptive
+    softmax (seqcli's keeps PyTorch's layer names), a linear decoder otherwise."""
 
-    def __init__(self, vocab: int, emb: int, hidden: int, layers: int):
+    def __init__(
+        self,
+        vocab: int,
+        emb: int,
+        hidden: int,
+        layers: int,
+        *,
+        cell: str = "lstm",
+        cutoffs: list[int] | None = None,
+        project: int | None = None,
+    ):
         super().__init__()
+        self.vocab = vocab
         self.embedding = nn.Embedding(vocab, emb)
-        self.rnn = nn.LSTM(emb, hidden, layers)
-        self.decoder = nn.Linear(hidden, vocab)
+        self.rnn = (nn.GRU if cell == "gru" else nn.LSTM)(emb, hidden, layers)
+        self.project = nn.Linear(hidden, project) if project else nn.Identity()
+        self.adaptive: nn.AdaptiveLogSoftmaxWithLoss | None = None
+        self.decoder: nn.Linear | None = None
+        if cutoffs:
+            self.adaptive = nn.AdaptiveLogSoftmaxWithLoss(
+                hidden, vocab, cutoffs, div_value=4.0
+            )
+        else:
+            self.decoder = nn.Linear(project or hidden, vocab)
+
+    @classmethod
+    def from_seqcli(cls, network: Any) -> ReferenceLM:
+        """The same trained weights as a seqcli `LanguageModel`, in these modules."""
+        cfg = network.encoder.cfg
+        project = getattr(network.project, "out_features", None)
+        cutoffs = network.softmax_cutoffs[:-1] if network.adaptive is not None else None
+        ref = cls(
+            network.vocab_size,
+            cfg.emb_size,
+            cfg.hidden_size,
+            cfg.num_layers,
+            cell=cfg.cell,
+            cutoffs=cutoffs,
+            project=project,
+        )
+        ref.embedding.load_state_dict(network.encoder.embedding.state_dict())
+        ref.rnn.load_state_dict(network.encoder.rnn.state_dict())
+        if project:
+            ref.project.load_state_dict(network.project.state_dict())
+        if ref.adaptive is not None:
+            ref.adaptive.load_state_dict(network.adaptive.state_dict())
+        else:
+            ref.decoder.weight.data.copy_(network.decoder.weight.detach())
+            ref.decoder.bias.data.copy_(network.decoder.bias.detach())
+        return ref.eval()
 
     def forward(self, ids: Tensor, state: Any) -> tuple[Tensor, Any]:
-        output, state = self.rnn(self.embedding(ids), state)  # (time, batch, hidden)
-        return F.log_softmax(self.decoder(output), dim=-1), state
+        """(time, batch) ids -> the top layer's outputs (time, batch, hidden)."""
+        return self.rnn(self.embedding(ids), state)
+
+    def log_probs(self, hidden: Tensor) -> Tensor:
+        """(rows, hidden) -> (rows, vocab): every word's log-probability."""
+        if self.adaptive is not None:
+            return self.adaptive.log_prob(hidden)
+        return F.log_softmax(self.decoder(self.project(hidden)), dim=-1)
+
+    def draw_full(self, hidden: Tensor) -> int:
+        """One word from the whole distribution (one multinomial over the vocab)."""
+        weights = self.log_probs(hidden).squeeze(0).exp()
+        return int(torch.multinomial(weights, 1))
+
+    def draw_two_stage(self, hidden: Tensor) -> int:
+        """One word as seqcli draws it: from the head (frequent words and one entry
+        per cluster), then, when a cluster came up, from that cluster alone."""
+        if self.adaptive is None:
+            return self.draw_full(hidden)
+        head = self.adaptive.head(hidden).squeeze(0).softmax(-1)
+        index = int(torch.multinomial(head, 1))
+        shortlist = self.adaptive.shortlist_size
+        if index < shortlist:
+            return index
+        cluster = index - shortlist
+        inner = self.adaptive.tail[cluster](hidden).squeeze(0).softmax(-1)
+        return self.adaptive.cutoffs[cluster] + int(torch.multinomial(inner, 1))
 
 
-def reference_rate(model: Any, words: int, *, seed: int = 1) -> tuple[float, float]:
+def reference_rate(
+    model: ReferenceLM,
+    words: int,
+    *,
+    seed: int = 1,
+    draw: str = "full",
+    itos: list[str] | None = None,
+) -> tuple[float, float]:
     """Words per second (and per CPU second) of the plain loop: one forward call per
-    word, a multinomial draw over the whole vocabulary, the word looked up with
-    .item()."""
-    torch.manual_seed(seed)
-    vocab = model.decoder.out_features
-    itos = [f"w{i}" for i in range(vocab)]
-    out = io.StringIO()
-    word = torch.randint(vocab, (1, 1))  # (time, batch)
-    state = None
-    with torch.no_grad():
-        start, cpu = time.perf_counter(), time.process_time()
-        for i in range(words):
-            log_probs, state = model(word, state)
-            weights = log_probs.squeeze().exp()
-            index = torch.multinomial(weights, 1)[0]
+    word, a draw (`full` or `two-stage`), the word looked up by its index.
+    A 20-word warm-up comes first, as seqcli's run has one."""
+    pick = model.draw_full if draw == "full" else model.draw_two_stage
+    itos = itos or [f"w{i}" for i in range(model.vocab)]
+
+    def run(n: int) -> None:
+        torch.manual_seed(seed)
+        out = io.StringIO()
+        word, state = torch.zeros(1, 1, dtype=torch.long), None  # (time, batch)
+        for i in range(n):
+            output, state = model(word, state)  # (1, 1, hidden)
+            index = pick(output[0])
             word.fill_(index)
-            out.write(itos[index.item()] + ("\n" if i % 20 == 19 else " "))
+            out.write(itos[index] + ("\n" if i % 20 == 19 else " "))
+
+    with torch.no_grad():
+        run(20)  # warm-up
+        start, cpu = time.perf_counter(), time.process_time()
+        run(words)
         elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
     return words / elapsed, words / cpu
 

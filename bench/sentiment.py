@@ -32,7 +32,7 @@ number of epochs, capped at 4M. The last line printed is one JSON object holding
 every figure; a figure of several seeds is given with its mean, sample standard
 deviation (sd), min and max.
 
-    .venv/bin/python bench/sentiment.py [--budget 15] [--threads 0] [--members 10]
+    .venv/bin/python -m bench.sentiment [--budget 15] [--threads 0] [--members 10]
         [--parallel 2] [--pooling max] [--lr 0.002] [--seeds 1,2,3] [--keep DIR]
         [--only sst2|imdb|average|imdb-plain] [--imdb-schedule plateau|budget]
 
@@ -62,7 +62,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from spread import spread  # bench/, first on sys.path
+from bench.spread import spread
+from seqcli.outputs import OutputFile
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGETS = {"sst2": 0.85, "imdb": 0.88}
@@ -461,11 +462,12 @@ def split_imdb(tmp: Path, *, seed: int = 1, lm_text: bool = True) -> dict[str, s
         (paths["speed"], train[:SPEED_REVIEWS]),
     ):
         lines = [f"{r.text}\t{r.label}" for r in rows]
-        path.write_text("text\tlabel\n" + "\n".join(lines) + "\n", encoding="utf-8")
+        text = "text\tlabel\n" + "\n".join(lines) + "\n"
+        OutputFile(path, inputs={}).write_text(text)
     text = tmp / "imdb-lm.txt"
     if lm_text:
-        text.write_text(
-            "\n".join(clean_web_text(r.text) for r in train) + "\n", encoding="utf-8"
+        OutputFile(text, inputs={}).write_text(
+            "\n".join(clean_web_text(r.text) for r in train) + "\n"
         )
     return {
         "train_path": str(paths["train"]),
@@ -632,7 +634,7 @@ def main() -> None:
     figures: dict[str, Any] = {
         "date": time.strftime("%Y-%m-%d"),
         "device": f"{os.cpu_count()}-core CPU (no GPU), {platform.machine()}",
-        "command": "python bench/sentiment.py " + " ".join(sys.argv[1:]),
+        "command": "python -m bench.sentiment " + " ".join(sys.argv[1:]),
         "budget_minutes": args.budget,
         "threads": args.threads,
         "commit": git_commit(),

@@ -1,6 +1,6 @@
 """`spread`: how a figure varies over seeds, as the benchmarks report it.
 
-Imported by the bench scripts, which run with this folder first on sys.path.
+Imported by the bench scripts (`python -m bench.<script>` from the repository root).
 """
 
 from __future__ import annotations

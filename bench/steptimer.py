@@ -3,7 +3,7 @@
 It sums the time spent in training steps alone (an evaluation's time is left out,
 so tokens per second are the trainer's), keeps every evaluation record, and prints
 the run's messages (and, with `echo_evals`, each evaluation) to stderr. Imported by
-the bench scripts, which run with this folder first on sys.path.
+the bench scripts (`python -m bench.<script>` from the repository root).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Translation benchmark: Multi30k German -> English, a fixed training budget.
 
-    python bench/translate.py [--budget 30] [--raw-budget 15] [--only tok,raw]
+    python -m bench.translate [--budget 30] [--raw-budget 15] [--only tok,raw]
 
 1. On the anchors' preparation (translation/multi30k-tok: Moses-tokenized,
    lowercased), train for --budget minutes with seqcli's recipe (below), then
@@ -34,8 +34,9 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
-from steptimer import StepTimer  # bench/, first on sys.path
+from bench.steptimer import StepTimer
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
@@ -220,9 +221,21 @@ def _speed(model, src: list[str]) -> dict:  # noqa: ANN001 - a Translator
     return result
 
 
+def worker_speed_tok(budget: float) -> dict:
+    """Figure 4 alone: beam-5 decoding speed of the tokenized model."""
+    import torch
+
+    from seqcli.tasks.translation_inference import load_translator
+
+    torch.set_num_threads(THREADS)
+    src = (tok_dir() / "test2016.de").read_text(encoding="utf-8").splitlines()
+    return _speed(load_translator(RESULTS / "multi30k-tok.pt"), src)
+
+
 WORKERS = {
     "train-tok": worker_train_tok,
     "decode-tok": worker_decode_tok,
+    "speed-tok": worker_speed_tok,
     "train-raw": worker_train_raw,
 }
 
@@ -230,7 +243,15 @@ WORKERS = {
 def run_worker(name: str, budget: float) -> dict:
     print(f"== {name} ({time.strftime('%H:%M:%S')})", file=sys.stderr, flush=True)
     proc = subprocess.run(
-        [sys.executable, __file__, "--worker", name, "--budget", str(budget)],
+        [
+            sys.executable,
+            "-m",
+            "bench.translate",
+            "--worker",
+            name,
+            "--budget",
+            str(budget),
+        ],
         stdout=subprocess.PIPE,
         text=True,
         cwd=ROOT,
@@ -244,14 +265,21 @@ def run_worker(name: str, budget: float) -> dict:
 def seqcli(*args: str, stdout: Path | None = None) -> tuple[str, float]:
     """Run `python -m seqcli ARGS`; (its stdout, or "" when sent to a file; its
     peak RSS in MB, from the kernel's accounting of that one child)."""
+    from seqcli.outputs import OutputFile
+
     cmd = [sys.executable, "-m", "seqcli", *args]
-    sink = open(stdout, "w") if stdout else subprocess.PIPE  # noqa: SIM115
+    if stdout is None:
+        return _run(cmd, subprocess.PIPE)
+    # the one write path: the previous file stays if the command fails
+    with OutputFile(stdout, inputs={}, flag="stdout").open("w") as sink:
+        return _run(cmd, sink)
+
+
+def _run(cmd: list[str], sink: Any) -> tuple[str, float]:
     proc = subprocess.Popen(cmd, stdout=sink, text=True, cwd=ROOT, env=env())
     out = proc.stdout.read() if proc.stdout else ""
     _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
-    if stdout:
-        sink.close()
     if proc.returncode:
         raise RuntimeError(f"{' '.join(cmd)} failed with {proc.returncode}")
     return out, usage.ru_maxrss / 1024
@@ -329,8 +357,13 @@ def main() -> None:
             result["train_raw"] = run_worker("train-raw", args.raw_budget)
         result["cli_raw"] = cli_figures("raw")
     result["loadavg_end"] = os.getloadavg()
-    (RESULTS / "translate.json").write_text(json.dumps(result, indent=2))
-    (RESULTS / "translate.md").write_text(markdown(result))
+    from seqcli.outputs import OutputFile
+
+    for name, text in (
+        ("json", json.dumps(result, indent=2)),
+        ("md", markdown(result)),
+    ):
+        OutputFile(RESULTS / f"translate.{name}", inputs={}).write_text(text)
     print(json.dumps(result))
 
 

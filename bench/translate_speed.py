@@ -1,7 +1,7 @@
 """Decoding speed of a translation checkpoint: beam search, batched vs one sentence
 at a time, for each torch thread count asked, in one process.
 
-    python bench/translate_speed.py MODEL.pt [--threads 1,2] [--beam 5]
+    python -m bench.translate_speed MODEL.pt [--threads 1,2] [--beam 5]
 
 Reads test2016 of Multi30k (the tokenized preparation, as `bench/translate.py`
 trains on it) from ../shared/corpora (or SEQCLI_CORPORA). For each thread count it

@@ -45,6 +45,14 @@ class Batch:
     decoder_ids: Tensor | None = None  # (batch, time) <bos> + output, encoder-decoders
     chars: Tensor | None = None  # (batch, time, chars) character ids of each token
     casing: Tensor | None = None  # (batch, time) casing category of each token
+    # Distillation (`nn.distill`): the teachers' averaged probabilities at
+    # `temperature`, (batch, classes) or (batch, time, tags), zeros past a row's
+    # end; `gold` (batch,) is False on a row of unlabeled text, which has no gold
+    # label and learns from the teachers alone.
+    soft_targets: Tensor | None = None
+    gold: Tensor | None = None
+    distill_weight: float = 0.0
+    temperature: float = 1.0
 
     @property
     def num_tokens(self) -> int:
@@ -87,6 +95,32 @@ def pad_batch(
         lengths=lengths,
         mask=mask,
         index=None if index is None else torch.as_tensor(index, dtype=torch.long),
+    )
+
+
+def with_soft_targets(
+    batch: Batch,
+    soft: Sequence[Tensor],
+    gold: Sequence[bool],
+    *,
+    weight: float,
+    temperature: float,
+) -> Batch:
+    """`batch` with its rows' teacher probabilities: one (classes,) tensor per row,
+    or one (length, tags) tensor, right-padded with zeros to the batch's time."""
+    if soft[0].dim() == 1:
+        stacked = torch.stack(list(soft))  # (batch, classes)
+    else:
+        b, t = batch.ids.shape
+        stacked = torch.zeros(b, t, soft[0].size(-1))  # (batch, time, tags)
+        for row, probs in enumerate(soft):
+            stacked[row, : probs.size(0)] = probs
+    return replace(
+        batch,
+        soft_targets=stacked,
+        gold=torch.as_tensor(list(gold), dtype=torch.bool),
+        distill_weight=weight,
+        temperature=temperature,
     )
 
 

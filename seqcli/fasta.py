@@ -24,7 +24,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from seqcli.errors import DataFormatError
-from seqcli.readers import LabeledText, display_name, read_lines
+from seqcli.readers import LabeledText, display_name, empty_input, read_lines
 
 # Letters (IUPAC nucleotide and amino-acid codes), gaps, and "*" (a stop codon).
 _SEQUENCE = re.compile(r"[A-Za-z.*\-]+")
@@ -83,9 +83,10 @@ def read_fasta(
     name = display_name(path)
     header: tuple[int, str, str] | None = None  # (line, id, label)
     parts: list[str] = []
-    seen = False
+    seen = has_text = False
     for lineno, text in read_lines(path):
         line = text.strip()
+        has_text = has_text or bool(line)
         if line.startswith(">"):
             if header is not None:
                 yield _record(header, parts, name)
@@ -114,6 +115,8 @@ def read_fasta(
         parts.append(compact)
     if header is not None:
         yield _record(header, parts, name)
+    if not has_text:
+        raise empty_input(path)
     if not seen:
         raise DataFormatError("no FASTA records ('>id label' lines)", name)
 

@@ -329,6 +329,19 @@ def append_line(path: str | Path, line: str) -> None:
         raise OutputError(write_failure(path, exc)) from None
 
 
+def discard_writes(fd: int) -> None:
+    """Point the file descriptor `fd` at the null device.
+
+    For a stdout that has already failed (a full disk): what stays buffered would
+    fail again in the interpreter's flush at exit ("Exception ignored ...").
+    """
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, fd)
+    finally:
+        os.close(devnull)
+
+
 def refuse_same_file(
     out: str | Path, inputs: Mapping[str, InputPath], *, flag: str = "-o/--out"
 ) -> None:
@@ -369,12 +382,28 @@ INPUT_FIELDS = {
     "valid_tgt_path": "--valid-tgt",
     "test_src_path": "--test-src",
     "test_tgt_path": "--test-tgt",
+    "teachers": "--teacher",  # a list: every one is an input
 }
 
 
 def inputs_of(cfg: object) -> dict[str, InputPath]:
-    """The input files of a task config (any of `INPUT_FIELDS` it has), by flag."""
-    return {flag: getattr(cfg, name, None) for name, flag in INPUT_FIELDS.items()}
+    """The input files of a task config (any of `INPUT_FIELDS` it has, and its
+    distillation's teachers and unlabeled text), by flag; the second and later
+    files of a list as "--flag #2", ..."""
+    found: dict[str, InputPath] = {}
+    for name, flag in INPUT_FIELDS.items():
+        value = getattr(cfg, name, None)
+        if isinstance(value, list):
+            for i, path in enumerate(value):
+                found[flag if i == 0 else f"{flag} #{i + 1}"] = path
+        else:
+            found[flag] = value
+    distill = getattr(cfg, "distill", None)
+    if distill is not None:
+        for i, teacher in enumerate(distill.teachers):
+            found["--teacher" if i == 0 else f"--teacher #{i + 1}"] = teacher
+        found["--unlabeled"] = distill.unlabeled_path
+    return found
 
 
 def refuse_inputs(out: str | Path, inputs: Mapping[str, InputPath]) -> None:

@@ -29,8 +29,8 @@ PROBE_MAX_ROWS = 2048
 # A training step's largest products see a whole batch of sequences at once (the
 # input projections of every time step, the softmax of every position): batch x
 # time rows, with this standing for the time. Probed with the batch's rows alone,
-# a 2-core CPU that trained the WikiText-2 LM 1.6x faster on two threads measured
-# one as about as fast, and ran whole benchmark runs on one core.
+# the products are too small to gain from a second thread, and a CPU on which
+# training runs faster on two threads would be held to one.
 PROBE_TRAINING_TIME = 32
 
 

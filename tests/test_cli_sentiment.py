@@ -222,7 +222,7 @@ def test_ensemble_members_must_share_labels(
     assert_error(result, "ensemble model 2", "share one label set")
 
 
-def test_only_classifiers_and_taggers_form_ensembles(tmp_path: Path) -> None:
+def test_language_models_do_not_form_ensembles(tmp_path: Path) -> None:
     lm = tmp_path / "lm.pt"
     text = tmp_path / "text.txt"
     text.write_text("the cat sat\nthe dog ran\n" * 20, encoding="utf-8")
@@ -230,7 +230,7 @@ def test_only_classifiers_and_taggers_form_ensembles(tmp_path: Path) -> None:
     args = ("--epochs", "1", "--batch-size", "4", "--bptt", "5", "-q", "-o", lm)
     assert_ok(invoke("train-lm", text, *tiny_lm, *args))
     result = invoke("evaluate", text, "-m", lm, "-m", lm)
-    assert_error(result, "only classifiers and taggers form ensembles")
+    assert_error(result, "only classifiers, taggers and translation models form")
 
 
 def test_evaluate_names_unseen_labels(trained: dict[str, Path], tmp_path: Path) -> None:

@@ -87,6 +87,42 @@ def test_marginals_equal_enumeration() -> None:
         assert torch.all(marg[b, n:] == 0)
 
 
+@pytest.mark.parametrize("temperature", [0.5, 3.0])
+def test_softened_marginals_equal_enumeration_and_sum_to_one(
+    temperature: float,
+) -> None:
+    """At temperature T the marginals are those of P(y | x)^(1/T) / Z_T: each
+    sequence's score divided by T, then normalised (what distillation matches)."""
+    crf, (emissions, mask) = _crf(bioes_transitions(["O", "B-X", "E-X"])), _batch()
+    marg = crf.marginals(emissions, mask, temperature=temperature)
+    for b, n in enumerate(LENGTHS):
+        scores = _brute_force(crf, emissions[b], n)
+        soft = torch.tensor(list(scores.values())) / temperature
+        probs = (soft - torch.logsumexp(soft, 0)).exp()
+        expected = torch.zeros(n, TAGS)
+        for p, seq in zip(probs, scores, strict=True):
+            for i, t in enumerate(seq):
+                expected[i, t] += p
+        assert torch.allclose(marg[b, :n], expected, atol=1e-5)
+        assert torch.allclose(marg[b, :n].sum(-1), torch.ones(n), atol=1e-5)
+        assert torch.all(marg[b, n:] == 0)
+    flatter = crf.marginals(emissions, mask, temperature=temperature * 4)
+
+    # A higher temperature spreads the probability: the entropy of each token's
+    # marginals grows.
+    def entropy(m: torch.Tensor) -> torch.Tensor:
+        return -(torch.xlogy(m, m)).sum(-1)[mask]
+
+    assert torch.all(entropy(flatter) >= entropy(marg) - 1e-6)
+
+
+def test_log_marginals_have_gradients() -> None:
+    crf, (emissions, mask) = _crf(), _batch()
+    emissions.requires_grad_(True)
+    crf.log_marginals(emissions, mask, temperature=2.0)[mask][:, 0].sum().backward()
+    assert emissions.grad is not None and crf.transitions.grad is not None
+
+
 def test_nll_is_positive_and_trains() -> None:
     crf, (emissions, mask) = _crf(), _batch()
     emissions.requires_grad_(True)

@@ -243,7 +243,7 @@ def test_a_blank_corpus_is_still_refused(
     lm_config: MakeConfig, tmp_path: Path, write_lines: Callable[..., Path]
 ):
     blank = write_lines(tmp_path / "blank.txt", ["", "  ", ""])
-    with pytest.raises(DataFormatError, match="empty file"):
+    with pytest.raises(DataFormatError, match="empty input: no text to read"):
         task.prepare_data(replace(lm_config(), train_path=str(blank)))
 
 

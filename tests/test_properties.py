@@ -102,6 +102,10 @@ def test_read_lines_takes_any_bytes(tmp_path: Path, data: bytes):
     except UnicodeDecodeError:
         assert isinstance(lines, SeqcliError)  # named line and column
         return
+    text = text.removeprefix("\ufeff")  # a byte-order mark is dropped
+    if "\0" in text or data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        assert isinstance(lines, SeqcliError)  # binary data or UTF-16, by name
+        return
     expected = _lines_of(text)
     assert [line.text for line in lines] == expected
     assert [line.lineno for line in lines] == list(range(1, len(expected) + 1))
@@ -120,8 +124,10 @@ def test_a_damaged_gzip_file_is_an_error_not_a_crash(
         data[at % len(data)] = byte
     path = _write(tmp_path, "corpus.txt.gz", bytes(data))
     lines = outcome(read_lines, path)
-    if not flips:
-        assert [line.text for line in lines] == _lines_of(text)
+    if not flips and "\0" in text:
+        assert isinstance(lines, SeqcliError)  # binary data, by file and line
+    elif not flips:
+        assert [line.text for line in lines] == _lines_of(text.removeprefix("\ufeff"))
 
 
 AUTO = {"text_column": "auto", "label_column": "auto", "header": "auto"}
@@ -195,8 +201,9 @@ def test_read_word_vectors_takes_any_bytes(
 
 
 # --- vocabulary -------------------------------------------------------------------
+# Tokens come from text the readers accepted, which never holds a NUL byte.
 TOKEN = st.text(
-    st.characters(exclude_categories=("Cs",), exclude_characters="\n"), max_size=6
+    st.characters(exclude_categories=("Cs",), exclude_characters="\n\0"), max_size=6
 )
 
 

@@ -430,7 +430,7 @@ def test_looks_labelled() -> None:
 @pytest.mark.parametrize("content", ["", "\n\n  \n"])
 def test_classify_of_no_text_is_an_error(folder: Path, content: str) -> None:
     result = invoke("classify", "-", "-m", folder / "clf.pt", input=content)
-    assert_error(result, "<stdin>: no text to classify")
+    assert_error(result, "<stdin>: empty input: no text to read")
 
 
 @pytest.mark.parametrize("as_json", [False, True])

@@ -65,7 +65,11 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def handle_errors(func: F) -> F:
-    """Turn a SeqcliError into one red line on stderr and exit code 2."""
+    """Turn a SeqcliError into one red line on stderr and exit code 2.
+
+    A failed write to stdout arrives here as an OutputError too: `seqcli.__main__`
+    guards stdout once for every command.
+    """
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -303,8 +307,9 @@ ModelsOpt = Annotated[
         "--model",
         "-m",
         help="Checkpoint to use (default: newest fitting one in models/); repeat "
-        "it for an ensemble of classifiers (class probabilities averaged) or of "
-        "taggers (CRF scores averaged).",
+        "it for an ensemble of classifiers (class probabilities averaged), of "
+        "taggers (CRF scores averaged) or of translation models (next-token "
+        "probabilities averaged).",
         callback=not_a_directory,
     ),
 ]
@@ -334,6 +339,61 @@ SHARED_KEYS: dict[str, str] = {
     "batch_size": "train.batch_size",
     "lr": "train.lr",
 }
+
+
+# --- distillation: train-ner and train-sentiment --------------------------------
+def _distill_default(key: str) -> str:
+    from seqcli.config import DistillConfig, default_of
+
+    return f"(default: {default_of(DistillConfig, key)}, provisional until measured)"
+
+
+TeacherOpt = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--teacher",
+        help="A trained checkpoint of this task and label set to learn from; "
+        "repeat it for an ensemble (its predictions averaged).",
+        callback=not_a_directory,
+    ),
+]
+DistillWeightOpt = Annotated[
+    float | None,
+    typer.Option(
+        help="Share of the loss that follows the teachers (0 = gold labels "
+        f"only, 1 = teachers only). {_distill_default('weight')}"
+    ),
+]
+DistillTemperatureOpt = Annotated[
+    float | None,
+    typer.Option(
+        help="Softens the teachers' and the student's distributions. "
+        f"{_distill_default('temperature')}"
+    ),
+]
+UnlabeledOpt = Annotated[
+    Path | None,
+    typer.Option(
+        help="Raw text, one sentence per line, that the teachers label for the "
+        "student (it learns from the teachers alone there).",
+        callback=not_a_directory,
+    ),
+]
+
+
+def distill_overrides(
+    teacher: list[Path] | None,
+    weight: float | None,
+    temperature: float | None,
+    unlabeled: Path | None,
+) -> dict[str, Any]:
+    """The config overrides of the distillation flags (None = not given)."""
+    return {
+        "distill.teachers": [str(t) for t in teacher] if teacher else None,
+        "distill.weight": weight,
+        "distill.temperature": temperature,
+        "distill.unlabeled_path": plain(unlabeled),
+    }
 
 
 class NetworkOpts:

@@ -122,6 +122,13 @@ MethodOpt = Annotated[
 ]
 
 
+def _words_of(path: Path) -> list[str]:
+    """The words of a file, any number per line (read through the readers)."""
+    from seqcli.readers import read_text
+
+    return [word for line in read_text(path) for word in line.text.split()]
+
+
 def _source(
     model: Path | None, vectors: Path | None, *, quiet: bool = False
 ) -> tuple[Path | None, Path | None]:
@@ -305,7 +312,7 @@ def plot(
 
     target, model, vectors = _claim(out, model, vectors, words, quiet=quiet)
     emb = _load(model, vectors, side, quiet=quiet)
-    chosen = words.read_text(encoding="utf-8").split() if words else emb.words[:top]
+    chosen = _words_of(words) if words else emb.words[:top]
     placed, missing = plot_words(emb, chosen, target, method=method)
     if missing:
         err_console.print(f"not in the vocabulary, left out: {' '.join(missing[:20])}")

@@ -243,9 +243,10 @@ def evaluate(
     if task is not None:
         _search_only_for(task, search, f"{path} is {a_or_an(task)} checkpoint")
     dev = inference_device(device, threads)
-    if len(paths) > 1 and task not in ("sentiment", "ner"):
+    if len(paths) > 1 and task not in ("sentiment", "ner", "translation"):
         raise ConfigError(
-            f"{path}: only classifiers and taggers form ensembles; give one -m for "
+            f"{path}: only classifiers, taggers and translation models form "
+            "ensembles; give one -m for "
             f"{a_or_an(str(task))} model"
         )
     if task == "lm":
@@ -270,7 +271,7 @@ def evaluate(
     if task == "translation":
         from seqcli.cli.translation import evaluate_files
 
-        metrics = evaluate_files(path, data, target, dev, search=search)
+        metrics = evaluate_files(paths, data, target, dev, search=search)
         _render({"metrics": metrics}, as_json)
         return
     if task == "ner":

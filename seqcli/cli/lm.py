@@ -277,8 +277,8 @@ def score(
     from seqcli.tasks.lm_inference import score as score_texts
     from seqcli.tasks.lm_inference import token_log_probs
 
+    texts = [line.text for line in read_text(file)]  # a bad input before the model
     lm = _load(model, device, threads, "`seqcli score`", quiet=quiet)
-    texts = [line.text for line in read_text(file)]
     result = score_texts(lm, texts)
     print("ln_p\tlog10_p\tp\tppl\ttokens\ttext")
     for s in result.sentences:

@@ -18,9 +18,14 @@ import typer
 from seqcli.cli import _training
 from seqcli.cli._shared import (
     DeviceOpt,
+    DistillTemperatureOpt,
+    DistillWeightOpt,
     NetworkOpts,
     QuietOpt,
+    TeacherOpt,
     ThreadsOpt,
+    UnlabeledOpt,
+    distill_overrides,
     handle_errors,
     inference_device,
     not_a_directory,
@@ -177,6 +182,10 @@ def train_ner(
         bool | None,
         typer.Option("--freeze-embeddings", help="Do not train the word embeddings."),
     ] = None,
+    teacher: TeacherOpt = None,
+    distill_weight: DistillWeightOpt = None,
+    distill_temperature: DistillTemperatureOpt = None,
+    unlabeled: UnlabeledOpt = None,
     batch_size: _net.batch_size = None,
     lr: _net.lr = None,
     run_flags: _training.RunFlags = None,
@@ -205,6 +214,7 @@ def train_ner(
         "init_from_backward": init_from_backward,
         "embeddings": embeddings,
         "freeze_embeddings": freeze_embeddings,
+        **distill_overrides(teacher, distill_weight, distill_temperature, unlabeled),
     }
     _training.run(
         NerConfig, task.TASK, flags, own, setup=task.setup, train=task.train_ner

@@ -14,10 +14,15 @@ import typer
 from seqcli.cli import _training
 from seqcli.cli._shared import (
     DeviceOpt,
+    DistillTemperatureOpt,
+    DistillWeightOpt,
     ModelsOpt,
     NetworkOpts,
     QuietOpt,
+    TeacherOpt,
     ThreadsOpt,
+    UnlabeledOpt,
+    distill_overrides,
     handle_errors,
     inference_device,
     not_a_directory,
@@ -170,6 +175,10 @@ def train_sentiment(
         bool | None,
         typer.Option("--bucket/--no-bucket", help="Batch texts of similar length."),
     ] = None,
+    teacher: TeacherOpt = None,
+    distill_weight: DistillWeightOpt = None,
+    distill_temperature: DistillTemperatureOpt = None,
+    unlabeled: UnlabeledOpt = None,
     batch_size: _net.batch_size = None,
     lr: _net.lr = None,
     run_flags: _training.RunFlags = None,
@@ -203,6 +212,7 @@ def train_sentiment(
         "freeze_embeddings": freeze_embeddings,
         "bucket": bucket,
         "model.bidirectional": bidirectional,
+        **distill_overrides(teacher, distill_weight, distill_temperature, unlabeled),
     }
     _training.run(
         SentimentConfig,
@@ -242,8 +252,7 @@ def classify(
     Example: seqcli classify reviews.txt --probs -m models/sentiment.pt
     """
     from seqcli.checkpoint import find_latest
-    from seqcli.errors import DataFormatError
-    from seqcli.readers import display_name, read_lines
+    from seqcli.readers import read_text
     from seqcli.tasks.sentiment_inference import classify as run
     from seqcli.tasks.sentiment_inference import load_classifier
 
@@ -253,10 +262,8 @@ def classify(
     dev = inference_device(device, threads, rows=batch_size)
     command = "`seqcli classify`"
     loaded = [load_classifier(m, device=dev, command=command) for m in model]
-    texts = [line.text for line in read_lines(file)]
+    texts = [line.text for line in read_text(file)]
     kept = [i for i, text in enumerate(texts) if text.strip()]
-    if not kept:
-        raise DataFormatError("no text to classify", display_name(file))
     result = run(loaded, [texts[i] for i in kept], batch_size=batch_size)
     labels: list[str | None] = [None] * len(texts)  # a blank line stays blank
     probabilities: list[list[float]] = [[] for _ in texts]

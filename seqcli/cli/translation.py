@@ -15,7 +15,7 @@ import typer
 from seqcli.cli import _training
 from seqcli.cli._shared import (
     DeviceOpt,
-    ModelOpt,
+    ModelsOpt,
     NetworkOpts,
     QuietOpt,
     ThreadsOpt,
@@ -142,6 +142,25 @@ def train_translate(
         int | None,
         typer.Option(help="Validate every N steps (0 = at each epoch's end)."),
     ] = None,
+    teacher: Annotated[
+        list[Path] | None,
+        typer.Option(
+            help="Distil: learn this model's translations of the training source "
+            "(repeat it for an ensemble of teachers).",
+            **_FILE,
+        ),
+    ] = None,
+    distill_beam: Annotated[
+        int | None,
+        typer.Option(help=f"Beam size of the teachers. {_d('distill_beam')}"),
+    ] = None,
+    distill_with_references: Annotated[
+        bool | None,
+        typer.Option(
+            "--distill-with-references",
+            help="With --teacher: learn the original pairs as well.",
+        ),
+    ] = None,
     run_flags: _training.RunFlags = None,
 ) -> None:
     """Train an attentional encoder-decoder on parallel text.
@@ -151,6 +170,7 @@ def train_translate(
     """
     flags = dict(locals())  # the shared flags are read from here by name
     from seqcli.tasks import translation as task
+    from seqcli.tasks import translation_distill as distill
 
     if pairs and (src or tgt):
         raise ConfigError("give SRC_FILE TGT_FILE or --pairs FILE, not both")
@@ -176,14 +196,17 @@ def train_translate(
         "batch_tokens": batch_tokens,
         "select": select,
         "train.eval_every": eval_every,
+        "teachers": [str(t) for t in teacher] if teacher else None,
+        "distill_beam": distill_beam,
+        "distill_with_references": distill_with_references,
     }
     _training.run(
         TranslationConfig,
         task.TASK,
         flags,
         own,
-        setup=task.setup,
-        train=task.train_translation,
+        setup=distill.setup,
+        train=distill.train_distilled,
     )
 
 
@@ -195,7 +218,7 @@ def translate(
     file: Annotated[
         str, typer.Argument(help="Source sentences, one per line; - for stdin.")
     ],
-    model: ModelOpt = None,
+    model: ModelsOpt = None,
     beam: Annotated[int, typer.Option(help="Beam size (1 = greedy).")] = _D.beam,
     alpha: Annotated[
         float,
@@ -257,6 +280,7 @@ def translate(
 
     Example: seqcli translate test.de --beam 5 -m models/translation.pt > out.en
     """
+    models = _model_paths(model, quiet=quiet)
     from seqcli.tasks.translation_analysis import matplotlib_pyplot
     from seqcli.tasks.translation_inference import check_search
 
@@ -271,11 +295,11 @@ def translate(
     widths = _beam_list(beams, beam)
     picture = None
     if plot_attention is not None:  # claimed, and the extra checked, before decoding
-        model = _model_path(model, quiet=quiet)
-        inputs = {"FILE": file, "-m/--model": model, "--ref": ref, "--analyze": analyze}
+        inputs = {"FILE": file, "--ref": ref, "--analyze": analyze}
+        inputs |= {_member_flag(i): m for i, m in enumerate(models)}
         picture = OutputFile(plot_attention, inputs=inputs, flag="--plot-attention")
         matplotlib_pyplot()
-    translator = _load(model, device, threads, rows=batch_size * beam, quiet=quiet)
+    translator = _load(models, device, threads, rows=batch_size * beam)
     if analyze is not None:
         _analyze(translator, file, analyze, widths, search)
         return
@@ -294,29 +318,29 @@ def translate(
 
 
 def _load(
-    model: Path | None,
-    device: str | None,
-    threads: int | None,
-    *,
-    rows: int,
-    quiet: bool = False,
+    models: list[Path], device: str | None, threads: int | None, *, rows: int
 ) -> Translator:
-    from seqcli.tasks.translation_inference import load_translator
+    from seqcli.tasks.translation_inference import load_translators
 
-    model = _model_path(model, quiet=quiet)
     dev = inference_device(device, threads, rows=rows)
-    return load_translator(model, device=dev, command="`seqcli translate`")
+    return load_translators(models, device=dev, command="`seqcli translate`")
 
 
-def _model_path(model: Path | None, *, quiet: bool = False) -> Path:
-    """-m, or the newest translation checkpoint in models/."""
-    if model is not None:
-        return model
+def _member_flag(index: int) -> str:
+    """How an error names the -m at `index` (the first one plainly)."""
+    return "-m/--model" if index == 0 else f"-m/--model (model {index + 1})"
+
+
+def _model_paths(models: list[Path] | None, *, quiet: bool = False) -> list[Path]:
+    """The -m given (several: an ensemble), or the newest translation checkpoint
+    in models/."""
+    if models:
+        return models
     from seqcli.checkpoint import find_latest
 
     model = find_latest("translation")
     note_using(model, quiet=quiet)
-    return model
+    return [model]
 
 
 def _beam_list(beams: str | None, beam: int) -> list[int]:
@@ -336,12 +360,13 @@ def _beam_list(beams: str | None, beam: int) -> list[int]:
 def _input_chunks(file: str, size: int) -> Iterator[tuple[int, list[str]]]:
     """Input lines in chunks, each with the number of its first line; an
     interactive stdin line by line, so that a typed line is translated at once."""
-    from seqcli.readers import read_lines
+    from seqcli.readers import stream_text
 
-    interactive = file == "-" and sys.stdin.isatty()
+    # sys.stdin is None when stdin is closed: the reader reports that.
+    interactive = file == "-" and sys.stdin is not None and sys.stdin.isatty()
     chunk: list[str] = []
     first = 1
-    for line in read_lines(file):
+    for line in stream_text(file):
         if not chunk:
             first = line.lineno
         chunk.append(line.text)
@@ -400,10 +425,11 @@ def _print_result(index: int, result: Any, n_best: int, scores: bool) -> None:
         print(result.texts[0])
 
 
-def _read_all(path: str | Path) -> list[str]:
-    from seqcli.readers import read_lines
+def _read_all(path: str | Path, *, source: bool = False) -> list[str]:
+    """The lines of a file; sources (not references) must hold some text."""
+    from seqcli.readers import read_lines, read_text
 
-    return [line.text for line in read_lines(path)]
+    return [line.text for line in (read_text if source else read_lines)(path)]
 
 
 def _report_ref(translator: Translator, outputs: list[str], ref: Path) -> None:
@@ -424,7 +450,7 @@ def _analyze(
     from seqcli.readers import display_name
     from seqcli.tasks.translation_analysis import advice, analyze
 
-    lines, references = _read_all(file), _read_all(ref)
+    lines, references = _read_all(file, source=True), _read_all(ref)
     print("beam\tline\tref_score\tout_score\tverdict\tsentence_bleu\toutput")
     summaries = []
     for width in widths:
@@ -471,19 +497,23 @@ def _plot(
 
 
 def evaluate_files(
-    path: Path,
+    paths: list[Path],
     data: str,
     target: str | None,
     device: str,
     *,
     search: dict[str, Any] | None = None,
 ) -> dict[str, float]:
-    """`seqcli evaluate SRC TGT -m MT.pt` (or a pairs file): BLEU, chrF, TER, ppl;
-    `search` holds the decoding flags given (beam, alpha, batch_size)."""
+    """`seqcli evaluate SRC TGT -m MT.pt` (or a pairs file): BLEU, chrF, TER, ppl
+    of one model or of an ensemble (several -m); `search` holds the decoding flags
+    given (beam, alpha, batch_size)."""
     from seqcli.readers import read_pairs, read_parallel
-    from seqcli.tasks.translation_inference import evaluate_translation, load_translator
+    from seqcli.tasks.translation_inference import (
+        evaluate_translation,
+        load_translators,
+    )
 
-    translator = load_translator(path, device=device, command="`seqcli evaluate`")
+    translator = load_translators(paths, device=device, command="`seqcli evaluate`")
     found = read_pairs(data) if target is None else read_parallel(data, target)
     return evaluate_translation(
         translator, [p.src for p in found], [p.tgt for p in found], **(search or {})

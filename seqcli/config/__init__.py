@@ -29,6 +29,7 @@ from seqcli.config.loading import (
 from seqcli.config.settings import (
     ADAPTIVE_SOFTMAX_ABOVE,
     ClassifyConfig,
+    DistillConfig,
     EmbeddingsConfig,
     LMConfig,
     NerConfig,
@@ -45,6 +46,7 @@ from seqcli.config.settings import (
 __all__ = [
     "ADAPTIVE_SOFTMAX_ABOVE",
     "ClassifyConfig",
+    "DistillConfig",
     "EmbeddingsConfig",
     "LMConfig",
     "NerConfig",

@@ -11,7 +11,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from seqcli.config.settings import LMConfig
+from seqcli.config.settings import DistillConfig, LMConfig
 from seqcli.errors import ConfigError
 
 # Per-field rules, keyed by field name (the same name means the same thing in every
@@ -86,6 +86,9 @@ _RANGES: dict[str, _Range] = {
     "max_len": _AT_LEAST_0,  # 0 = no limit
     "label_smoothing": (0, True, 1, False),
     "show_examples": _AT_LEAST_0,
+    # distillation (`temperature` is DistillConfig's alone: sampling's may be 0)
+    "weight": (0, True, 1, True),
+    "distill_beam": _AT_LEAST_1,
 }
 
 _DEVICES = "auto, cpu, cuda, cuda:N or mps"
@@ -119,10 +122,25 @@ def check_config(
             _check_range(value, _RANGES[f.name], name_of(key))
         elif f.name == "adaptive_cutoffs":
             _check_cutoffs(value, name_of(key))
+    if isinstance(cfg, DistillConfig):
+        _check_distill(cfg, prefix, name_of)
     if isinstance(cfg, LMConfig) and cfg.model.bidirectional:
         raise ConfigError(
             "a language model reads left to right: "
             f"{name_of(prefix + 'model.bidirectional')} must be false"
+        )
+
+
+def _check_distill(
+    cfg: DistillConfig, prefix: str, name_of: Callable[[str], str]
+) -> None:
+    if not cfg.temperature > 0:
+        name = name_of(prefix + "temperature")
+        raise ConfigError(f"{name} must be above 0, got {cfg.temperature}")
+    if cfg.unlabeled_path and not cfg.teachers:
+        raise ConfigError(
+            f"{name_of(prefix + 'unlabeled_path')}: unlabeled text needs teachers "
+            "to label it (--teacher)"
         )
 
 

@@ -116,6 +116,10 @@ _FLAG_NAMES = {
     "valid_tgt_path": "--valid-tgt",
     "test_src_path": "--test-src",
     "test_tgt_path": "--test-tgt",
+    "distill.teachers": "--teacher",
+    "distill.weight": "--distill-weight",
+    "distill.temperature": "--distill-temperature",
+    "distill.unlabeled_path": "--unlabeled",
 }
 
 
@@ -136,12 +140,15 @@ def _has_dotted(data: dict[str, Any], dotted: str) -> bool:
 def _read_yaml(path: Path) -> dict[str, Any]:
     import yaml
 
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"config file not found: {path}") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"{path}: not UTF-8 text") from None
+    from seqcli.errors import DataFormatError
+    from seqcli.readers import read_lines
+
+    if not path.exists():
+        raise ConfigError(f"config file not found: {path}")
+    try:  # the one read path: a byte-order mark dropped, NUL and bad bytes refused
+        text = "\n".join(line.text for line in read_lines(path))
+    except DataFormatError as exc:
+        raise ConfigError(str(exc)) from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:

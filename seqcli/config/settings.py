@@ -64,7 +64,7 @@ class TrainConfig:
     # Any schedule: the lr rises linearly over the first `warmup_steps` optimizer
     # steps (0 = off). Adam's first updates move every weight by about lr whatever
     # its gradient, and at full lr they can saturate an LSTM's gates so that it
-    # learns nothing for hundreds of steps (under bf16, for good: docs/BENCHMARKS.md).
+    # learns nothing for hundreds of steps (under bf16, for good: docs/HISTORY.md).
     warmup_steps: int = 0
     cooldown: float = 0.3  # budget schedule: share of max_time spent decaying
 
@@ -89,25 +89,39 @@ class TokenizerConfig:
     sp_character_coverage: float = 1.0
 
 
+@dataclass
+class DistillConfig:
+    """Learning from trained teachers as well as from gold labels (knowledge
+    distillation, Hinton et al., 2015): train-ner and train-sentiment.
+
+    The student's loss is (1 - weight) x gold loss + weight x temperature^2 x
+    KL(teachers' averaged distribution || student's), both at `temperature`.
+    The weight and temperature defaults are provisional until the bench measures
+    them (issue #28).
+    """
+
+    teachers: list[str] = field(default_factory=list)  # trained checkpoints
+    weight: float = 0.5  # 0 = gold labels only, 1 = teachers only
+    temperature: float = 2.0  # > 1 softens both distributions
+    unlabeled_path: str | None = None  # raw text the teachers label (silver data)
+
+
 def _lm_model() -> RecurrentConfig:
     # Light dropout: a run of a few epochs (what a CPU budget buys) underfits more
-    # than it overfits (5-minute WikiText-2 probes: lower perplexity per token seen
-    # with 0.1 than with 0.2; exploratory, not a benchmark figure).
+    # than it overfits, so less dropout learns more per token seen.
     return RecurrentConfig(dropout=0.1)
 
 
 def _lm_train() -> TrainConfig:
-    # Batch 40 trained more tokens/s than 20 in CPU probes (fewer per-step costs:
-    # the dense Adam update of the 33k-word embedding); "auto" holds the lr and
-    # cools it down over the last 30% of --max-time when one is given. 200 warm-up
-    # steps: WikiText-2 probes without them sat on the unigram plateau (training
-    # loss 7.1) for about 250 steps in fp32, and did not leave it under bf16.
-    # Precision auto: bf16 where the hardware has it (docs/BENCHMARKS.md: on a
-    # 2-core AVX-512 BF16 CPU, 10-minute WikiText-2 runs in bf16 beat fp32's).
-    # lr 3e-3: in 10-minute WikiText-2 runs (seed 1, 2-core AMX CPU) it reached
-    # 164 validation perplexity after 4 epochs where 2e-3 reached 178, and 141.7
-    # at the end against 147.9 (exploratory; the default's figures are in
-    # docs/BENCHMARKS.md).
+    # Batch 40: a step has costs that do not grow with its rows (the dense Adam
+    # update of a large vocabulary's embedding), so larger batches train more
+    # tokens per second. "auto" holds the lr and cools it down over the last 30% of
+    # --max-time when one is given. 200 warm-up steps: Adam's first full-lr updates
+    # can hold the LSTM on the unigram plateau, for good under bf16. Precision
+    # auto: bf16 where the hardware computes it natively, so that a budget in
+    # minutes buys more tokens. lr 3e-3: under a budget of minutes the model sees
+    # few epochs, and a larger step learns more of each. The runs behind these
+    # choices are in docs/HISTORY.md; what the defaults reach, in docs/RESULTS.md.
     return TrainConfig(
         batch_size=40,
         lr=3e-3,
@@ -195,6 +209,7 @@ class SentimentConfig:
     embeddings: str | None = None  # word vectors, word2vec/GloVe text format
     freeze_embeddings: bool = False
     bucket: bool = True  # batch texts of similar length together
+    distill: DistillConfig = field(default_factory=DistillConfig)
     tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
     model: RecurrentConfig = field(default_factory=_sentiment_model)
     train: TrainConfig = field(default_factory=_sentiment_train)
@@ -240,7 +255,7 @@ def _translation_tokenizer() -> TokenizerConfig:
 
 def _translation_model() -> RecurrentConfig:
     # One GRU layer each way of 256 units: on a CPU, the best quality per second
-    # of training on a Multi30k-sized corpus (docs/BENCHMARKS.md).
+    # of training on a Multi30k-sized corpus (the runs: docs/HISTORY.md).
     return RecurrentConfig(
         cell="gru", emb_size=256, hidden_size=256, num_layers=1, dropout=0.2
     )
@@ -279,6 +294,13 @@ class TranslationConfig:
     select: str = "bleu"  # bleu | loss: the validation metric that picks the best
     joint_vocab: bool = False  # subword: one SentencePiece model for both sides
     show_examples: int = 3  # validation translations shown at each evaluation
+    # Sequence-level distillation (Kim and Rush, 2016): translation checkpoints
+    # whose ensemble re-translates the training source with a beam of
+    # `distill_beam`; the student learns those outputs (and, with
+    # `distill_with_references`, the original pairs too).
+    teachers: list[str] = field(default_factory=list)
+    distill_beam: int = 5
+    distill_with_references: bool = False
     tokenizer: TokenizerConfig = field(default_factory=_translation_tokenizer)
     model: RecurrentConfig = field(default_factory=_translation_model)
     train: TrainConfig = field(default_factory=_translation_train)
@@ -318,8 +340,9 @@ def _ner_tokenizer() -> TokenizerConfig:
 
 
 def _ner_train() -> TrainConfig:
-    # Batches of 32 sentences train ~50% more tokens per CPU-second than 16 (see
-    # docs/BENCHMARKS.md); the lr halves after two validations without a gain.
+    # Batches of 32 sentences: fewer steps, each with costs that do not grow with
+    # its rows, train more tokens per CPU-second than 16 (docs/HISTORY.md); the lr
+    # halves after two validations without a gain.
     return TrainConfig(
         epochs=50,
         batch_size=32,
@@ -354,6 +377,7 @@ class NerConfig:
     init_from_backward: str | None = None  # a backward one (train-lm --reverse)
     embeddings: str | None = None  # word vectors, word2vec/GloVe text format
     freeze_embeddings: bool = False
+    distill: DistillConfig = field(default_factory=DistillConfig)
     tokenizer: TokenizerConfig = field(default_factory=_ner_tokenizer)
     model: RecurrentConfig = field(default_factory=_ner_model)
     train: TrainConfig = field(default_factory=_ner_train)

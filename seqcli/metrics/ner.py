@@ -354,7 +354,7 @@ def conlleval_file(path: str) -> NerReport:
     in conlleval), and each must have as many columns as the first.
     """
     from seqcli.errors import DataFormatError
-    from seqcli.readers import display_name, read_lines
+    from seqcli.readers import display_name, empty_input, read_lines
 
     name = display_name(path)
     scorer = ConllEval()
@@ -381,5 +381,5 @@ def conlleval_file(path: str) -> NerReport:
             )
         scorer.add_token(cells[-2], cells[-1])
     if not width:
-        raise DataFormatError("empty file: no tokens to score", name)
+        raise empty_input(path)
     return scorer.report()

@@ -30,6 +30,7 @@ from torch import Tensor, nn
 
 from seqcli.batching import Batch
 from seqcli.config import RecurrentConfig
+from seqcli.nn.distill import mix, softened_kl
 from seqcli.nn.recurrent import RecurrentEncoder
 from seqcli.vocab import PAD_ID
 
@@ -123,10 +124,17 @@ class Classifier(nn.Module):
         return self.output(self.dropout(pooled))  # (batch, classes)
 
     def forward(self, batch: Batch) -> Tensor:
-        """Mean cross-entropy of the batch's labels (what `fit` minimises)."""
-        return F.cross_entropy(
-            self.logits(batch), batch.targets, weight=self.class_weights
-        )
+        """Mean cross-entropy of the batch's labels (what `fit` minimises); with
+        teachers' probabilities in the batch, mixed with the distillation term
+        (`nn.distill`)."""
+        logits = self.logits(batch)  # (batch, classes)
+        if batch.soft_targets is None:
+            return F.cross_entropy(logits, batch.targets, weight=self.class_weights)
+        gold = F.cross_entropy(
+            logits, batch.targets, weight=self.class_weights, reduction="none"
+        )  # (batch,)
+        soft = softened_kl(logits, batch.soft_targets, batch.temperature)
+        return mix(gold, soft, batch.gold, batch.distill_weight).mean()
 
     loss = forward
 

@@ -160,12 +160,31 @@ class CRF(nn.Module):
         ]
         return scores.masked_fill(~valid, float("-inf")), out
 
-    def marginals(self, emissions: Tensor, mask: Tensor) -> Tensor:
+    def marginals(
+        self, emissions: Tensor, mask: Tensor, *, temperature: float = 1.0
+    ) -> Tensor:
         """P(y_i = j | x) for every token and tag, (batch, time, tags); forward-
-        backward. Padded positions hold zeros."""
+        backward. Padded positions hold zeros.
+
+        With `temperature` T every score (emissions, transitions, start, end) is
+        divided by T first: the marginals of the softened distribution
+        P(y | x)^(1/T) / Z_T, which distillation matches (`nn.distill`).
+        """
+        log_probs = self.log_marginals(emissions, mask, temperature=temperature)
+        return log_probs.exp() * mask.unsqueeze(-1).to(log_probs.dtype)
+
+    def log_marginals(
+        self, emissions: Tensor, mask: Tensor, *, temperature: float = 1.0
+    ) -> Tensor:
+        """log P(y_i = j | x), (batch, time, tags), at `temperature` (see
+        `marginals`); differentiable, so a CRF student can learn from it. Values
+        at padded positions are meaningless: mask them."""
         batch, time, _ = emissions.shape
-        trans = self._trans()
-        alphas = [self._start() + emissions[:, 0]]
+        scale = 1.0 / temperature
+        emissions = emissions * scale
+        trans, start, end = self._trans() * scale, self._start() * scale, self._end()
+        end = end * scale
+        alphas = [start + emissions[:, 0]]
         for t in range(1, time):
             step = torch.logsumexp(alphas[-1].unsqueeze(2) + trans, dim=1)
             alphas.append(
@@ -173,16 +192,15 @@ class CRF(nn.Module):
             )
         # beta at each sentence's last token is `end`; it stays there through the
         # padding so that the recursion below starts in the right place for all.
-        betas = [self._end().expand(batch, -1)]
+        betas = [end.expand(batch, -1)]
         for t in range(time - 2, -1, -1):
             nxt = betas[0] + emissions[:, t + 1]
             step = torch.logsumexp(trans.unsqueeze(0) + nxt.unsqueeze(1), dim=2)
             betas.insert(0, torch.where(mask[:, t + 1 : t + 2], step, betas[0]))
         alpha = torch.stack(alphas, 1)  # (batch, time, tags)
         beta = torch.stack(betas, 1)
-        log_z = torch.logsumexp(alphas[-1] + self._end(), dim=1)  # (batch,)
-        probs = (alpha + beta - log_z.view(batch, 1, 1)).exp()
-        return probs * mask.unsqueeze(-1).to(probs.dtype)
+        log_z = torch.logsumexp(alphas[-1] + end, dim=1)  # (batch,)
+        return alpha + beta - log_z.view(batch, 1, 1)
 
 
 def possible_sequences(tags: int, time: int) -> int:

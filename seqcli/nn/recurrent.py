@@ -113,9 +113,9 @@ class RecurrentEncoder(nn.Module):
         layer at a time through torch's cell functions (those of nn.LSTMCell and
         nn.GRUCell) on this stack's own weights. For a single step nn.LSTM costs far
         more than its arithmetic: its Python checks, and on a CPU under no_grad a
-        oneDNN primitive set up at every call (a 2x200 LSTM step for one row:
-        ~450 us through nn.LSTM, ~190 us here, measured on this project's 2-core
-        CPU). Training (dropout) and bidirectional stacks take `forward`.
+        oneDNN primitive set up at every call (a one-row step through nn.LSTM
+        takes about twice as long as here). Training (dropout) and bidirectional
+        stacks take `forward`.
 
         Args:
             ids: (batch,) token ids.

@@ -111,14 +111,13 @@ class AdaptiveSoftmax(nn.AdaptiveLogSoftmaxWithLoss):
 
     Each step sends a different number of rows to each tail cluster. Under bf16 the
     CPU's matrix products go through oneDNN, which builds and caches a kernel (its
-    code and buffers) per shape, and a new row count came at nearly every step: a
-    10-minute WikiText-2 run in bf16 peaked at 1,991 MB (exploratory), against 648
-    MiB with padded rows (docs/BENCHMARKS.md; fp32 562 MB). Padded to at most 25%
-    more rows, the shapes are few. The layers and their names are PyTorch's:
-    checkpoints are the same.
+    code and buffers) per shape, and a new row count came at nearly every step, so
+    memory grew with the run (docs/HISTORY.md has the runs). Padded to at most 25%
+    more rows, the shapes are few and memory stays flat. The layers and their
+    names are PyTorch's: checkpoints are the same.
 
     The log-softmax runs in the products' dtype, as PyTorch's does (bf16 under CPU
-    autocast: an fp32 copy of the scores made the step 8% slower); the picked
+    autocast: an fp32 copy of the scores made the step slower); the picked
     log-probabilities are returned in fp32.
     """
 

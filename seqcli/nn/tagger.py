@@ -23,6 +23,7 @@ from torch import Tensor, nn
 from seqcli.batching import Batch
 from seqcli.config import RecurrentConfig
 from seqcli.nn.crf import CRF
+from seqcli.nn.distill import mix, soft_kl, softened_kl
 from seqcli.nn.recurrent import RecurrentEncoder, build_rnn
 from seqcli.vocab import CASINGS, PAD_ID
 
@@ -138,13 +139,49 @@ class Tagger(nn.Module):
         return self.output(hidden)
 
     def forward(self, batch: Batch) -> Tensor:
-        """Mean negative log-likelihood per sentence (CRF) or per token (softmax)."""
+        """Mean negative log-likelihood per sentence (CRF) or per token (softmax);
+        with teachers' posteriors in the batch, mixed with the distillation term
+        (`_distill_loss`)."""
         scores = self.emissions(batch)
+        if batch.soft_targets is not None:
+            return self._distill_loss(scores, batch)
         if self.crf is not None:
             return self.crf.nll(scores, batch.targets, batch.mask).mean()
         return F.cross_entropy(
             scores[batch.mask], batch.targets[batch.mask], reduction="mean"
         )
+
+    def _distill_loss(self, scores: Tensor, batch: Batch) -> Tensor:
+        """Gold and teacher terms (`nn.distill.mix`) at the gold loss's own scale.
+
+        Softmax: per token, KL(teachers' posterior || the token's softmax at T),
+        averaged over real tokens like the cross-entropy.
+
+        CRF: per sentence, the sum over its tokens of KL(teachers' marginal || the
+        student CRF's marginal at T, by forward-backward), averaged over sentences
+        like the NLL. We match marginals rather than take the expected CRF
+        log-likelihood under the teachers' per-token posteriors: the posteriors are
+        all the teachers give, so the loss is 0 exactly when the student's
+        marginals equal them; and the averaged posteriors of several teachers (or
+        of a softmax teacher) put weight on neighbouring tags that the scheme
+        forbids together (B-PER then O), which the expected likelihood would
+        score at the CRF's -1e4 penalty, swamping the loss with a constant.
+        """
+        mask, targets = batch.mask, batch.targets.masked_fill(~batch.mask, 0)
+        temperature = batch.temperature
+        if self.crf is None:
+            gold = F.cross_entropy(
+                scores.transpose(1, 2), targets, reduction="none"
+            )  # (batch, time)
+            soft = softened_kl(scores, batch.soft_targets, temperature)
+            rows = batch.gold.unsqueeze(1).expand_as(mask)  # (batch, time)
+            return mix(gold[mask], soft[mask], rows[mask], batch.distill_weight).mean()
+        gold = self.crf.nll(scores, targets, mask)  # (batch,)
+        log_probs = self.crf.log_marginals(scores, mask, temperature=temperature)
+        log_probs = log_probs.masked_fill(~mask.unsqueeze(-1), 0.0)  # padding: 0
+        per_token = soft_kl(log_probs, batch.soft_targets)  # (batch, time)
+        soft = temperature**2 * (per_token * mask).sum(1)  # (batch,)
+        return mix(gold, soft, batch.gold, batch.distill_weight).mean()
 
     loss = forward
 
@@ -157,9 +194,12 @@ class Tagger(nn.Module):
         return best_paths(self.emissions(batch), batch.mask, self.crf, k)
 
     @torch.no_grad()
-    def marginals(self, batch: Batch) -> Tensor:
-        """P(tag | sentence) at every token, (batch, time, tags)."""
-        return tag_marginals(self.emissions(batch), batch.mask, self.crf)
+    def marginals(self, batch: Batch, *, temperature: float = 1.0) -> Tensor:
+        """P(tag | sentence) at every token, (batch, time, tags), softened by
+        `temperature` (a teacher's posteriors for distillation)."""
+        return tag_marginals(
+            self.emissions(batch), batch.mask, self.crf, temperature=temperature
+        )
 
 
 class TaggerEnsemble(nn.Module):
@@ -247,8 +287,10 @@ def best_paths(
     ]
 
 
-def tag_marginals(scores: Tensor, mask: Tensor, crf: CRF | None) -> Tensor:
-    """P(tag | sentence) at every token, (batch, time, tags)."""
+def tag_marginals(
+    scores: Tensor, mask: Tensor, crf: CRF | None, *, temperature: float = 1.0
+) -> Tensor:
+    """P(tag | sentence) at every token, (batch, time, tags), at `temperature`."""
     if crf is not None:
-        return crf.marginals(scores, mask)
-    return scores.softmax(-1) * mask.unsqueeze(-1)
+        return crf.marginals(scores, mask, temperature=temperature)
+    return (scores / temperature).softmax(-1) * mask.unsqueeze(-1)

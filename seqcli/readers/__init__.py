@@ -2,7 +2,9 @@
 
 Readers never tokenise or build vocabularies. Bad input raises `DataFormatError`
 naming the file and line. ``-`` reads stdin; a name ending in ``.gz`` is gunzipped.
-Must not import torch.
+Every format reads through `lines.read_lines`, which drops a UTF-8 byte-order mark,
+refuses NUL bytes and reports a closed stdin; outside this package no module opens
+a text file (tests/test_read_path.py checks). Must not import torch.
 
 lines     plain text, one record per line (what the other readers read through)
 parallel  line-aligned source/target files, or a table of pairs
@@ -19,10 +21,12 @@ from seqcli.readers.conll import DOCSTART, ConllSentence, read_conll
 from seqcli.readers.lines import (
     TextLine,
     display_name,
+    empty_input,
     read_aligned_lines,
     read_lines,
     read_text,
     read_text_lines,
+    stream_text,
 )
 from seqcli.readers.metrics_log import MetricsRecord, read_metrics_log
 from seqcli.readers.parallel import SentencePair, read_pairs, read_parallel
@@ -49,6 +53,7 @@ __all__ = [
     "TextLine",
     "WordVectors",
     "display_name",
+    "empty_input",
     "looks_labelled",
     "read_aligned_lines",
     "read_conll",
@@ -60,5 +65,6 @@ __all__ = [
     "read_text",
     "read_text_lines",
     "read_word_vectors",
+    "stream_text",
     "table_format",
 ]

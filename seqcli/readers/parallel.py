@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from seqcli.errors import DataFormatError
-from seqcli.readers.lines import display_name, read_lines
+from seqcli.readers.lines import display_name, empty_input, read_lines
 from seqcli.readers.tables import read_table, table_format
 
 
@@ -51,7 +51,7 @@ def read_parallel(src_path: str | Path, tgt_path: str | Path) -> list[SentencePa
             )
         pairs.append(SentencePair(s.lineno, s.text.strip(), t.text.strip()))
     if not pairs:
-        raise DataFormatError("empty file: no sentence pairs", display_name(src_path))
+        raise empty_input(src_path)
     return pairs
 
 
@@ -68,5 +68,5 @@ def read_pairs(path: str | Path, *, fmt: str = "auto") -> list[SentencePair]:
     )
     pairs = [SentencePair(r.lineno, r.text, r.label) for r in records]
     if not pairs:
-        raise DataFormatError("empty file: no sentence pairs", display_name(path))
+        raise empty_input(path)
     return pairs

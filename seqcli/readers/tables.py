@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from seqcli.errors import DataFormatError
-from seqcli.readers.lines import TextLine, display_name, read_lines
+from seqcli.readers.lines import TextLine, display_name, empty_input, read_lines
 
 
 class LabeledText(NamedTuple):
@@ -110,7 +110,7 @@ def read_table(
     rows = _csv_rows(read_lines(path), name, delimiter="\t" if fmt == "tsv" else ",")
     first = next(rows, None)
     if first is None:
-        raise DataFormatError("empty file: no rows to read", name)
+        raise empty_input(path)
     columns = _TableColumns(first[1], text_column, label_column, header, name)
     if not columns.has_header:
         rows = itertools.chain([first], rows)
@@ -261,9 +261,11 @@ def _column_index(
 def _read_jsonl(
     path: str | Path, name: str, text_column: str, label_column: str
 ) -> Iterator[LabeledText]:
+    has_text = False
     for line in read_lines(path):
         if not line.text.strip():
             continue
+        has_text = True
         try:
             obj = json.loads(line.text)
         except json.JSONDecodeError as exc:
@@ -281,6 +283,8 @@ def _read_jsonl(
         text = _json_field(obj, text_column, TEXT_NAMES, name, line.lineno)
         label = _json_field(obj, label_column, LABEL_NAMES, name, line.lineno)
         yield _record(text, label, line.lineno, name)
+    if not has_text:
+        raise empty_input(path)
 
 
 def _json_field(

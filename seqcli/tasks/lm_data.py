@@ -19,7 +19,7 @@ from seqcli.batching import IdStream
 from seqcli.config import LMConfig
 from seqcli.devices import dist_info
 from seqcli.errors import DataFormatError
-from seqcli.readers import TextLine, display_name, read_lines, read_text
+from seqcli.readers import TextLine, display_name, empty_input, read_lines, read_text
 from seqcli.tokenizers import Tokenizer, build_tokenizer, describe
 from seqcli.vocab import EOS_ID, UNK_ID, Vocab, VocabStats, build_vocab, vocab_stats
 
@@ -70,7 +70,7 @@ class _Lines:
             if not has_text and line.text.strip():
                 has_text = True
         if not has_text:
-            raise DataFormatError("empty file: no text to read", display_name(path))
+            raise empty_input(path)
         lines.stop = count
         return lines
 

@@ -211,15 +211,15 @@ class _Streamer:
 
     The text is detokenised as a whole (a subword piece's or a quote's surface form
     depends on what came before), and only its new end is sent. Done at every
-    token, that made a sample cost the square of its length: 1,000 words took ~5 s
-    of detokenising (~10 ms for the whole text, measured on this project's CPU),
-    against well under a second of sampling. So an update waits `STREAM_EVERY`
-    seconds, often enough to read as a stream, or nine times what the last one
-    took, so that streaming never takes more than a tenth of the time; `flush`
-    sends the rest at the end.
+    token, that made a sample cost the square of its length: for 1,000 words,
+    seconds of detokenising against well under a second of sampling. So an
+    update waits `STREAM_EVERY` seconds, often enough to read as a stream, or nine
+    times what the last one took, so that streaming never takes more than a tenth
+    of the time; `flush` sends the rest at the end.
     """
 
     STREAM_EVERY = 0.05  # seconds
+    WAIT_FACTOR = 9  # an update waits this many times what the last one took
 
     def __init__(
         self,
@@ -249,7 +249,7 @@ class _Streamer:
             self.on_text(text[len(self.sent) :])
             self.sent = text
         end = time.monotonic()
-        self.next_at = end + max(self.STREAM_EVERY, 9 * (end - start))
+        self.next_at = end + max(self.STREAM_EVERY, self.WAIT_FACTOR * (end - start))
 
 
 @dataclass

@@ -25,13 +25,14 @@ from typing import Any
 
 import torch
 
-from seqcli.batching import Batch, bucket_order, pad_tagged
-from seqcli.checkpoint import load_checkpoint, load_weights
-from seqcli.config import NerConfig, TagConfig, from_dict
+from seqcli.batching import Batch, bucket_order, pad_tagged, with_soft_targets
+from seqcli.checkpoint import load_checkpoint
+from seqcli.config import NerConfig
+from seqcli.distill import Teaching
+from seqcli.distill import describe as describe_teaching
 from seqcli.errors import ConfigError
 from seqcli.memory import check_fits
 from seqcli.metrics.ner import NerReport, conlleval, convert
-from seqcli.nn.crf import bioes_transitions
 from seqcli.nn.tagger import Tagger, TaggerEnsemble
 from seqcli.reporting import Reporter, SilentReporter
 from seqcli.runs import TaskRun, TrainOutcome, train_task
@@ -41,6 +42,15 @@ from seqcli.tasks.ner_data import (
     NerData,
     Split,
     prepare_data,
+)
+from seqcli.tasks.ner_distill import teach, unlabeled_sentences
+from seqcli.tasks.ner_network import (
+    PREDICT_BATCH,
+    TASK,
+    batch_of,
+    build_network,
+    load_network,
+    stored_vocabs,
 )
 from seqcli.tasks.transfer import (
     copy_first_layer_inputs,
@@ -52,43 +62,8 @@ from seqcli.tokenizers import WordTokenizer
 from seqcli.training import Objective
 from seqcli.vocab import SPECIALS, UNK_ID, Vocab
 
-TASK = "ner"
-PREDICT_BATCH = TagConfig().batch_size
-
-
-# --- network ------------------------------------------------------------------------
-def build_network(cfg: NerConfig, words: int, chars: int, labels: Vocab) -> Tagger:
-    allowed = None
-    if cfg.decoder == "crf" and cfg.train_scheme == "bioes":
-        allowed = bioes_transitions(labels.itos)
-    return Tagger(
-        words,
-        len(labels),
-        cfg.model,
-        char_vocab=chars,
-        char_features=cfg.char_features,
-        char_emb_size=cfg.char_emb_size,
-        char_hidden_size=cfg.char_hidden_size,
-        casing=cfg.casing,
-        decoder=cfg.decoder,
-        allowed=allowed,
-    )
-
 
 # --- prediction and scores -------------------------------------------------------
-def batch_of(
-    encoded: Encoded, rows: Sequence[int], tags: Sequence[Sequence[int]] | None = None
-) -> Batch:
-    batch = pad_tagged(
-        [encoded.words[i] for i in rows],
-        [encoded.chars[i] for i in rows],
-        [encoded.casing[i] for i in rows],
-        None if tags is None else [tags[i] for i in rows],
-    )
-    batch.index = torch.as_tensor(list(rows), dtype=torch.long)
-    return batch
-
-
 @dataclass
 class Tagged:
     """One sentence's k best tag sequences (tag ids of the training scheme)."""
@@ -200,7 +175,8 @@ def setup(
     check_fits(
         lambda: build_network(cfg, tiny, tiny, one_label), **fits, lower_bound=True
     )
-    data = prepare_data(cfg, **given)
+    silver = unlabeled_sentences(cfg)  # read before the data: checked first
+    data = prepare_data(cfg, **given, unlabeled=silver if resume is None else ())
     sizes = (len(data.lexicon.words), len(data.lexicon.chars), data.labels)
     check_fits(lambda: build_network(cfg, *sizes), **fits)
     network = build_network(cfg, *sizes)
@@ -220,7 +196,12 @@ def setup(
             )
     if cfg.freeze_embeddings:
         network.encoder.embedding.weight.requires_grad_(False)
-    return _task_run(cfg, data, network.to(device), summary)
+    teaching = None
+    if cfg.distill.teachers:
+        data.train, teaching = teach(cfg, data, silver, device)
+        summary["distill"] = teaching.summary
+        reporter.on_message(describe_teaching(teaching))
+    return _task_run(cfg, data, network.to(device), summary, teaching)
 
 
 def _with_backward_lm(
@@ -236,7 +217,11 @@ def _with_backward_lm(
 
 
 def _task_run(
-    cfg: NerConfig, data: NerData, network: Tagger, summary: dict[str, Any]
+    cfg: NerConfig,
+    data: NerData,
+    network: Tagger,
+    summary: dict[str, Any],
+    teaching: Teaching | None = None,
 ) -> TaskRun:
     def metrics_of(split: Split) -> Callable[[Tagger], dict[str, float]]:
         return lambda net: summary_metrics(
@@ -247,7 +232,7 @@ def _task_run(
         task=TASK,
         cfg=cfg,
         network=network,
-        batches=_batch_factory(data.train, data.lexicon, cfg),
+        batches=_batch_factory(data.train, data.lexicon, cfg, teaching),
         steps_per_epoch=-(-len(data.train) // cfg.train.batch_size),
         evaluate=metrics_of(data.valid),
         objective=Objective("f1", higher_is_better=True),
@@ -295,10 +280,11 @@ def singletons(split: Split) -> set[int]:
 
 
 def _batch_factory(
-    train: Split, lexicon: Lexicon, cfg: NerConfig
+    train: Split, lexicon: Lexicon, cfg: NerConfig, teaching: Teaching | None = None
 ) -> Callable[[int, int, int], Iterator[Batch]]:
     """`fit`'s batches: shuffled each epoch, sentences of similar length together,
-    training singletons read as <unk> with probability `cfg.word_dropout`."""
+    training singletons read as <unk> with probability `cfg.word_dropout`; with
+    `teaching`, each row carries its teachers' per-token posteriors."""
     lengths = [len(s) for s in train.tokens]
     once = singletons(train)
     p = cfg.word_dropout
@@ -319,37 +305,20 @@ def _batch_factory(
                 ]
                 for r in rows
             ]
-            yield pad_tagged(
+            batch = pad_tagged(
                 words,
                 [train.encoded.chars[r] for r in rows],
                 [train.encoded.casing[r] for r in rows],
                 [train.tags[r] for r in rows],
             )
+            if teaching is not None:
+                batch = with_soft_targets(
+                    batch,
+                    [teaching.soft[r] for r in rows],
+                    [teaching.gold[r] for r in rows],
+                    weight=teaching.weight,
+                    temperature=teaching.temperature,
+                )
+            yield batch
 
     return batches
-
-
-def stored_vocabs(snapshot: dict[str, Any]) -> dict[str, Any]:
-    cfg = from_dict(NerConfig, snapshot["config"])
-    vocab = snapshot["vocab"]
-    lexicon = Lexicon(
-        Vocab.from_list(vocab["tokens"]),
-        Vocab.from_list(vocab["chars"]),
-        cfg.tokenizer.lowercase,
-        cfg.normalize_digits,
-    )
-    return {
-        "lexicon": lexicon,
-        "labels": Vocab.from_list(vocab["labels"], specials=False),
-    }
-
-
-# --- loading a trained model ------------------------------------------------------
-def load_network(data: dict[str, Any], *, source: str = "checkpoint") -> Tagger:
-    """The tagger of a loaded checkpoint, its weights in place."""
-    cfg = from_dict(NerConfig, data["config"])
-    stored = data["vocab"]
-    labels = Vocab.from_list(stored["labels"], specials=False)
-    network = build_network(cfg, len(stored["tokens"]), len(stored["chars"]), labels)
-    load_weights(network, data["state_dict"], source=source)
-    return network

@@ -165,11 +165,17 @@ def types_of(labels: Vocab) -> list[str]:
     return sorted({split_tag(t)[1] for t in labels.itos if t != "O"})
 
 
-def build_lexicon(cfg: NerConfig, sentences: Sequence[ConllSentence]) -> Lexicon:
-    """Word and character vocabularies of the training sentences."""
+def build_lexicon(
+    cfg: NerConfig,
+    sentences: Sequence[ConllSentence],
+    unlabeled: Sequence[Sequence[str]] = (),
+) -> Lexicon:
+    """Word and character vocabularies of the training sentences and of the
+    unlabeled ones (--unlabeled: the student reads their words too)."""
     lower, digits = cfg.tokenizer.lowercase, cfg.normalize_digits
-    words = Counter(word_key(t, lower, digits) for s in sentences for t in s.tokens)
-    chars = Counter(c for s in sentences for t in s.tokens for c in t)
+    token_lists = [*(s.tokens for s in sentences), *unlabeled]
+    words = Counter(word_key(t, lower, digits) for s in token_lists for t in s)
+    chars = Counter(c for s in token_lists for t in s for c in t)
     word_vocab = build_vocab(
         words, min_freq=cfg.tokenizer.min_freq, max_size=cfg.tokenizer.max_size
     )
@@ -182,11 +188,13 @@ def prepare_data(
     lexicon: Lexicon | None = None,
     labels: Vocab | None = None,
     lm_vocab: Vocab | None = None,
+    unlabeled: Sequence[Sequence[str]] = (),
 ) -> NerData:
     """Read, check and encode every split; build the vocabularies unless given.
 
     `lm_vocab` (--init-from) is the word vocabulary to start from; the training
-    words it lacks are added after it.
+    words it lacks are added after it. The words of `unlabeled` sentences (token
+    lists the teachers label) join the vocabularies built here.
     """
     if not cfg.valid_path:
         raise ConfigError(
@@ -203,9 +211,10 @@ def prepare_data(
     for name, sentences in raw.items():
         check_scheme(sentences, scheme, str(paths[name]))
     if lexicon is None:
-        lexicon = build_lexicon(cfg, raw["train"])
+        lexicon = build_lexicon(cfg, raw["train"], unlabeled)
         if lm_vocab is not None:
-            counts = Counter(lexicon.key(t) for s in raw["train"] for t in s.tokens)
+            token_lists = [*(s.tokens for s in raw["train"]), *unlabeled]
+            counts = Counter(lexicon.key(t) for s in token_lists for t in s)
             lexicon.words = extend_vocab(lm_vocab, counts)
     if labels is None:
         types = entity_types(raw["train"])

@@ -17,11 +17,11 @@ from typing import Any
 from seqcli import memory
 from seqcli.checkpoint import load_checkpoint
 from seqcli.config import NerConfig, from_dict
-from seqcli.errors import ConfigError, DataFormatError
+from seqcli.errors import ConfigError
 from seqcli.metrics.ner import NerReport, chunks_of, conlleval, detect_scheme
 from seqcli.nn.crf import nbest_bytes
 from seqcli.nn.tagger import Tagger, TaggerEnsemble
-from seqcli.readers import display_name, read_conll, read_lines
+from seqcli.readers import display_name, empty_input, read_conll, read_lines
 from seqcli.tasks.ner import (
     PREDICT_BATCH,
     TASK,
@@ -162,7 +162,7 @@ def read_input(
     else:
         sentences = text_sentences((line.text for line in read_lines(path)), tokenizer)
     if not any(s.tokens for s in sentences):
-        raise DataFormatError("empty input: no tokens to tag", display_name(path))
+        raise empty_input(path)
     return sentences
 
 
@@ -344,7 +344,7 @@ def evaluate_tagger(
         read_conll(path, token_column=cfg.token_column, tag_column=cfg.tag_column)
     )
     if not sentences:
-        raise DataFormatError("no sentences in the file", display_name(path))
+        raise empty_input(path)
     scheme = cfg.scheme
     if scheme == "auto":
         scheme = detect_scheme(s.tags for s in sentences)  # type: ignore[misc]

@@ -8,12 +8,13 @@ the checkpoint.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import torch
 
-from seqcli.batching import Batch, bucket_order, pad_batch, shard
+from seqcli.batching import Batch, bucket_order, pad_batch, shard, with_soft_targets
 from seqcli.checkpoint import (
     build_checked,
     check_buildable,
@@ -22,6 +23,14 @@ from seqcli.checkpoint import (
 )
 from seqcli.config import ClassifyConfig, SentimentConfig, checked_from_dict
 from seqcli.devices import dist_info
+from seqcli.distill import (
+    Teaching,
+    average,
+    label_columns,
+    read_unlabeled,
+    teaching_of,
+)
+from seqcli.distill import describe as describe_teaching
 from seqcli.memory import check_fits
 from seqcli.metrics.classification import (
     ClassificationReport,
@@ -34,6 +43,7 @@ from seqcli.tasks.sentiment_data import (
     Examples,
     SentimentData,
     auto_class_weights,
+    encode_texts,
     prepare_data,
 )
 from seqcli.tasks.transfer import start_encoder, transfer_config
@@ -72,12 +82,17 @@ def build_network(
 
 
 def predict(
-    network: Classifier, seqs: Sequence[Sequence[int]], *, batch_size: int
+    network: Classifier,
+    seqs: Sequence[Sequence[int]],
+    *,
+    batch_size: int,
+    temperature: float = 1.0,
 ) -> tuple[list[int], list[list[float]]]:
     """Class ids and probabilities of many texts, in their order.
 
     Texts are batched by length (few pads, short batches stay short); each batch's
-    `index` says where its rows go back.
+    `index` says where its rows go back. `temperature` softens the probabilities
+    (a teacher's, for distillation).
     """
     device = next(network.parameters()).device
     predicted = [0] * len(seqs)
@@ -88,7 +103,8 @@ def predict(
     with torch.no_grad():
         for rows in order:
             batch = pad_batch([seqs[i] for i in rows], index=rows)
-            p = network.logits(batch.to(device)).softmax(dim=-1).cpu()  # (b, classes)
+            logits = network.logits(batch.to(device)) / temperature  # (b, classes)
+            p = logits.softmax(dim=-1).cpu()
             for row, pos in enumerate(batch.index.tolist()):
                 predicted[pos] = int(p[row].argmax())
                 probs[pos] = p[row].tolist()
@@ -123,7 +139,14 @@ def setup(
     # vocabulary, two classes); then exactly, before the network is built.
     fits = {"optimizer": cfg.train.optimizer, "device": device}
     check_fits(lambda: build_network(cfg, len(SPECIALS), 2), **fits, lower_bound=True)
-    data = prepare_data(cfg, **given, extend=lm is not None and cfg.extend_vocab)
+    unlabeled = cfg.distill.unlabeled_path  # read before the data: checked first
+    silver = read_unlabeled(unlabeled) if unlabeled else []
+    data = prepare_data(
+        cfg,
+        **given,
+        extend=lm is not None and cfg.extend_vocab,
+        unlabeled=silver if resume is None else (),
+    )
     if not cfg.valid_path:
         reporter.on_message(
             f"no --valid file: holding out {len(data.valid.ids):,} training examples "
@@ -141,7 +164,12 @@ def setup(
         summary.update(start_encoder(network.encoder, cfg, data.vocab, lm, reporter))
     if cfg.freeze_embeddings:
         network.encoder.embedding.weight.requires_grad_(False)
-    return _task_run(cfg, data, network.to(device), summary)
+    teaching = None
+    if cfg.distill.teachers:
+        data.train, teaching = _teach(cfg, data, silver, device)
+        summary["distill"] = teaching.summary
+        reporter.on_message(describe_teaching(teaching))
+    return _task_run(cfg, data, network.to(device), summary, teaching)
 
 
 def _task_run(
@@ -149,6 +177,7 @@ def _task_run(
     data: SentimentData,
     network: Classifier,
     summary: dict[str, Any],
+    teaching: Teaching | None = None,
 ) -> TaskRun:
     def metrics_of(ex: Examples) -> Callable[[Classifier], dict[str, float]]:
         return lambda net: _summary_metrics(score(net, ex, data.labels))
@@ -158,7 +187,7 @@ def _task_run(
         task=TASK,
         cfg=cfg,
         network=network,
-        batches=_batch_factory(data.train, cfg),
+        batches=_batch_factory(data.train, cfg, teaching),
         steps_per_epoch=-(-len(data.train.ids) // (cfg.train.batch_size * world)),
         evaluate=metrics_of(data.valid),
         objective=Objective(cfg.select_metric, higher_is_better=True),
@@ -224,9 +253,10 @@ def _starting_point(
 
 
 def _batch_factory(
-    train: Examples, cfg: SentimentConfig
+    train: Examples, cfg: SentimentConfig, teaching: Teaching | None = None
 ) -> Callable[[int, int, int], Iterator[Batch]]:
-    """`fit`'s batches: shuffled each epoch, texts of similar length together."""
+    """`fit`'s batches: shuffled each epoch, texts of similar length together;
+    with `teaching`, each row carries its teachers' probabilities."""
     lengths = [len(s) for s in train.ids]
 
     def batches(epoch: int, rank: int, world: int) -> Iterator[Batch]:
@@ -239,11 +269,74 @@ def _batch_factory(
             strata=LENGTH_STRATA,
         )
         for rows in shard(order, rank, world):
-            yield pad_batch(
+            batch = pad_batch(
                 [train.ids[i] for i in rows], targets=[train.labels[i] for i in rows]
             )
+            if teaching is not None:
+                batch = with_soft_targets(
+                    batch,
+                    [teaching.soft[i] for i in rows],
+                    [teaching.gold[i] for i in rows],
+                    weight=teaching.weight,
+                    temperature=teaching.temperature,
+                )
+            yield batch
 
     return batches
+
+
+# --- distillation ---------------------------------------------------------------
+def _teach(
+    cfg: SentimentConfig, data: SentimentData, silver: list[str], device: torch.device
+) -> tuple[Examples, Teaching]:
+    """The training examples (and the unlabeled texts, appended with a placeholder
+    label) with each one's teachers' averaged class probabilities.
+
+    Every teacher is checked (its task, its label set) before any labels a text;
+    each reads the raw texts with its own tokenizer and vocabulary.
+    """
+    started = time.monotonic()
+    teachers = [_load_teacher(path, data.labels) for path in cfg.distill.teachers]
+    texts = [*data.train.texts, *silver]
+    per_teacher = []
+    for checkpoint, columns in teachers:
+        teacher_cfg = checked_from_dict(
+            SentimentConfig, checkpoint["config"], source="--teacher: config"
+        )
+        network = load_network(checkpoint, source="--teacher").to(device)
+        stored = stored_vocabs(checkpoint)
+        ids = encode_texts(stored["tokenizer"], stored["vocab"], texts, teacher_cfg)
+        _, probs = predict(
+            network,
+            ids,
+            batch_size=PREDICT_BATCH,
+            temperature=cfg.distill.temperature,
+        )
+        per_teacher.append([torch.tensor(p)[columns] for p in probs])
+        del network
+    train = Examples(
+        [*data.train.ids, *encode_texts(data.tokenizer, data.vocab, silver, cfg)],
+        [*data.train.labels, *[0] * len(silver)],  # silver rows: no gold term
+        texts,
+    )
+    teaching = teaching_of(
+        cfg.distill,
+        average(per_teacher),
+        gold_examples=len(data.train.ids),
+        teachers_seconds=time.monotonic() - started,
+    )
+    return train, teaching
+
+
+def _load_teacher(path: str, labels: Vocab) -> tuple[dict[str, Any], list[int]]:
+    """A teacher's checked checkpoint and, for each label of the student's, the
+    teacher's class column holding it."""
+    checkpoint = load_checkpoint(path, task=TASK, command="--teacher")
+    check_network(checkpoint, source=str(path))
+    teacher = require(checkpoint, "vocab.labels", list, source=str(path))
+    return checkpoint, label_columns(
+        teacher, labels.itos, source=str(path), what="labels"
+    )
 
 
 def stored_vocabs(snapshot: dict[str, Any]) -> dict[str, Any]:

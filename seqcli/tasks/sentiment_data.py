@@ -11,7 +11,7 @@ from __future__ import annotations
 import random
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from seqcli.config import SentimentConfig
@@ -33,6 +33,7 @@ class Examples:
 
     ids: list[list[int]]
     labels: list[int]
+    texts: list[str] = field(default_factory=list)  # as read (teachers read them)
 
 
 @dataclass
@@ -120,10 +121,13 @@ def prepare_data(
     vocab: Vocab | None = None,
     labels: Vocab | None = None,
     extend: bool = False,
+    unlabeled: Sequence[str] = (),
 ) -> SentimentData:
     """Read and encode every split; build tokenizer, vocab and labels unless given.
 
-    With `extend`, the training words missing from the given vocab are added.
+    With `extend`, the training words missing from the given vocab are added. The
+    words of `unlabeled` texts (which the teachers label) count as training words
+    for the vocabulary built here.
     """
     train = read_split(cfg, cfg.train_path)
     if cfg.valid_path:
@@ -137,7 +141,9 @@ def prepare_data(
     else:  # an LM's (or a resumed run's): read this task's text as it needs
         tokenizer = adapt_tokenizer(tokenizer, cfg.tokenizer, texts, clean=cfg.clean)
     if vocab is None or extend:
-        counts = Counter(tok for t in texts for tok in tokenizer.tokenize(t))
+        counts = Counter(
+            tok for t in [*texts, *unlabeled] for tok in tokenizer.tokenize(t)
+        )
         min_freq = cfg.tokenizer.min_freq
         if vocab is None:
             vocab = build_vocab(
@@ -154,7 +160,11 @@ def prepare_data(
     for name, records in (("train", train), ("valid", valid), ("test", test)):
         if records is not None:
             ids = encode_texts(tokenizer, vocab, (r.text for r in records), cfg)
-            splits[name] = Examples(ids, label_ids(records, labels, paths[name]))
+            splits[name] = Examples(
+                ids,
+                label_ids(records, labels, paths[name]),
+                [r.text for r in records],
+            )
     summary: dict[str, Any] = {
         name: _describe(paths[name], ex, labels) for name, ex in splits.items()
     }

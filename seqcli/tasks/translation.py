@@ -26,9 +26,11 @@ from seqcli.batching import (
 from seqcli.checkpoint import load_weights
 from seqcli.config import TranslationConfig, from_dict
 from seqcli.decoding import Hypothesis, beam_search
+from seqcli.errors import ConfigError
 from seqcli.memory import check_fits
 from seqcli.metrics.translation import BleuOptions, corpus_scores
 from seqcli.nn.seq2seq import Seq2Seq
+from seqcli.readers import SentencePair
 from seqcli.reporting import Reporter, SilentReporter
 from seqcli.runs import TaskRun, TrainOutcome, train_task
 from seqcli.tasks.translation_data import (
@@ -208,13 +210,18 @@ def setup(
     *,
     resume: dict[str, Any] | None = None,
     reporter: Reporter | None = None,
+    train_pairs: Sequence[SentencePair] | None = None,
 ) -> TaskRun:
     """Data, network and metrics of a translation run (see `runs.train_task`).
 
-    A resumed run reuses its snapshot's tokenizers and vocabularies.
+    A resumed run reuses its snapshot's tokenizers and vocabularies. A distilled
+    run trains on `train_pairs`, its teachers' translations (see
+    `translation_distill`, which checks the teachers).
     """
     reporter = reporter or SilentReporter()
-    given = {} if resume is None else stored_vocabs(resume)
+    given: dict[str, Any] = {} if resume is None else stored_vocabs(resume)
+    if train_pairs is not None:
+        given["train_pairs"] = train_pairs
     # Refused from the config alone, before the data are read (the smallest
     # vocabularies); then exactly, before the network is built.
     fits = {"optimizer": cfg.train.optimizer, "device": device}
@@ -270,7 +277,19 @@ def train_translation(
     resume: dict[str, Any] | None = None,
     reporter: Reporter | None = None,
 ) -> TrainOutcome:
-    """Train a translation model; returns where the best one was saved."""
+    """Train a translation model; returns where the best one was saved.
+
+    A run with teachers (`cfg.teachers`) is `translation_distill.train_distilled`'s:
+    it translates the training source first.
+
+    Raises:
+        ConfigError: `cfg.teachers` given here.
+    """
+    if cfg.teachers:
+        raise ConfigError(
+            "teachers: a distilled run starts from "
+            "seqcli.tasks.translation_distill.train_distilled"
+        )
     return train_task(setup, cfg, resume=resume, reporter=reporter)
 
 

@@ -50,6 +50,13 @@ def read_split(
     return read_parallel(src or "", tgt)
 
 
+def read_training_pairs(cfg: TranslationConfig) -> list[SentencePair]:
+    """The training pairs: of --pairs, or of SRC_FILE and TGT_FILE."""
+    if cfg.pairs_path:
+        return read_split(cfg, cfg.pairs_path, None)
+    return read_split(cfg, cfg.src_path, cfg.tgt_path)
+
+
 def build_tokenizers(
     cfg: TranslationConfig, pairs: Sequence[SentencePair]
 ) -> tuple[Tokenizer, Tokenizer]:
@@ -79,13 +86,12 @@ def prepare_data(
     *,
     tokenizers: tuple[Tokenizer, Tokenizer] | None = None,
     vocabs: tuple[Vocab, Vocab] | None = None,
+    train_pairs: Sequence[SentencePair] | None = None,
 ) -> TranslationData:
     """Read, tokenise, filter and encode every split; build tokenizers and vocabs
-    unless given (a resumed run's)."""
-    if cfg.pairs_path:
-        train_pairs = read_split(cfg, cfg.pairs_path, None)
-    else:
-        train_pairs = read_split(cfg, cfg.src_path, cfg.tgt_path)
+    unless given (a resumed run's). `train_pairs`, when given, replace the
+    training files' pairs (a distilled run's teacher translations)."""
+    train_pairs = read_training_pairs(cfg) if train_pairs is None else list(train_pairs)
     if not cfg.valid_src_path or not cfg.valid_tgt_path:
         raise ConfigError("give the validation set: --valid-src FILE --valid-tgt FILE")
     valid_pairs = read_split(cfg, cfg.valid_src_path, cfg.valid_tgt_path)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -22,6 +22,7 @@ from seqcli.config import TranslateConfig, TranslationConfig, from_dict
 from seqcli.decoding import Hypothesis
 from seqcli.errors import ConfigError, DataFormatError
 from seqcli.metrics.translation import BleuOptions, corpus_scores
+from seqcli.nn.ensemble import EnsembleStepper
 from seqcli.nn.seq2seq import Seq2Seq
 from seqcli.tasks.translation import (
     OUTPUT_SLACK,
@@ -41,9 +42,10 @@ _DEFAULTS = TranslateConfig()
 
 @dataclass
 class Translator:
-    """A loaded translation model and everything it needs to read and write text."""
+    """A loaded translation model (or an ensemble of models that read and write
+    text alike) and everything it needs to read and write text."""
 
-    network: Seq2Seq
+    network: Seq2Seq | EnsembleStepper
     src_tokenizer: Tokenizer
     tgt_tokenizer: Tokenizer
     src_vocab: Vocab
@@ -65,6 +67,12 @@ class Translator:
     def tokens_of(self, ids: Sequence[int]) -> list[str]:
         return self.tgt_vocab.decode(ids)
 
+    @property
+    def members(self) -> int:
+        """Networks decoding together: 1, or the size of an ensemble."""
+        network = self.network
+        return len(network.members) if isinstance(network, EnsembleStepper) else 1
+
 
 @dataclass
 class Translation:
@@ -83,6 +91,52 @@ def load_translator(
     given = stored_vocabs(data)
     network = load_network(data, source=str(path)).to(device).eval()
     return Translator(network, *given["tokenizers"], *given["vocabs"], cfg)
+
+
+def load_translators(
+    paths: Sequence[str | Path], *, device: str = "cpu", command: str = "this command"
+) -> Translator:
+    """One model, or several decoding as an ensemble (`nn.ensemble.EnsembleStepper`:
+    the mean of their next-token distributions at each step).
+
+    The members must read and write text alike: the same source and target
+    tokenizers and vocabularies, as models of one recipe trained with different
+    seeds have. (Members that tokenised the source differently could each encode
+    it themselves, but the beam's target ids must mean the same for all; one
+    rule for both sides is simpler to state and to check.)
+
+    Raises:
+        ConfigError: no model, or a member that reads or writes text otherwise.
+        CheckpointError: a member that is not a translation model.
+    """
+    if not paths:
+        raise ConfigError("no translation model given")
+    loaded = [load_translator(p, device=device, command=command) for p in paths]
+    first = loaded[0]
+    if len(loaded) == 1:
+        return first
+    for path, other in zip(paths[1:], loaded[1:], strict=True):
+        _check_member(first, other, str(paths[0]), str(path))
+    network = EnsembleStepper([t.network for t in loaded]).to(device).eval()
+    return replace(first, network=network)
+
+
+def _check_member(first: Translator, other: Translator, a: str, b: str) -> None:
+    """An ensemble's members encode a source and decode an id alike."""
+    for side in ("src", "tgt"):
+        vocab_a, vocab_b = (
+            getattr(first, f"{side}_vocab"),
+            getattr(other, f"{side}_vocab"),
+        )
+        tok_a = getattr(first, f"{side}_tokenizer")
+        tok_b = getattr(other, f"{side}_tokenizer")
+        if vocab_a.itos != vocab_b.itos or tok_a.to_dict() != tok_b.to_dict():
+            what = "source" if side == "src" else "target"
+            raise ConfigError(
+                f"{b}: its {what} vocabulary or tokenizer differs from {a}'s; an "
+                "ensemble's models must share both sides' (train them on the same "
+                "files with the same tokenizer flags, and change only --seed)"
+            )
 
 
 def check_search(
@@ -167,14 +221,16 @@ def search_bytes(
     and c of each layer, the attentional vector, the context, the embedding)
     and its attention over the source, copied when hypotheses are reordered;
     and its history of `max_len` token ids (int64), copied as it grows. All of
-    it twice: a step's tensors are built while the last step's still live.
+    it twice: a step's tensors are built while the last step's still live. An
+    ensemble's members each hold their own logits and state: the estimate of
+    the first, once per member.
     """
     cfg = model.cfg.model
     vocab = len(model.tgt_vocab)
     candidates = min(2 * beam, vocab)
     state = (2 * cfg.num_layers + 2) * cfg.hidden_size + cfg.emb_size + src_len
     row = 4 * (2 * vocab + 4 * candidates + 2 * state) + 16 * max_len
-    return 2 * sentences * beam * row
+    return 2 * sentences * beam * row * model.members
 
 
 def _check_search_memory(
