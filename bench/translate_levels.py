@@ -15,9 +15,11 @@ replaced by the most attended source word, and the word model is also run with
 sacreBLEU's own BLEU (13a, cased, as sacreBLEU's CLI does).
 
 The last line of stdout is one JSON object (`measure`'s result); the same is
-written to WORK/translate-levels.json. Models and outputs go to WORK
-(bench/results/levels by default, git-ignored). `--test-lines` scores only the
-first N test sentences: for a smoke run, never for a figure.
+written to WORK/translate-levels.json. `python -m bench` runs each level as its
+own figure (translation-raw-word, -joint, -separate; `figure`). Models and
+outputs go to WORK (bench/results/levels by default, git-ignored).
+`--test-lines` scores only the first N test sentences: for a smoke run, never
+for a figure.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -197,6 +200,30 @@ def measure(
         + ("" if test_lines is None else f" --test-lines {test_lines}"),
         "runs": runs,
     }
+
+
+def figure(level: str) -> Callable[[Any, Path, str | None], Any]:
+    """For bench/figures.py: the figure of one level, trained and scored as
+    `measure` does (the three figures share the recipe, budget, seeds and threads,
+    so that RESULTS.md compares them like for like)."""
+
+    def run(b: Any, work: Path, reuse: str | None) -> Any:
+        from bench.results import Measurement
+
+        raw = measure(
+            b.amount, list(b.seeds), threads=b.threads or 1, levels=[level], work=work
+        )
+        details: dict[str, Any] = {"metric": raw["metric"], "runs": raw["runs"]}
+        if level == "word":  # translate's default replaces <unk>; without it:
+            details["keep_unk_bleu"] = [r["test_keep_unk"]["bleu"] for r in raw["runs"]]
+        return Measurement(
+            values=raw["values"][level],
+            seeds=list(b.seeds),
+            command=raw["command"],
+            details=details,
+        )
+
+    return run
 
 
 def main(argv: list[str] | None = None) -> None:
