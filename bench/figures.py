@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench import translate_distill
+from bench import translate_distill, translate_levels
 from bench.results import Measurement, Peer
 
 SEQEVAL_NOTE = "the same predictions scored by seqeval 1.2.2 in bench/envs/seqeval"
@@ -459,6 +459,17 @@ FIGURES: dict[str, Figure] = {
                "Multi30k de-en, decoding at beam 5", "sentences/s", True,
                Budget(1, threads=1), Budget(30, threads=1), translate_speed,
                needs="translation-multi30k-bleu"),
+        *(
+            Figure(f"translation-raw-{level}", "translation",
+                   f"Multi30k de-en raw text (13a, cased), {title}, beam 5",
+                   "test2016 BLEU", True, Budget(0.5, threads=1),
+                   Budget(30, threads=1), translate_levels.figure(level))
+            for level, title in (
+                ("word", "word level (the default)"),
+                ("joint", "joint SentencePiece"),
+                ("separate", "separate SentencePiece"),
+            )
+        ),
         Figure("translation-multi30k-distill", "translation",
                translate_distill.TITLE, "test2016 BLEU", True,
                Budget(0.5, threads=1), Budget(30, (1, 2, 3), 1),

@@ -207,6 +207,30 @@ def copy_corpus(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return files
 
 
+def forget_pair(network: Any, src_id: int, tgt_id: int) -> None:
+    """Turn a trained copying model into one whose vocabularies never held the
+    source word `src_id` and its translation `tgt_id`, as a word-level model
+    trained on raw text lacks its rare words, without training another.
+
+    Their rows swap with `<unk>`'s: an unknown source word is read as `src_id`
+    was, and where the model wrote `tgt_id` it now writes `<unk>` (the output
+    layer and the target embedding, tied or not, and the output bias).
+    """
+    import torch
+
+    from seqcli.vocab import UNK_ID
+
+    tables = {
+        network.encoder.embedding.weight: src_id,
+        network.embedding.weight: tgt_id,
+        network.output.weight: tgt_id,  # the same tensor when tied: swapped once
+        network.output.bias: tgt_id,
+    }
+    with torch.no_grad():
+        for table, row in tables.items():
+            table[[row, UNK_ID]] = table[[UNK_ID, row]]
+
+
 # --- a tiny NER corpus and tagger ---------------------------------------------------
 # CoNLL-2003's layout (token POS chunk NER) and scheme (IOB1: B- only where an
 # entity touches one of its type), on a toy grammar a small tagger learns quickly.

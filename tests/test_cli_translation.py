@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import assert_error, assert_ok, copy_pairs
+from conftest import assert_error, assert_ok, copy_pairs, forget_pair
 from typer.testing import CliRunner, Result
 
 from seqcli.checkpoint import load_checkpoint, save_checkpoint
@@ -115,6 +115,57 @@ def test_scores_add_the_score_and_log_prob(trained: dict[str, Path]) -> None:
     text, score, log_prob = result.stdout.strip().split("\t")
     assert text == "A B"
     assert float(log_prob) <= float(score) <= 0.0  # alpha 1: the per-token mean
+
+
+@pytest.fixture(scope="module")
+def unk_model(trained: dict[str, Path]) -> Path:
+    """The tiny word-level model, saved lacking the words c and C (read and
+    written as <unk>), as a model trained on raw text lacks its rare words."""
+    from seqcli.tasks.translation_inference import load_translator
+
+    lacking = load_translator(trained["model"])
+    forget_pair(
+        lacking.network, lacking.src_vocab.stoi["c"], lacking.tgt_vocab.stoi["C"]
+    )
+    data = load_checkpoint(trained["model"])
+    out = trained["model"].with_name("unk.pt")
+    save_checkpoint(out, {**data, "state_dict": lacking.network.state_dict()})
+    return out
+
+
+def test_translate_replaces_unk_by_default_for_a_word_level_model(
+    trained: dict[str, Path], unk_model: Path
+) -> None:
+    """The source word the model does not know appears where it wrote <unk>;
+    --keep-unk keeps the <unk>; --replace-unk is the default spelled out."""
+    wanted = translations(trained["model"], ["a c b", "c d e c"])
+    assert wanted == ["A C B", "C D E C"]  # before it lacked c and C
+    lines = "a zebra b\nzebra d e zebra\n"
+    outputs = {
+        flags: invoke("translate", "-", "-m", unk_model, *flags, input=lines)
+        for flags in ((), ("--keep-unk",), ("--replace-unk",))
+    }
+    for result in outputs.values():
+        assert_ok(result)
+    default = outputs[()].stdout.splitlines()
+    assert default == [w.replace("C", "zebra") for w in wanted]
+    assert outputs[("--replace-unk",)].stdout.splitlines() == default
+    kept = outputs[("--keep-unk",)].stdout.splitlines()
+    assert kept == [w.replace("C", "<unk>") for w in wanted]
+
+
+def test_help_says_when_unk_is_replaced_and_what_each_level_costs() -> None:
+    wide = {"COLUMNS": "300"}
+    translate = CliRunner().invoke(app, ["translate", "--help"], env=wide)
+    train = CliRunner().invoke(app, ["train-translate", "--help"], env=wide)
+    assert_ok(translate)
+    assert_ok(train)
+    text = " ".join(translate.stdout.split())
+    assert "--replace-unk --keep-unk" in text
+    assert "(default: on for word-level models, off for subword)" in text
+    level = " ".join(train.stdout.split()).split("--level TEXT", 1)[1].split("│")[0]
+    assert "<unk>" in level and "subword" in level
+    assert "(default: word)" in level  # read from TranslationConfig, not typed
 
 
 def test_ref_prints_bleu_and_chrf_on_stderr(trained: dict[str, Path]) -> None:

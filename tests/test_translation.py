@@ -6,11 +6,12 @@ One tiny model is trained once per module (a few seconds) and shared.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
 import torch
-from conftest import copy_pairs
+from conftest import copy_pairs, forget_pair
 
 from seqcli.batching import token_batches
 from seqcli.config import RecurrentConfig, TrainConfig, TranslationConfig
@@ -33,6 +34,7 @@ from seqcli.tasks.translation_analysis import (
 )
 from seqcli.tasks.translation_data import prepare_data
 from seqcli.tasks.translation_inference import load_translator, translate
+from seqcli.tokenizers import SentencePieceTokenizer, train_sentencepiece
 from seqcli.vocab import UNK_ID
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -196,10 +198,64 @@ def test_replace_unk_copies_the_most_attended_source_token(
 
     monkeypatch.setattr(inference, "decode_ids", fake_decode)
     monkeypatch.setattr(inference, "attention_weights", fake_attention)
-    (plain,) = translate(model, ["a b zebra c"])
+    (plain,) = translate(model, ["a b zebra c"], replace_unk=False)
     (replaced,) = translate(model, ["a b zebra c"], replace_unk=True)
+    (default,) = translate(model, ["a b zebra c"])  # a word-level model
     assert plain.texts == ["B <unk> B"]
-    assert replaced.texts == ["B zebra B"]
+    assert replaced.texts == default.texts == ["B zebra B"]
+
+
+@pytest.fixture(scope="module")
+def unk_model(model_path: Path) -> inference.Translator:
+    """The tiny word-level model, made to lack the words c and C (read and
+    written as <unk>)."""
+    lacking = load_translator(model_path)
+    c, big_c = lacking.src_vocab.stoi["c"], lacking.tgt_vocab.stoi["C"]
+    forget_pair(lacking.network, c, big_c)
+    return lacking
+
+
+def test_a_word_level_model_copies_an_unknown_source_word_by_default(
+    model: inference.Translator, unk_model: inference.Translator
+) -> None:
+    """Where the source word is unknown the output has no <unk> unless asked:
+    the model writes <unk> where it wrote C, and the source word takes its place."""
+    lines = ["a zebra b", "zebra d e zebra"]
+    wanted = [t.texts[0] for t in translate(model, ["a c b", "c d e c"])]
+    assert wanted == ["A C B", "C D E C"]  # the model before it lacked c and C
+    default = [t.texts[0] for t in translate(unk_model, lines)]
+    kept = [t.texts[0] for t in translate(unk_model, lines, replace_unk=False)]
+    assert kept == [w.replace("C", "<unk>") for w in wanted]
+    assert default == [w.replace("C", "zebra") for w in wanted]
+    assert not any("<unk>" in line for line in default)
+
+
+def test_a_subword_model_keeps_its_unk_by_default(
+    model: inference.Translator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A SentencePiece model spells rare words from pieces: an <unk> it writes is
+    left alone unless --replace-unk asks (no attention pass is made; SentencePiece
+    writes its own mark for it)."""
+    pieces = train_sentencepiece([t for _, t in copy_pairs(50, 3)], vocab_size=30)
+    subword = dataclasses.replace(model, tgt_tokenizer=SentencePieceTokenizer(pieces))
+    b_id = model.tgt_vocab.stoi["B"]
+
+    def fake_decode(network, sources, **kwargs):  # noqa: ANN001, ANN003, ANN202
+        return [[Hypothesis([b_id, UNK_ID, b_id], -1.0, -0.5)] for _ in sources]
+
+    def no_attention(m, src_ids, out_ids):  # noqa: ANN001, ANN202
+        raise AssertionError("<unk> replaced by default in a subword model")
+
+    monkeypatch.setattr(inference, "decode_ids", fake_decode)
+    monkeypatch.setattr(inference, "attention_weights", no_attention)
+    assert not inference.replaces_unk(subword, None)
+    assert inference.replaces_unk(subword, True)
+    assert inference.replaces_unk(model, None)
+    assert not inference.replaces_unk(model, False)
+    (default,) = translate(subword, ["a zebra b"])
+    (kept,) = translate(subword, ["a zebra b"], replace_unk=False)
+    assert default.texts == kept.texts
+    assert "zebra" not in default.texts[0]
 
 
 def test_replace_unk_reads_real_attention_weights(model: inference.Translator) -> None:

@@ -71,7 +71,14 @@ def train_translate(
         str | None,
         typer.Option("--format", help="Of --pairs: tsv, csv or jsonl (default: auto)."),
     ] = None,
-    level: _net.level = None,
+    level: Annotated[
+        str | None,
+        typer.Option(
+            help="word: words under --min-freq become <unk> (translate copies the "
+            "source word in their place); subword: SentencePiece pieces spell any "
+            f"word, in longer sequences; or char. {_d('tokenizer.level')}"
+        ),
+    ] = None,
     word_tokenizer: _net.word_tokenizer = None,
     lowercase: _net.lowercase = None,
     min_freq: Annotated[
@@ -231,11 +238,13 @@ def translate(
         bool, typer.Option("--scores", help="Add the score and log P to each output.")
     ] = False,
     replace_unk: Annotated[
-        bool,
+        bool | None,
         typer.Option(
-            "--replace-unk", help="Replace <unk> by the most attended source token."
+            "--replace-unk/--keep-unk",
+            help="Replace each <unk> by the most attended source token "
+            "(default: on for word-level models, off for subword).",
         ),
-    ] = False,
+    ] = _D.replace_unk,
     batch_size: Annotated[
         int, typer.Option(help="Most sentences decoded together.")
     ] = _D.batch_size,
@@ -374,7 +383,7 @@ def _translate_all(
     search: dict[str, Any],
     n_best: int,
     scores: bool,
-    replace_unk: bool,
+    replace_unk: bool | None,
 ) -> tuple[str | None, list[str]]:
     """Translate and print every line in order; returns the first non-blank input
     line (for --plot-attention) and the best outputs (for --ref)."""

@@ -246,7 +246,10 @@ class EmbeddingsConfig:
 
 
 def _translation_tokenizer() -> TokenizerConfig:
-    # Words seen once are mostly names and typos: <unk> costs less than their rows.
+    # Words seen once are mostly names and typos: <unk> costs less than their rows,
+    # and `translate` writes the attended source word in place of an output <unk>
+    # (TranslateConfig.replace_unk). Word level stays the default until
+    # bench/translate_levels.py has compared it with subword on raw text (#27).
     return TokenizerConfig(min_freq=2)
 
 
@@ -312,6 +315,10 @@ class TranslateConfig:
     max_len_ratio: float = 2.0  # output tokens at most: ratio x source tokens + 10
     min_len: int = 1  # output tokens before <eos> is allowed
     n_best: int = 1
+    # Each output <unk> -> the source token its position attends to most (Luong et
+    # al., 2015). None: on for a word-level model, whose rare words are all <unk>;
+    # off for subword and character models, which spell rare words from pieces.
+    replace_unk: bool | None = None
     batch_size: int = 64  # most sentences decoded together (batches share them evenly)
     # A longer source line is refused (0 = no limit): a model trained on pairs of
     # at most TranslationConfig.max_len (80) tokens has never read such a line, and

@@ -267,13 +267,14 @@ def translate(
     n_best: int = _DEFAULTS.n_best,
     batch_size: int = _DEFAULTS.batch_size,
     max_src_len: int = _DEFAULTS.max_src_len,
-    replace_unk: bool = False,
+    replace_unk: bool | None = _DEFAULTS.replace_unk,
     where: tuple[str, int] = ("input", 1),
 ) -> list[Translation]:
     """Translate lines (beam 1 = greedy); a blank line gives one empty output.
 
     With `replace_unk`, every `<unk>` of an output becomes the source token that
-    the output position attended to most. `where` is the file and the line
+    the output position attended to most; None (the default) does so for a
+    word-level model only (`replaces_unk`). `where` is the file and the line
     number of ``lines[0]``, for the errors that name a line.
 
     Raises:
@@ -312,12 +313,21 @@ def translate(
         batch_size=batch_size,
     )
     tokens = [[model.tokens_of(h.ids) for h in hyps] for hyps in found]
-    if replace_unk:
+    if replaces_unk(model, replace_unk):
         tokens = _replace_unks(model, lines, sources, found, tokens)
     return [
         Translation([model.detokenize(t) for t in toks], hyps)
         for toks, hyps in zip(tokens, found, strict=True)
     ]
+
+
+def replaces_unk(model: Translator, replace_unk: bool | None) -> bool:
+    """Whether `<unk>` is replaced: as asked, or when not asked (None), for a
+    word-level model, whose rare words all decode to `<unk>`; a subword or
+    character model spells them from pieces, and keeps an `<unk>` it writes."""
+    if replace_unk is None:
+        return model.tgt_tokenizer.kind == "word"
+    return replace_unk
 
 
 def _replace_unks(
@@ -405,10 +415,19 @@ def evaluate_translation(
     beam: int = _DEFAULTS.beam,
     alpha: float = _DEFAULTS.alpha,
     batch_size: int = _DEFAULTS.batch_size,
+    replace_unk: bool | None = _DEFAULTS.replace_unk,
 ) -> dict[str, float]:
-    """BLEU, chrF and TER of beam-search translations, and the model's perplexity
-    of the references."""
-    found = translate(model, sources, beam=beam, alpha=alpha, batch_size=batch_size)
+    """BLEU, chrF and TER of beam-search translations as `translate` writes them
+    (`<unk>` replaced by default for a word-level model), and the model's
+    perplexity of the references."""
+    found = translate(
+        model,
+        sources,
+        beam=beam,
+        alpha=alpha,
+        batch_size=batch_size,
+        replace_unk=replace_unk,
+    )
     outputs = [t.texts[0] for t in found]
     metrics = score_outputs(outputs, references)
     split = Split(
