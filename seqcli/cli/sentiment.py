@@ -170,6 +170,14 @@ def train_sentiment(
         bool | None,
         typer.Option("--bucket/--no-bucket", help="Batch texts of similar length."),
     ] = None,
+    calibrate: Annotated[
+        bool | None,
+        typer.Option(
+            "--calibrate/--no-calibrate",
+            help="Fit a temperature on the validation set after training so that "
+            "--probs match accuracy (default: on with --valid).",
+        ),
+    ] = None,
     batch_size: _net.batch_size = None,
     lr: _net.lr = None,
     run_flags: _training.RunFlags = None,
@@ -202,6 +210,7 @@ def train_sentiment(
         "embeddings": embeddings,
         "freeze_embeddings": freeze_embeddings,
         "bucket": bucket,
+        "calibrate": calibrate,
         "model.bidirectional": bidirectional,
     }
     _training.run(
