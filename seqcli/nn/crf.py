@@ -70,16 +70,41 @@ class CRF(nn.Module):
             self.end.masked_fill(forbidden[:k, k + 1], inf),
         )
 
+    def _scaled(
+        self, emissions: Tensor, temperature: float | Tensor
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """Emissions, transitions, start and end scores divided by `temperature`:
+        the whole score s(y) / T, so P_T(y | x) = exp(s(y) / T) / Z_T (temperature
+        scaling of a CRF, Guo et al., 2017; T = 1 leaves every score as it is)."""
+        if isinstance(temperature, float) and temperature == 1.0:
+            return emissions, self._trans(), self._start(), self._end()
+        return (
+            emissions / temperature,  # (batch, time, tags)
+            self._trans() / temperature,  # (from, to)
+            self._start() / temperature,
+            self._end() / temperature,
+        )
+
     # --- training ----------------------------------------------------------------
-    def nll(self, emissions: Tensor, tags: Tensor, mask: Tensor) -> Tensor:
+    def nll(
+        self,
+        emissions: Tensor,
+        tags: Tensor,
+        mask: Tensor,
+        *,
+        temperature: float | Tensor = 1.0,
+    ) -> Tensor:
         """Negative log-likelihood of the gold `tags`, one value per sentence.
 
         Args:
             emissions: (batch, time, num_tags) scores from the network.
             tags: (batch, time) gold tag ids (anything at padded positions).
             mask: (batch, time) True at real tokens.
+            temperature: every score is divided by it (s(y) is linear in them,
+                so the gold score is s(y) / T).
         """
-        return self.log_partition(emissions, mask) - self.score(emissions, tags, mask)
+        log_z = self.log_partition(emissions, mask, temperature=temperature)
+        return log_z - self.score(emissions, tags, mask) / temperature
 
     def score(self, emissions: Tensor, tags: Tensor, mask: Tensor) -> Tensor:
         """s(y) of the given tag sequences, (batch,)."""
@@ -92,15 +117,17 @@ class CRF(nn.Module):
         last = tags.gather(1, (mask.sum(1, keepdim=True) - 1).clamp(min=0))
         return total + self._end()[last.squeeze(1)]
 
-    def log_partition(self, emissions: Tensor, mask: Tensor) -> Tensor:
-        """log Z by the forward algorithm, (batch,)."""
-        trans = self._trans()
-        alpha = self._start() + emissions[:, 0]  # (batch, tags)
+    def log_partition(
+        self, emissions: Tensor, mask: Tensor, *, temperature: float | Tensor = 1.0
+    ) -> Tensor:
+        """log Z by the forward algorithm, (batch,); of the scores / `temperature`."""
+        emissions, trans, start, end = self._scaled(emissions, temperature)
+        alpha = start + emissions[:, 0]  # (batch, tags)
         for t in range(1, emissions.size(1)):
             # alpha'[j] = logsumexp_i(alpha[i] + trans[i, j]) + emit[t, j]
             step = torch.logsumexp(alpha.unsqueeze(2) + trans, dim=1) + emissions[:, t]
             alpha = torch.where(mask[:, t : t + 1], step, alpha)
-        return torch.logsumexp(alpha + self._end(), dim=1)
+        return torch.logsumexp(alpha + end, dim=1)
 
     # --- decoding ----------------------------------------------------------------
     def viterbi(
@@ -160,12 +187,14 @@ class CRF(nn.Module):
         ]
         return scores.masked_fill(~valid, float("-inf")), out
 
-    def marginals(self, emissions: Tensor, mask: Tensor) -> Tensor:
+    def marginals(
+        self, emissions: Tensor, mask: Tensor, *, temperature: float | Tensor = 1.0
+    ) -> Tensor:
         """P(y_i = j | x) for every token and tag, (batch, time, tags); forward-
-        backward. Padded positions hold zeros."""
+        backward, of the scores / `temperature`. Padded positions hold zeros."""
         batch, time, _ = emissions.shape
-        trans = self._trans()
-        alphas = [self._start() + emissions[:, 0]]
+        emissions, trans, start, end = self._scaled(emissions, temperature)
+        alphas = [start + emissions[:, 0]]
         for t in range(1, time):
             step = torch.logsumexp(alphas[-1].unsqueeze(2) + trans, dim=1)
             alphas.append(
@@ -173,15 +202,17 @@ class CRF(nn.Module):
             )
         # beta at each sentence's last token is `end`; it stays there through the
         # padding so that the recursion below starts in the right place for all.
-        betas = [self._end().expand(batch, -1)]
+        betas = [end.expand(batch, -1)]
         for t in range(time - 2, -1, -1):
             nxt = betas[0] + emissions[:, t + 1]
             step = torch.logsumexp(trans.unsqueeze(0) + nxt.unsqueeze(1), dim=2)
             betas.insert(0, torch.where(mask[:, t + 1 : t + 2], step, betas[0]))
         alpha = torch.stack(alphas, 1)  # (batch, time, tags)
         beta = torch.stack(betas, 1)
-        log_z = torch.logsumexp(alphas[-1] + self._end(), dim=1)  # (batch,)
-        probs = (alpha + beta - log_z.view(batch, 1, 1)).exp()
+        log_z = torch.logsumexp(alphas[-1] + end, dim=1)  # (batch,)
+        # Rounding in alpha + beta - log Z (larger with scores divided by a small
+        # T) can put a certain tag a hair above 1; a probability is at most 1.
+        probs = (alpha + beta - log_z.view(batch, 1, 1)).exp().clamp(max=1.0)
         return probs * mask.unsqueeze(-1).to(probs.dtype)
 
 
