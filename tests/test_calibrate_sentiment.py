@@ -137,15 +137,17 @@ def test_plot_reliability_writes_a_png(calibrated: dict[str, Path]) -> None:
     assert picture.read_bytes().startswith(b"\x89PNG")
 
 
-def test_plot_reliability_refuses_its_input_and_other_tasks(
-    calibrated: dict[str, Path], ner_model: Path, ner_files: dict[str, Path]
+def test_plot_reliability_refuses_its_input_and_conlleval(
+    calibrated: dict[str, Path], tmp_path: Path
 ) -> None:
     test = calibrated["test"]
     result = invoke(
         "evaluate", test, "-m", calibrated["model"], "--plot-reliability", test
     )
     assert_error(result, "--plot-reliability")
-    result = invoke(
-        "evaluate", ner_files["test"], "-m", ner_model, "--plot-reliability", "x.png"
-    )
-    assert_error(result, "--plot-reliability", "only for classifiers")
+    columns = tmp_path / "columns.txt"
+    columns.write_text("EU B-ORG B-ORG\nrejects O O\n", encoding="utf-8")
+    picture = tmp_path / "x.png"
+    result = invoke("evaluate", columns, "--conlleval", "--plot-reliability", picture)
+    assert_error(result, "--plot-reliability", "only for classifiers and taggers")
+    assert not picture.exists()

@@ -56,11 +56,13 @@ def plot_reliability(
 
 
 def plot_only_for(task: str, picture: Path | None, why: str) -> None:
-    """Refuse --plot-reliability where no classifier's probabilities are scored."""
+    """Refuse --plot-reliability where no probabilities are scored."""
     from seqcli.errors import ConfigError
 
-    if picture is not None and task != "sentiment":
-        raise ConfigError(f"--plot-reliability: only for classifiers ({why})")
+    if picture is not None and task not in ("sentiment", "ner"):
+        raise ConfigError(
+            f"--plot-reliability: only for classifiers and taggers ({why})"
+        )
 
 
 def claim_picture(

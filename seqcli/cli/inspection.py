@@ -224,16 +224,16 @@ def evaluate(
     plot_reliability: Annotated[
         Path | None,
         typer.Option(
-            help="Classifiers: draw the reliability diagram (before and after "
-            "calibration) to this PNG; needs seqcli[plot].",
+            help="Classifiers and taggers: draw the reliability diagram (before "
+            "and after calibration) to this PNG; needs seqcli[plot].",
             dir_okay=False,
         ),
     ] = None,
 ) -> None:
     """Score a model on data: perplexity for language models, task metrics otherwise.
 
-    Classifiers add their calibration: ECE and Brier score at T = 1 and at the
-    temperature their training fitted.
+    Classifiers and taggers add their calibration: ECE and Brier score (per
+    token for taggers) at T = 1 and at the temperature their training fitted.
 
     Example: seqcli evaluate corpora/fables.txt -m models/lm.pt
     """
@@ -241,7 +241,7 @@ def evaluate(
     search = {key: value for key, value in search.items() if value is not None}
     if conlleval:
         _search_only_for("ner", search, "--conlleval scores a file, with no model")
-        plot_only_for("sentiment", plot_reliability, "--conlleval has no model")
+        plot_only_for("", plot_reliability, "--conlleval reads no probabilities")
         from seqcli.cli.ner import evaluate_ner
 
         evaluate_ner(None, data, "cpu", as_json)
@@ -284,7 +284,7 @@ def evaluate(
     if task == "ner":
         from seqcli.cli.ner import evaluate_ner
 
-        evaluate_ner(paths, data, dev, as_json)
+        evaluate_ner(paths, data, dev, as_json, picture)
         return
     if task is None:
         from seqcli.checkpoint import load_checkpoint
