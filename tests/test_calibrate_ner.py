@@ -60,3 +60,23 @@ def test_evaluate_reports_per_token_calibration(
     again = tagger_calibration(load_tagger(old), str(ner_files["test"]))
     assert again["calibrated"] == again["uncalibrated"]
     assert again["uncalibrated"] == reports["uncalibrated"]
+
+
+def test_no_calibrate_and_the_reliability_diagram(
+    ner_config, ner_files: dict[str, Path], tmp_path: Path
+) -> None:
+    from seqcli.tasks.ner import train_ner
+
+    out = tmp_path / "plain.pt"
+    train_ner(ner_config(out, calibrate=False, **{"train.epochs": 1}))
+    assert "calibration" not in load_checkpoint(out)
+    assert load_tagger(out).calibration == UNCALIBRATED
+    pytest.importorskip("matplotlib")
+    picture = tmp_path / "reliability.png"
+    result = CliRunner().invoke(
+        app,
+        ["evaluate", str(ner_files["test"]), "-m", str(out),
+         "--plot-reliability", str(picture)],
+    )  # fmt: skip
+    assert_ok(result)
+    assert picture.read_bytes().startswith(b"\x89PNG")

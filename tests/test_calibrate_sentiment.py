@@ -91,6 +91,20 @@ def test_no_calibrate_stores_temperature_one(calibrated: dict[str, Path]) -> Non
     assert load_classifier(out).calibration.temperature == 1.0
 
 
+@pytest.mark.parametrize(("flag", "fitted"), [([], False), (["--calibrate"], True)])
+def test_without_valid_calibration_is_asked_for(
+    calibrated: dict[str, Path], flag: list[str], fitted: bool
+) -> None:
+    """On a held-out share of the training file, only --calibrate fits T."""
+    out = calibrated["folder"] / f"held-out-{fitted}.pt"
+    result = invoke(
+        "train-sentiment", calibrated["train"], "--epochs", "1", *flag, "-o", out,
+        *TINY,
+    )  # fmt: skip
+    assert_ok(result)
+    assert ("calibration" in load_checkpoint(out)) is fitted
+
+
 def test_an_old_checkpoint_loads_uncalibrated(
     calibrated: dict[str, Path], tmp_path: Path
 ) -> None:
