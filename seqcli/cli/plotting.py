@@ -50,8 +50,7 @@ def plot(
     target = OutputFile(out, inputs=inputs, flag="-o/--out")
     runs = load_runs(list(logs))
     figure = draw_curves(runs, metric=metric)
-    with target.open("wb") as fh:
-        figure.savefig(fh, format="png", dpi=100)
+    target.write_figure(figure, dpi=100)  # the format follows -o's suffix
     if not quiet:
         print_dim(
             f"{len(runs)} run(s) drawn in {out}: {', '.join(r.name for r in runs)}"
