@@ -165,3 +165,15 @@ def test_plot_reliability_refuses_its_input_and_conlleval(
     result = invoke("evaluate", columns, "--conlleval", "--plot-reliability", picture)
     assert_error(result, "--plot-reliability", "only for classifiers and taggers")
     assert not picture.exists()
+
+
+def test_info_shows_the_temperature(
+    calibrated: dict[str, Path], tmp_path: Path
+) -> None:
+    stored = load_checkpoint(calibrated["model"])["calibration"]["temperature"]
+    result = invoke("info", calibrated["model"], "--json")
+    assert_ok(result)
+    assert json.loads(result.stdout)["calibration"]["temperature"] == stored
+    old = _without_calibration(calibrated["model"], tmp_path / "old.pt")
+    assert json.loads(invoke("info", old, "--json").stdout)["calibration"] == {}
+    assert "calibration: none" in invoke("info", old).stdout

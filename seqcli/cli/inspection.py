@@ -122,6 +122,7 @@ def _summary(path: Path, meta: dict[str, Any]) -> dict[str, Any]:
             for split, m in meta.get("metrics", {}).items()
             for k, v in m.items()
         },
+        "calibration": meta.get("calibration", {}),
         "training data": {k: v for k, v in trained_on.items() if k != "parameters"},
         "resumable": meta.get("resumable", False),
     }
