@@ -39,6 +39,7 @@ def metadata(data: dict[str, Any]) -> dict[str, Any]:
         # Tensors are counted by duck typing: this module never imports torch.
         "parameters": sum(int(t.numel()) for t in state.values()),
         "metrics": _plain(data.get("metrics", {})),
+        "calibration": _plain(data.get("calibration", {})),  # {} = T of 1
         "data": _plain(data.get("data", {})),
         "resumable": "train_state" in data,
         "digest": data.get("digest"),

@@ -191,7 +191,13 @@ def make_saver(
 def update_metrics(path: Path, task: str, extra: dict[str, dict[str, float]]) -> None:
     """Add metrics (test scores) to a saved checkpoint, rewriting it atomically."""
     data = load_checkpoint(path, task=task)
-    data["metrics"] = {**data.get("metrics", {}), **extra}
+    update_checkpoint(path, task, {"metrics": {**data.get("metrics", {}), **extra}})
+
+
+def update_checkpoint(path: Path, task: str, entries: dict[str, Any]) -> None:
+    """Set top-level entries of a saved checkpoint, rewriting it atomically."""
+    data = load_checkpoint(path, task=task)
+    data.update(entries)
     for key in ("format", "format_version", "seqcli_version", "created", "digest"):
         data.pop(key, None)
     save_checkpoint(path, data)
@@ -216,6 +222,8 @@ class TaskRun:
         load_network: builds the network of a loaded checkpoint, weights in place
             (`load_network(data, source=...)`), to re-score the best one.
         test_metrics: the test-set metrics of the best network, or None (no test).
+        calibrate: fits the best network's temperature on held-out data and returns
+            the checkpoint's ``calibration`` entry, or None (not asked for).
         evaluated_on: what `evaluate` scores, as summaries and checkpoints name it
             ("valid"; skip-gram vectors watch a sample of training pairs: "train").
     """
@@ -233,6 +241,7 @@ class TaskRun:
     describe: str
     load_network: Callable[..., nn.Module]
     test_metrics: Callable[[nn.Module], dict[str, float]] | None = None
+    calibrate: Callable[[nn.Module], dict[str, Any]] | None = None
     evaluated_on: str = "valid"
 
 
@@ -338,9 +347,12 @@ def _train(
         log_path=files.log,
     )
     metrics = {run.evaluated_on: result.best_metrics}
-    # All ranks have finished fit (it ends with a barrier); rank 0 alone scores
-    # the best checkpoint and rewrites it.
-    if run.test_metrics is not None and files.out.exists() and dist_info()[0] == 0:
+    # All ranks have finished fit (it ends with a barrier); rank 0 alone
+    # calibrates and scores the best checkpoint and rewrites it.
+    rank0_best = files.out.exists() and dist_info()[0] == 0
+    if run.calibrate is not None and rank0_best:
+        _calibrate_best(run, files.out, device, reporter)
+    if run.test_metrics is not None and rank0_best:
         metrics["test"] = _test_best(run, files.out, device)
         update_metrics(files.out, run.task, {"test": metrics["test"]})
     epochs = result.progress.epoch - 1
@@ -350,6 +362,21 @@ def _train(
 def load_weights_of(network: nn.Module, snapshot: dict[str, Any]) -> None:
     """A resume snapshot's weights into the freshly built network."""
     load_weights(network, snapshot["state_dict"], source="--resume snapshot")
+
+
+def _calibrate_best(
+    run: TaskRun, path: Path, device: torch.device, reporter: Reporter
+) -> None:
+    """Fit the best checkpoint's temperature and store it there (Guo et al., 2017)."""
+    assert run.calibrate is not None
+    stored = load_checkpoint(path, task=run.task)
+    best = run.load_network(stored, source=str(path)).to(device).eval()
+    entry = run.calibrate(best)
+    update_checkpoint(path, run.task, {"calibration": entry})
+    reporter.on_message(
+        f"calibrated on the {run.evaluated_on} set: temperature "
+        f"{entry['temperature']:.3f}"
+    )
 
 
 def _test_best(run: TaskRun, path: Path, device: torch.device) -> dict[str, float]:

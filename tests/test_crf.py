@@ -154,3 +154,28 @@ def test_bioes_constraints_give_well_formed_paths() -> None:
     _, nbest = crf.nbest(emissions, mask, k=3)
     for path in paths + [p for ps in nbest for p in ps]:
         assert scheme_errors([labels[i] for i in path], "bioes") is None
+
+
+@pytest.mark.parametrize("temperature", [0.5, 2.0])
+def test_tempered_marginals_and_nll_equal_enumeration(temperature: float) -> None:
+    """Temperature scaling divides the whole score s(y): P_T(y) ∝ exp(s(y) / T)."""
+    crf, (emissions, mask) = _crf(), _batch()
+    marg = crf.marginals(emissions, mask, temperature=temperature)
+    gold = torch.zeros(len(LENGTHS), max(LENGTHS), dtype=torch.long)
+    nll = crf.nll(emissions, gold, mask, temperature=temperature)
+    for b, n in enumerate(LENGTHS):
+        scores = {
+            seq: s / temperature
+            for seq, s in _brute_force(crf, emissions[b], n).items()
+        }
+        z = torch.logsumexp(torch.tensor(list(scores.values())), 0)
+        expected = torch.zeros(n, TAGS)
+        for seq, s in scores.items():
+            for i, t in enumerate(seq):
+                expected[i, t] += torch.exp(torch.tensor(s) - z)
+        assert torch.allclose(marg[b, :n], expected, atol=1e-5)
+        assert torch.allclose(marg[b, :n].sum(-1), torch.ones(n), atol=1e-5)
+        expected_nll = float(z) - scores[(0,) * n]
+        assert float(nll[b]) == pytest.approx(expected_nll, abs=1e-4)
+    untempered = crf.marginals(emissions, mask)
+    assert not torch.allclose(marg, untempered, atol=1e-3)

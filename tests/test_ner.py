@@ -221,7 +221,9 @@ def test_probs_are_the_crf_marginals(ner_model: Path) -> None:
     (out,) = inference.tag(tagger, sentences, probs=True)
     encoded = tagger.lexicon.encode([sentences[0].tokens])
     batch = ner.batch_of(encoded, [0])
-    marginals = tagger.network.marginals(batch)[0]
+    # The CRF's marginals at the temperature training fitted and stored.
+    temperature = tagger.calibration.temperature
+    marginals = tagger.network.marginals(batch, temperature=temperature)[0]
     ids = tagger.labels.encode(convert(out.best.tags, "iob1", "bioes"))
     expected = [float(marginals[i, t]) for i, t in enumerate(ids)]
     assert out.best.probs == pytest.approx(expected, abs=1e-6)

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from seqcli.cli._calibration import claim_picture, plot_only_for
 from seqcli.cli._shared import (
     DeviceOpt,
     ModelOpt,
@@ -32,6 +33,7 @@ from seqcli.metrics.scales import format_metric
 
 if TYPE_CHECKING:
     from seqcli.metrics.classification import ClassificationReport
+    from seqcli.outputs import OutputFile
 
 CkptArg = Annotated[
     Path | None,
@@ -120,6 +122,7 @@ def _summary(path: Path, meta: dict[str, Any]) -> dict[str, Any]:
             for split, m in meta.get("metrics", {}).items()
             for k, v in m.items()
         },
+        "calibration": meta.get("calibration", {}),
         "training data": {k: v for k, v in trained_on.items() if k != "parameters"},
         "resumable": meta.get("resumable", False),
     }
@@ -219,8 +222,19 @@ def evaluate(
             f"(default: {_SEARCH.batch_size})"
         ),
     ] = None,
+    plot_reliability: Annotated[
+        Path | None,
+        typer.Option(
+            help="Classifiers and taggers: draw the reliability diagram (before "
+            "and after calibration) to this PNG; needs seqcli[plot].",
+            dir_okay=False,
+        ),
+    ] = None,
 ) -> None:
     """Score a model on data: perplexity for language models, task metrics otherwise.
+
+    Classifiers and taggers add their calibration: ECE and Brier score (per
+    token for taggers) at T = 1 and at the temperature their training fitted.
 
     Example: seqcli evaluate corpora/fables.txt -m models/lm.pt
     """
@@ -228,6 +242,7 @@ def evaluate(
     search = {key: value for key, value in search.items() if value is not None}
     if conlleval:
         _search_only_for("ner", search, "--conlleval scores a file, with no model")
+        plot_only_for("", plot_reliability, "--conlleval reads no probabilities")
         from seqcli.cli.ner import evaluate_ner
 
         evaluate_ner(None, data, "cpu", as_json)
@@ -242,6 +257,8 @@ def evaluate(
     task = peek_task(path) if path.exists() else None
     if task is not None:
         _search_only_for(task, search, f"{path} is {a_or_an(task)} checkpoint")
+        plot_only_for(task, plot_reliability, f"{path} is {a_or_an(task)} checkpoint")
+    picture = claim_picture(plot_reliability, data, paths)
     dev = inference_device(device, threads)
     if len(paths) > 1 and task not in ("sentiment", "ner", "translation"):
         raise ConfigError(
@@ -258,15 +275,7 @@ def evaluate(
         _render({"metrics": metrics}, as_json)
         return
     if task == "sentiment":
-        from seqcli.tasks.sentiment_inference import (
-            evaluate_classifier,
-            load_classifier,
-        )
-
-        loaded = [
-            load_classifier(p, device=dev, command="`seqcli evaluate`") for p in paths
-        ]
-        _render_classification(evaluate_classifier(loaded, data), as_json)
+        _evaluate_classifier(paths, data, dev, as_json, picture)
         return
     if task == "translation":
         from seqcli.cli.translation import evaluate_files
@@ -277,7 +286,7 @@ def evaluate(
     if task == "ner":
         from seqcli.cli.ner import evaluate_ner
 
-        evaluate_ner(paths, data, dev, as_json)
+        evaluate_ner(paths, data, dev, as_json, picture)
         return
     if task is None:
         from seqcli.checkpoint import load_checkpoint
@@ -286,6 +295,31 @@ def evaluate(
     raise CheckpointError(
         f"{path}: `seqcli evaluate` does not support {task} checkpoints yet"
     )
+
+
+def _evaluate_classifier(
+    paths: list[Path], data: str, dev: str, as_json: bool, picture: OutputFile | None
+) -> None:
+    """Scores, then calibration, of a classifier (or an ensemble) on DATA."""
+    from seqcli.cli._calibration import (
+        calibration_record,
+        plot_reliability,
+        render_calibration,
+    )
+    from seqcli.tasks.sentiment_inference import evaluate_calibration, load_classifier
+
+    command = "`seqcli evaluate`"
+    loaded = [load_classifier(p, device=dev, command=command) for p in paths]
+    report, calibration = evaluate_calibration(loaded, data)
+    temperatures = [m.calibration.temperature for m in loaded]
+    if as_json:
+        extra = {"calibration": calibration_record(calibration, temperatures)}
+        _render_classification(report, as_json, extra=extra)
+    else:
+        _render_classification(report, as_json)
+        render_calibration(calibration, temperatures)
+    if picture is not None:
+        plot_reliability(calibration, picture)
 
 
 def _search_only_for(task: str, search: dict[str, Any], why: str) -> None:
@@ -310,8 +344,14 @@ def _render(result: dict[str, Any], as_json: bool) -> None:
         out_console.print(table)
 
 
-def _render_classification(report: ClassificationReport, as_json: bool) -> None:
-    """Accuracy and macro-F1, per-class scores, and the confusion matrix."""
+def _render_classification(
+    report: ClassificationReport,
+    as_json: bool,
+    *,
+    extra: dict[str, Any] | None = None,
+) -> None:
+    """Accuracy and macro-F1, per-class scores, and the confusion matrix (and the
+    JSON's `extra` entries)."""
     summary = {
         "accuracy": report.accuracy,
         "macro_f1": report.macro_f1,
@@ -332,6 +372,7 @@ def _render_classification(report: ClassificationReport, as_json: bool) -> None:
             for gold, row in zip(report.labels, report.confusion, strict=True)
         }
         result = {"metrics": summary, "per_class": per_class, "confusion": confusion}
+        result.update(extra or {})
         print(json.dumps(result, indent=2))
         return
     from rich.table import Table

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -33,6 +33,9 @@ from seqcli.cli._shared import (
 )
 from seqcli.config import NerConfig, TagConfig, default_of
 from seqcli.errors import ConfigError
+
+if TYPE_CHECKING:
+    from seqcli.outputs import OutputFile
 
 
 def _d(key: str) -> str:
@@ -186,6 +189,14 @@ def train_ner(
     distill_weight: DistillWeightOpt = None,
     distill_temperature: DistillTemperatureOpt = None,
     unlabeled: UnlabeledOpt = None,
+    calibrate: Annotated[
+        bool | None,
+        typer.Option(
+            "--calibrate/--no-calibrate",
+            help="Fit a temperature on the validation set after training so that "
+            "tag --probs match accuracy (default: on).",
+        ),
+    ] = None,
     batch_size: _net.batch_size = None,
     lr: _net.lr = None,
     run_flags: _training.RunFlags = None,
@@ -215,6 +226,7 @@ def train_ner(
         "embeddings": embeddings,
         "freeze_embeddings": freeze_embeddings,
         **distill_overrides(teacher, distill_weight, distill_temperature, unlabeled),
+        "calibrate": calibrate,
     }
     _training.run(
         NerConfig, task.TASK, flags, own, setup=task.setup, train=task.train_ner
@@ -313,24 +325,46 @@ def _check_choice(flag: str, value: str, choices: tuple[str, ...]) -> None:
 
 # --- evaluate: NER checkpoints and conlleval files ---------------------------------
 def evaluate_ner(
-    paths: Sequence[Path] | None, data: str, device: str, as_json: bool
+    paths: Sequence[Path] | None,
+    data: str,
+    device: str,
+    as_json: bool,
+    picture: OutputFile | None = None,
 ) -> None:
     """`seqcli evaluate`'s NER scores: the predictions of the model (or ensemble)
-    on `data` (a tagged file) or, with `paths` None, the gold and predicted columns
-    of `data` itself (`--conlleval`); conlleval's figures and layout."""
+    on `data` (a tagged file), with the per-token calibration of its marginals, or,
+    with `paths` None, the gold and predicted columns of `data` itself
+    (`--conlleval`); conlleval's figures and layout."""
+    from seqcli.cli._calibration import (
+        calibration_record,
+        plot_reliability,
+        render_calibration,
+    )
+
+    calibration = None
     if paths is None:
         from seqcli.metrics.ner import conlleval_file
 
         report = conlleval_file(data)
     else:
+        from seqcli.tasks.ner_calibration import tagger_calibration
         from seqcli.tasks.ner_inference import evaluate_tagger, load_taggers
 
         tagger = load_taggers(paths, device=device, command="`seqcli evaluate`")
         report = evaluate_tagger(tagger, data)
+        calibration = tagger_calibration(tagger, data)
+        temperatures = [tagger.calibration.temperature]
     if as_json:
-        print(json.dumps(report_dict(report), indent=2))
-        return
-    print("\n".join(report.lines()))
+        record = report_dict(report)
+        if calibration is not None:
+            record["calibration"] = calibration_record(calibration, temperatures)
+        print(json.dumps(record, indent=2))
+    else:
+        print("\n".join(report.lines()))
+        if calibration is not None:
+            render_calibration(calibration, temperatures)
+    if picture is not None and calibration is not None:
+        plot_reliability(calibration, picture)
 
 
 def report_dict(report: Any) -> dict[str, Any]:

@@ -50,7 +50,7 @@ def plot(
     target = OutputFile(out, inputs=inputs, flag="-o/--out")
     runs = load_runs(list(logs))
     figure = draw_curves(runs, metric=metric)
-    target.write_figure(figure, dpi=100)
+    target.write_figure(figure, dpi=100)  # the format follows -o's suffix
     if not quiet:
         print_dim(
             f"{len(runs)} run(s) drawn in {out}: {', '.join(r.name for r in runs)}"

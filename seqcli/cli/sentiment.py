@@ -179,6 +179,14 @@ def train_sentiment(
     distill_weight: DistillWeightOpt = None,
     distill_temperature: DistillTemperatureOpt = None,
     unlabeled: UnlabeledOpt = None,
+    calibrate: Annotated[
+        bool | None,
+        typer.Option(
+            "--calibrate/--no-calibrate",
+            help="Fit a temperature on the validation set after training so that "
+            "--probs match accuracy (default: on with --valid).",
+        ),
+    ] = None,
     batch_size: _net.batch_size = None,
     lr: _net.lr = None,
     run_flags: _training.RunFlags = None,
@@ -211,6 +219,7 @@ def train_sentiment(
         "embeddings": embeddings,
         "freeze_embeddings": freeze_embeddings,
         "bucket": bucket,
+        "calibrate": calibrate,
         "model.bidirectional": bidirectional,
         **distill_overrides(teacher, distill_weight, distill_temperature, unlabeled),
     }

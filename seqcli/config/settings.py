@@ -210,6 +210,9 @@ class SentimentConfig:
     freeze_embeddings: bool = False
     bucket: bool = True  # batch texts of similar length together
     distill: DistillConfig = field(default_factory=DistillConfig)
+    # Temperature scaling on the validation set after training; None: on when a
+    # validation file is given (valid_path), off on a held-out share of train.
+    calibrate: bool | None = None
     tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
     model: RecurrentConfig = field(default_factory=_sentiment_model)
     train: TrainConfig = field(default_factory=_sentiment_train)
@@ -378,6 +381,7 @@ class NerConfig:
     embeddings: str | None = None  # word vectors, word2vec/GloVe text format
     freeze_embeddings: bool = False
     distill: DistillConfig = field(default_factory=DistillConfig)
+    calibrate: bool = True  # temperature scaling on the validation set after training
     tokenizer: TokenizerConfig = field(default_factory=_ner_tokenizer)
     model: RecurrentConfig = field(default_factory=_ner_model)
     train: TrainConfig = field(default_factory=_ner_train)

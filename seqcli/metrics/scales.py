@@ -14,7 +14,7 @@ import math
 
 # Names (as metric dicts spell them) of the scores measured in percent.
 PERCENT_METRICS = frozenset(
-    {"accuracy", "macro_f1", "f1", "precision", "recall", "bleu", "chrf", "ter"}
+    {"accuracy", "macro_f1", "f1", "precision", "recall", "bleu", "chrf", "ter", "ece"}
 )
 
 

@@ -70,16 +70,41 @@ class CRF(nn.Module):
             self.end.masked_fill(forbidden[:k, k + 1], inf),
         )
 
+    def _scaled(
+        self, emissions: Tensor, temperature: float | Tensor
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """Emissions, transitions, start and end scores divided by `temperature`:
+        the whole score s(y) / T, so P_T(y | x) = exp(s(y) / T) / Z_T (temperature
+        scaling of a CRF, Guo et al., 2017; T = 1 leaves every score as it is)."""
+        if isinstance(temperature, float) and temperature == 1.0:
+            return emissions, self._trans(), self._start(), self._end()
+        return (
+            emissions / temperature,  # (batch, time, tags)
+            self._trans() / temperature,  # (from, to)
+            self._start() / temperature,
+            self._end() / temperature,
+        )
+
     # --- training ----------------------------------------------------------------
-    def nll(self, emissions: Tensor, tags: Tensor, mask: Tensor) -> Tensor:
+    def nll(
+        self,
+        emissions: Tensor,
+        tags: Tensor,
+        mask: Tensor,
+        *,
+        temperature: float | Tensor = 1.0,
+    ) -> Tensor:
         """Negative log-likelihood of the gold `tags`, one value per sentence.
 
         Args:
             emissions: (batch, time, num_tags) scores from the network.
             tags: (batch, time) gold tag ids (anything at padded positions).
             mask: (batch, time) True at real tokens.
+            temperature: every score is divided by it (s(y) is linear in them,
+                so the gold score is s(y) / T).
         """
-        return self.log_partition(emissions, mask) - self.score(emissions, tags, mask)
+        log_z = self.log_partition(emissions, mask, temperature=temperature)
+        return log_z - self.score(emissions, tags, mask) / temperature
 
     def score(self, emissions: Tensor, tags: Tensor, mask: Tensor) -> Tensor:
         """s(y) of the given tag sequences, (batch,)."""
@@ -92,15 +117,17 @@ class CRF(nn.Module):
         last = tags.gather(1, (mask.sum(1, keepdim=True) - 1).clamp(min=0))
         return total + self._end()[last.squeeze(1)]
 
-    def log_partition(self, emissions: Tensor, mask: Tensor) -> Tensor:
-        """log Z by the forward algorithm, (batch,)."""
-        trans = self._trans()
-        alpha = self._start() + emissions[:, 0]  # (batch, tags)
+    def log_partition(
+        self, emissions: Tensor, mask: Tensor, *, temperature: float | Tensor = 1.0
+    ) -> Tensor:
+        """log Z by the forward algorithm, (batch,); of the scores / `temperature`."""
+        emissions, trans, start, end = self._scaled(emissions, temperature)
+        alpha = start + emissions[:, 0]  # (batch, tags)
         for t in range(1, emissions.size(1)):
             # alpha'[j] = logsumexp_i(alpha[i] + trans[i, j]) + emit[t, j]
             step = torch.logsumexp(alpha.unsqueeze(2) + trans, dim=1) + emissions[:, t]
             alpha = torch.where(mask[:, t : t + 1], step, alpha)
-        return torch.logsumexp(alpha + self._end(), dim=1)
+        return torch.logsumexp(alpha + end, dim=1)
 
     # --- decoding ----------------------------------------------------------------
     def viterbi(
@@ -161,29 +188,29 @@ class CRF(nn.Module):
         return scores.masked_fill(~valid, float("-inf")), out
 
     def marginals(
-        self, emissions: Tensor, mask: Tensor, *, temperature: float = 1.0
+        self, emissions: Tensor, mask: Tensor, *, temperature: float | Tensor = 1.0
     ) -> Tensor:
         """P(y_i = j | x) for every token and tag, (batch, time, tags); forward-
         backward. Padded positions hold zeros.
 
         With `temperature` T every score (emissions, transitions, start, end) is
-        divided by T first: the marginals of the softened distribution
-        P(y | x)^(1/T) / Z_T, which distillation matches (`nn.distill`).
+        divided by T first: the marginals of P_T(y | x) = exp(s(y) / T) / Z_T, what
+        a calibrated tagger reports and what distillation matches (`nn.distill`).
         """
         log_probs = self.log_marginals(emissions, mask, temperature=temperature)
-        return log_probs.exp() * mask.unsqueeze(-1).to(log_probs.dtype)
+        # Rounding in alpha + beta - log Z (larger with scores divided by a small
+        # T) can put a certain tag a hair above 1; a probability is at most 1.
+        probs = log_probs.exp().clamp(max=1.0)
+        return probs * mask.unsqueeze(-1).to(probs.dtype)
 
     def log_marginals(
-        self, emissions: Tensor, mask: Tensor, *, temperature: float = 1.0
+        self, emissions: Tensor, mask: Tensor, *, temperature: float | Tensor = 1.0
     ) -> Tensor:
         """log P(y_i = j | x), (batch, time, tags), at `temperature` (see
         `marginals`); differentiable, so a CRF student can learn from it. Values
         at padded positions are meaningless: mask them."""
         batch, time, _ = emissions.shape
-        scale = 1.0 / temperature
-        emissions = emissions * scale
-        trans, start, end = self._trans() * scale, self._start() * scale, self._end()
-        end = end * scale
+        emissions, trans, start, end = self._scaled(emissions, temperature)
         alphas = [start + emissions[:, 0]]
         for t in range(1, time):
             step = torch.logsumexp(alphas[-1].unsqueeze(2) + trans, dim=1)

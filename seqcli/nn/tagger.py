@@ -195,8 +195,9 @@ class Tagger(nn.Module):
 
     @torch.no_grad()
     def marginals(self, batch: Batch, *, temperature: float = 1.0) -> Tensor:
-        """P(tag | sentence) at every token, (batch, time, tags), softened by
-        `temperature` (a teacher's posteriors for distillation)."""
+        """P(tag | sentence) at every token, (batch, time, tags), of the scores
+        divided by `temperature` (a calibrated model's T, or a teacher's softening
+        for distillation)."""
         return tag_marginals(
             self.emissions(batch), batch.mask, self.crf, temperature=temperature
         )
@@ -243,8 +244,8 @@ class TaggerEnsemble(nn.Module):
         return best_paths(self.emissions(batch), batch.mask, self.crf, k)
 
     @torch.no_grad()
-    def marginals(self, batch: Batch) -> Tensor:
-        return tag_marginals(self.emissions(batch), batch.mask, self.crf)
+    def marginals(self, batch: Batch, *, temperature: float = 1.0) -> Tensor:
+        return tag_marginals(self.emissions(batch), batch.mask, self.crf, temperature)
 
 
 def _mean_crf(members: Sequence[Tagger], orders: Sequence[Tensor]) -> CRF:
@@ -288,9 +289,27 @@ def best_paths(
 
 
 def tag_marginals(
-    scores: Tensor, mask: Tensor, crf: CRF | None, *, temperature: float = 1.0
+    scores: Tensor, mask: Tensor, crf: CRF | None, temperature: float = 1.0
 ) -> Tensor:
-    """P(tag | sentence) at every token, (batch, time, tags), at `temperature`."""
+    """P(tag | sentence) at every token, (batch, time, tags), of the scores (and a
+    CRF's transitions) divided by `temperature`."""
     if crf is not None:
         return crf.marginals(scores, mask, temperature=temperature)
     return (scores / temperature).softmax(-1) * mask.unsqueeze(-1)
+
+
+def scaled_nll(
+    scores: Tensor,
+    targets: Tensor,
+    mask: Tensor,
+    crf: CRF | None,
+    temperature: float | Tensor,
+) -> Tensor:
+    """Summed negative log-likelihood of gold tags with every score divided by
+    `temperature`: what temperature scaling minimises over T (per sentence for a
+    CRF, per token for the softmax decoder, as each is trained)."""
+    if crf is not None:
+        return crf.nll(scores, targets, mask, temperature=temperature).sum()
+    return F.cross_entropy(
+        scores[mask] / temperature, targets[mask], reduction="sum"
+    )  # over real tokens

@@ -33,7 +33,7 @@ from seqcli.distill import describe as describe_teaching
 from seqcli.errors import ConfigError
 from seqcli.memory import check_fits
 from seqcli.metrics.ner import NerReport, conlleval, convert
-from seqcli.nn.tagger import Tagger, TaggerEnsemble
+from seqcli.nn.tagger import Tagger, TaggerEnsemble, scaled_nll
 from seqcli.reporting import Reporter, SilentReporter
 from seqcli.runs import TaskRun, TrainOutcome, train_task
 from seqcli.tasks.ner_data import (
@@ -58,6 +58,7 @@ from seqcli.tasks.transfer import (
     start_encoder,
     transfer_config,
 )
+from seqcli.temperature import Calibration, fit_temperature
 from seqcli.tokenizers import WordTokenizer
 from seqcli.training import Objective
 from seqcli.vocab import SPECIALS, UNK_ID, Vocab
@@ -80,11 +81,13 @@ def predict(
     batch_size: int = PREDICT_BATCH,
     k: int = 1,
     probs: bool = False,
+    temperature: float = 1.0,
 ) -> list[Tagged]:
     """The k best tag sequences of every sentence, in input order.
 
     Sentences are batched by length; with `probs` each token's marginal
-    probability of its tag in each path is added (forward-backward for a CRF).
+    probability of its tag in each path is added (forward-backward for a CRF),
+    with the scores divided by `temperature` (a calibrated model's T).
     """
     device = next(network.parameters()).device
     out: list[Tagged | None] = [None] * len(encoded.words)
@@ -95,7 +98,9 @@ def predict(
         for rows in order:
             batch = batch_of(encoded, rows).to(device)
             best = network.decode(batch, k=k)
-            marg = network.marginals(batch).cpu() if probs else None
+            marg = None
+            if probs:
+                marg = network.marginals(batch, temperature=temperature).cpu()
             for row, pos in enumerate(rows):
                 scores = [score for score, _ in best[row]]
                 paths = [list(path) for _, path in best[row]]
@@ -246,7 +251,31 @@ def _task_run(
         describe=describe_data(data.summary),
         load_network=load_network,
         test_metrics=None if data.test is None else metrics_of(data.test),
+        calibrate=_calibrator(data.valid) if cfg.calibrate else None,
     )
+
+
+def _calibrator(valid: Split) -> Callable[[Tagger], dict[str, Any]]:
+    """Fits the temperature of a trained tagger on the validation sentences: the
+    CRF's whole score (or the softmax's logits) divided by T."""
+
+    def calibrate(network: Tagger) -> dict[str, Any]:
+        device = next(network.parameters()).device
+        held = []  # (emissions, gold tags, mask) per batch, computed once
+        with torch.no_grad():
+            lengths = [len(s) for s in valid.tokens]
+            for rows in bucket_order(lengths, PREDICT_BATCH, shuffle=False):
+                batch = batch_of(valid.encoded, rows, valid.tags).to(device)
+                held.append(
+                    (network.emissions(batch).float(), batch.targets, batch.mask)
+                )
+
+        def nll(t: torch.Tensor) -> torch.Tensor:
+            return sum(scaled_nll(e, y, m, network.crf, t) for e, y, m in held)
+
+        return Calibration(fit_temperature(nll)).to_dict()
+
+    return calibrate
 
 
 def describe_data(summary: dict[str, Any]) -> str:

@@ -31,6 +31,7 @@ from seqcli.tasks.ner import (
     to_scheme,
 )
 from seqcli.tasks.ner_data import Lexicon, check_scheme
+from seqcli.temperature import UNCALIBRATED, Calibration, calibration_of
 from seqcli.tokenizers import Tokenizer, tokenizer_from_dict
 from seqcli.vocab import Vocab
 
@@ -43,6 +44,7 @@ class LoadedTagger:
     tokenizer: Tokenizer
     cfg: NerConfig
     scheme: str  # the scheme of the training files, predictions' default
+    calibration: Calibration = UNCALIBRATED  # the stored temperature (T = 1: none)
 
 
 def load_taggers(
@@ -64,7 +66,10 @@ def load_taggers(
         _check_member(first, other, f"{paths[0]}", f"{path}")
     orders = [[other.labels.stoi[t] for t in first.labels.itos] for other in loaded]
     network = TaggerEnsemble([t.network for t in loaded], orders).to(device).eval()
-    return replace(first, network=network)
+    # The mean of CRF scores is one CRF; its scores are divided by the members'
+    # mean temperature (exact when they share one, as a model and itself do).
+    mean_t = sum(t.calibration.temperature for t in loaded) / len(loaded)
+    return replace(first, network=network, calibration=Calibration(mean_t))
 
 
 def _check_member(first: LoadedTagger, other: LoadedTagger, a: str, b: str) -> None:
@@ -99,7 +104,13 @@ def load_tagger(
     scheme = data.get("data", {}).get("scheme", "iob2")
     tokenizer = tokenizer_from_dict(data["tokenizer"])
     return LoadedTagger(
-        network, vocabs["lexicon"], vocabs["labels"], tokenizer, cfg, scheme
+        network,
+        vocabs["lexicon"],
+        vocabs["labels"],
+        tokenizer,
+        cfg,
+        scheme,
+        calibration_of(data, source=str(path)),
     )
 
 
@@ -228,7 +239,12 @@ def tag(
     _check_nbest_memory(model, n_best, min(batch_size, len(index)), longest)
     encoded = model.lexicon.encode([sentences[i].tokens for i in index])
     found = predict(
-        model.network, encoded, batch_size=batch_size, k=n_best, probs=probs
+        model.network,
+        encoded,
+        batch_size=batch_size,
+        k=n_best,
+        probs=probs,
+        temperature=model.calibration.temperature,
     )
     out = [TaggedSentence(s) for s in sentences]
     for i, tagged in zip(index, found, strict=True):

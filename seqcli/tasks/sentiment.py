@@ -47,6 +47,7 @@ from seqcli.tasks.sentiment_data import (
     prepare_data,
 )
 from seqcli.tasks.transfer import start_encoder, transfer_config
+from seqcli.temperature import fit_logits
 from seqcli.tokenizers import (
     NO_CAPITALS_NOTE,
     checkpoint_tokenizer,
@@ -88,28 +89,32 @@ def predict(
     batch_size: int,
     temperature: float = 1.0,
 ) -> tuple[list[int], list[list[float]]]:
-    """Class ids and probabilities of many texts, in their order.
+    """Class ids and probabilities of many texts, in their order; the logits are
+    divided by `temperature` (a calibrated model's T) before the softmax."""
+    logits = predict_logits(network, seqs, batch_size=batch_size)
+    probs = (logits / temperature).softmax(dim=-1)  # (texts, classes)
+    return probs.argmax(dim=-1).tolist(), probs.tolist()
+
+
+def predict_logits(
+    network: Classifier, seqs: Sequence[Sequence[int]], *, batch_size: int
+) -> torch.Tensor:
+    """(texts, classes) logits of many texts, in their order, on the CPU.
 
     Texts are batched by length (few pads, short batches stay short); each batch's
-    `index` says where its rows go back. `temperature` softens the probabilities
-    (a teacher's, for distillation).
+    `index` says where its rows go back.
     """
     device = next(network.parameters()).device
-    predicted = [0] * len(seqs)
-    probs: list[list[float]] = [[] for _ in seqs]
+    logits = torch.zeros(len(seqs), network.output.out_features)
     order = bucket_order([len(s) for s in seqs], batch_size, shuffle=False)
     was_training = network.training
     network.eval()
     with torch.no_grad():
         for rows in order:
             batch = pad_batch([seqs[i] for i in rows], index=rows)
-            logits = network.logits(batch.to(device)) / temperature  # (b, classes)
-            p = logits.softmax(dim=-1).cpu()
-            for row, pos in enumerate(batch.index.tolist()):
-                predicted[pos] = int(p[row].argmax())
-                probs[pos] = p[row].tolist()
+            logits[batch.index] = network.logits(batch.to(device)).float().cpu()
     network.train(was_training)
-    return predicted, probs
+    return logits
 
 
 def score(network: Classifier, ex: Examples, labels: Vocab) -> ClassificationReport:
@@ -197,7 +202,23 @@ def _task_run(
         describe=describe_data(data.summary),
         load_network=load_network,
         test_metrics=None if data.test is None else metrics_of(data.test),
+        calibrate=_calibrator(data.valid) if _calibrates(cfg) else None,
     )
+
+
+def _calibrates(cfg: SentimentConfig) -> bool:
+    """--calibrate, or by default whenever a validation file is given."""
+    return bool(cfg.valid_path) if cfg.calibrate is None else cfg.calibrate
+
+
+def _calibrator(valid: Examples) -> Callable[[Classifier], dict[str, Any]]:
+    """Fits the temperature of a trained classifier on the validation texts."""
+
+    def calibrate(network: Classifier) -> dict[str, Any]:
+        logits = predict_logits(network, valid.ids, batch_size=PREDICT_BATCH)
+        return fit_logits(logits, torch.tensor(valid.labels)).to_dict()
+
+    return calibrate
 
 
 def describe_data(summary: dict[str, Any]) -> str:

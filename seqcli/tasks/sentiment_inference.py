@@ -1,7 +1,9 @@
 """Using a trained classifier: `load_classifier`, `classify`, `evaluate_classifier`.
 
 Several classifiers form an ensemble: each reads the texts with its own tokenizer
-and vocabulary, and their class probabilities are averaged.
+and vocabulary, and their class probabilities are averaged. Each model's
+probabilities are those of its stored temperature (`seqcli.temperature`; T = 1
+for a checkpoint without one).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import torch
 from seqcli.checkpoint import load_checkpoint
 from seqcli.config import SentimentConfig, from_dict
 from seqcli.errors import ConfigError
+from seqcli.metrics.calibration import CalibrationReport, calibration_report
 from seqcli.metrics.classification import ClassificationReport, classification_report
 from seqcli.nn.classifier import Classifier
 from seqcli.tasks.sentiment import (
@@ -25,6 +28,7 @@ from seqcli.tasks.sentiment import (
     stored_vocabs,
 )
 from seqcli.tasks.sentiment_data import encode_texts, label_ids, read_split
+from seqcli.temperature import UNCALIBRATED, Calibration, calibration_of
 from seqcli.tokenizers import Tokenizer
 from seqcli.vocab import Vocab
 
@@ -36,6 +40,7 @@ class LoadedClassifier:
     labels: Vocab
     tokenizer: Tokenizer
     cfg: SentimentConfig
+    calibration: Calibration = UNCALIBRATED
 
     def encode(self, texts: Iterable[str]) -> list[list[int]]:
         return encode_texts(self.tokenizer, self.vocab, texts, self.cfg)
@@ -63,6 +68,7 @@ def load_classifier(
         vocabs["labels"],
         vocabs["tokenizer"],
         cfg,
+        calibration_of(data, source=str(path)),
     )
 
 
@@ -94,13 +100,30 @@ def evaluate_classifier(
 
     The file is read with the columns the (first) model was trained with.
     """
+    return evaluate_calibration(model, path)[0]
+
+
+def evaluate_calibration(
+    model: LoadedClassifier | Sequence[LoadedClassifier], path: str | Path
+) -> tuple[ClassificationReport, dict[str, CalibrationReport]]:
+    """`evaluate_classifier`'s report, and the ECE and Brier score of the
+    probabilities with T = 1 ("uncalibrated") and with the stored temperature
+    ("calibrated"); temperature scaling leaves the labels, hence the report, as
+    they are."""
     members = _members(model)
     records = read_split(members[0].cfg, str(path))
     gold = label_ids(records, members[0].labels, str(path))
-    probs = _mean_probs(members, [r.text for r in records], PREDICT_BATCH)
-    return classification_report(
+    texts = [r.text for r in records]
+    raw = _mean_probs(members, texts, PREDICT_BATCH, calibrated=False)
+    probs = _mean_probs(members, texts, PREDICT_BATCH)
+    report = classification_report(
         gold, probs.argmax(dim=-1).tolist(), members[0].labels.itos
     )
+    calibration = {
+        "uncalibrated": calibration_report(raw.tolist(), gold),
+        "calibrated": calibration_report(probs.tolist(), gold),
+    }
+    return report, calibration
 
 
 def _members(
@@ -121,16 +144,24 @@ def _members(
 
 
 def _mean_probs(
-    members: Sequence[LoadedClassifier], texts: Sequence[str], batch_size: int
+    members: Sequence[LoadedClassifier],
+    texts: Sequence[str],
+    batch_size: int,
+    *,
+    calibrated: bool = True,
 ) -> torch.Tensor:
     """(texts, classes) probabilities averaged over members, in the first member's
-    class order (members may order the same labels differently)."""
+    class order (members may order the same labels differently); each member's
+    at its stored temperature, or at T = 1 when not `calibrated`."""
     order = members[0].labels.itos
     total = torch.zeros(len(texts), len(order))
     if not texts:
         return total
     for member in members:
-        _, probs = predict(member.network, member.encode(texts), batch_size=batch_size)
+        t = member.calibration.temperature if calibrated else 1.0
+        _, probs = predict(
+            member.network, member.encode(texts), batch_size=batch_size, temperature=t
+        )
         columns = [member.labels.stoi[label] for label in order]
         total += torch.tensor(probs).reshape(len(texts), -1)[:, columns]
     return total / len(members)
