@@ -50,6 +50,7 @@ import sys
 import time
 from pathlib import Path
 
+from bench.results import evaluations
 from bench.spread import spread
 from bench.steptimer import StepTimer
 
@@ -107,7 +108,7 @@ def default_run(budget: float, seed: int, threads: int, extra: list[str]) -> dic
     wall = time.perf_counter() - start
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"train-lm failed with status {status}")
-    records = [json.loads(x) for x in out.with_suffix(".metrics.jsonl").open()]
+    records = evaluations(out.with_suffix(".metrics.jsonl"))
     from seqcli.checkpoint import load_checkpoint
 
     metrics = load_checkpoint(out, task="lm")["metrics"]

@@ -63,6 +63,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench.results import evaluations
 from bench.spread import spread
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -184,8 +185,7 @@ def train_lm(
     )
     log(f"{name} on WikiText-2: training for at most {minutes:g} min")
     outcome = train(cfg, reporter=Log(metric="ppl"))
-    metrics = (out / f"{name}.metrics.jsonl").read_text().splitlines()
-    records = [json.loads(line) for line in metrics]
+    records = evaluations(out / f"{name}.metrics.jsonl")
     figures = {
         "train_s": records[-1]["elapsed_s"],
         "tokens": records[-1]["tokens"],
@@ -233,10 +233,7 @@ def train(
     started = time.monotonic()
     outcome = train_ner(cfg, reporter=Log())
     wall = time.monotonic() - started
-    records = [
-        json.loads(line)
-        for line in (out / f"{stem}.metrics.jsonl").read_text().splitlines()
-    ]
+    records = evaluations(out / f"{stem}.metrics.jsonl")
     test = outcome.metrics["test"]
     figures = {
         "recipe": TITLES[name],

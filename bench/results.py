@@ -227,3 +227,15 @@ def read_records(folder: Path = RESULTS_DIR) -> list[dict[str, Any]]:
         json.loads(path.read_text(encoding="utf-8"))
         for path in sorted(folder.glob("*.json"))
     ]
+
+
+def evaluations(log: Path) -> list[dict[str, Any]]:
+    """The evaluation records of a run's metrics log (x.metrics.jsonl), in order,
+    as plain dicts; the training-loss records (``"kind": "train"``) left out."""
+    from seqcli.readers.metrics_log import read_metrics_log
+
+    return [
+        {"step": r.step, "elapsed_s": r.elapsed_s, **r.values}
+        for r in read_metrics_log(log)
+        if r.kind == "valid"
+    ]
