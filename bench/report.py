@@ -93,12 +93,17 @@ def row(record: dict[str, Any]) -> str:
     return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
 
 
+def _threads(count: int | None) -> str:
+    """'1 thread', '2 threads', 'auto threads' (seqcli's own choice)."""
+    return f"{count or 'auto'} thread{'' if count == 1 else 's'}"
+
+
 def notes(record: dict[str, Any]) -> list[str]:
     """What a row measured, where, and under what load."""
     m, peer = record["machine"], record["peer"]
     lines = [
         f"- {record['name']}: `{record['measured']}`; {m['cpu']}, "
-        f"{m['threads'] or 'auto'} threads, torch {record['torch']}, "
+        f"{_threads(m['threads'])}, torch {record['torch']}, "
         f"{record['date']}, load average {record['load_before'][0]:.2f} before, "
         f"{record['load_after'][0]:.2f} after."
     ]
