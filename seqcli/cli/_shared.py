@@ -348,6 +348,14 @@ def _distill_default(key: str) -> str:
     return f"(default: {default_of(DistillConfig, key)}, provisional until measured)"
 
 
+CalibrateOpt = Annotated[
+    bool | None,
+    typer.Option(
+        "--calibrate/--no-calibrate",
+        help="Fit a temperature on the validation set after training so that the "
+        "probabilities match accuracy (default: on with a validation set).",
+    ),
+]
 TeacherOpt = Annotated[
     list[Path] | None,
     typer.Option(

@@ -17,6 +17,7 @@ import typer
 
 from seqcli.cli import _training
 from seqcli.cli._shared import (
+    CalibrateOpt,
     DeviceOpt,
     DistillTemperatureOpt,
     DistillWeightOpt,
@@ -189,14 +190,7 @@ def train_ner(
     distill_weight: DistillWeightOpt = None,
     distill_temperature: DistillTemperatureOpt = None,
     unlabeled: UnlabeledOpt = None,
-    calibrate: Annotated[
-        bool | None,
-        typer.Option(
-            "--calibrate/--no-calibrate",
-            help="Fit a temperature on the validation set after training so that "
-            "tag --probs match accuracy (default: on).",
-        ),
-    ] = None,
+    calibrate: CalibrateOpt = None,
     batch_size: _net.batch_size = None,
     lr: _net.lr = None,
     run_flags: _training.RunFlags = None,

@@ -13,6 +13,7 @@ import typer
 
 from seqcli.cli import _training
 from seqcli.cli._shared import (
+    CalibrateOpt,
     DeviceOpt,
     DistillTemperatureOpt,
     DistillWeightOpt,
@@ -179,14 +180,7 @@ def train_sentiment(
     distill_weight: DistillWeightOpt = None,
     distill_temperature: DistillTemperatureOpt = None,
     unlabeled: UnlabeledOpt = None,
-    calibrate: Annotated[
-        bool | None,
-        typer.Option(
-            "--calibrate/--no-calibrate",
-            help="Fit a temperature on the validation set after training so that "
-            "--probs match accuracy (default: on with --valid).",
-        ),
-    ] = None,
+    calibrate: CalibrateOpt = None,
     batch_size: _net.batch_size = None,
     lr: _net.lr = None,
     run_flags: _training.RunFlags = None,
