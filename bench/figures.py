@@ -67,7 +67,8 @@ def lm_wikitext(b: Budget, work: Path, reuse: str | None) -> Measurement:
     return Measurement(
         values=[r["valid_ppl"] for r in runs],
         seeds=list(b.seeds),
-        command=WIKITEXT_COMMAND.format(amount=b.amount, seed="S"),
+        command=WIKITEXT_COMMAND.format(amount=b.amount, seed="S")
+        + (f" --threads {b.threads}" if b.threads else ""),
         details={
             "runs": runs,
             "test_ppl": [r["test_ppl"] for r in runs],
@@ -434,8 +435,8 @@ FIGURES: dict[str, Figure] = {
     f.name: f
     for f in (
         Figure("lm-wikitext2", "language models", "WikiText-2, the default command",
-               "valid perplexity", False, Budget(1), Budget(10, (1, 2, 3)),
-               lm_wikitext),
+               "valid perplexity", False, Budget(1, threads=2),
+               Budget(10, (1, 2, 3), 2), lm_wikitext),
         Figure("lm-engine-same-recipe", "language models",
                "engine speed, the plain loop's recipe", "training tokens/s", True,
                Budget(15, unit="s"), Budget(120, unit="s"), lm_engine("reference")),

@@ -292,7 +292,11 @@ def test_config_changes_name_each_differing_setting_in_field_order() -> None:
     from seqcli.config import config_changes
 
     old = to_dict(LMConfig(train_path="a.txt"))
-    new = to_dict(LMConfig(train_path="b.txt", model=RecurrentConfig(dropout=0.5)))
+    new = to_dict(
+        LMConfig(
+            train_path="b.txt", model=RecurrentConfig(dropout=0.5, locked_dropout=True)
+        )
+    )
     new["train"]["epochs"] = 30
     assert config_changes(old, new) == [
         ("train_path", "a.txt", "b.txt"),

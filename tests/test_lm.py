@@ -523,7 +523,12 @@ def test_resuming_a_best_checkpoint_is_refused(lm_config: MakeConfig, tmp_path: 
 def test_model_config_is_what_the_checkpoint_records(trained: Path):
     stored = load_checkpoint(trained)["config"]["model"]
     assert RecurrentConfig(**stored) == RecurrentConfig(
-        cell="lstm", emb_size=16, hidden_size=32, num_layers=1, dropout=0.0
+        cell="lstm",
+        emb_size=16,
+        hidden_size=32,
+        num_layers=1,
+        dropout=0.0,
+        locked_dropout=True,  # the LM default
     )
 
 

@@ -157,3 +157,26 @@ def test_step_equals_forward_on_one_token(cell: str, layers: int):
         strict=True,
     ):
         assert torch.allclose(got, want, atol=1e-6)
+
+
+def test_locked_dropout_keeps_one_mask_per_sequence() -> None:
+    from seqcli.nn.recurrent import LockedDropout
+
+    torch.manual_seed(0)
+    drop = LockedDropout(0.5).train()
+    out = drop(torch.ones(8, 7, 16))
+    assert torch.equal(out, out[:, :1].expand_as(out))  # the same at every step
+    assert set(out.unique().tolist()) == {0.0, 2.0}  # kept units scaled by 1/keep
+    flat = drop(torch.ones(64, 16))  # no time axis: a mask per element
+    assert not torch.equal(flat, flat[:1].expand_as(flat))
+    x = torch.randn(2, 3, 4)
+    assert torch.equal(drop.eval()(x), x)  # off at inference
+
+
+def test_the_lm_backbone_uses_locked_dropout_and_others_keep_nn_dropout() -> None:
+    from seqcli.config import LMConfig, RecurrentConfig
+    from seqcli.nn.recurrent import LockedDropout, RecurrentEncoder
+
+    assert isinstance(RecurrentEncoder(10, LMConfig().model).dropout, LockedDropout)
+    plain = RecurrentEncoder(10, RecurrentConfig()).dropout
+    assert isinstance(plain, torch.nn.Dropout)

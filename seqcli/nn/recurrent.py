@@ -43,7 +43,11 @@ class RecurrentEncoder(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.embedding = nn.Embedding(vocab_size, cfg.emb_size, padding_idx=pad_id)
-        self.dropout = nn.Dropout(cfg.dropout)
+        self.dropout = (
+            LockedDropout(cfg.dropout)
+            if cfg.locked_dropout
+            else nn.Dropout(cfg.dropout)
+        )
         self.rnn = build_rnn(cfg, cfg.emb_size + extra_size)
         self.output_size = cfg.hidden_size * (2 if cfg.bidirectional else 1)
         self._cells: dict[int, nn.RNNBase] = {}  # see _one_way
@@ -185,6 +189,27 @@ class RecurrentEncoder(nn.Module):
             )
             self._cells[input_size] = cell
         return cell
+
+
+class LockedDropout(nn.Module):
+    """Dropout with one mask per row of a (batch, time, features) tensor, shared by
+    all its time steps (`RecurrentConfig.locked_dropout`). Padded positions are
+    zero before and after, as with nn.Dropout."""
+
+    def __init__(self, p: float):
+        super().__init__()
+        self.p = p
+
+    def forward(self, x: Tensor) -> Tensor:
+        if not self.training or self.p == 0.0:
+            return x
+        keep = 1.0 - self.p
+        shape = (x.size(0), 1, x.size(2)) if x.dim() == 3 else x.shape
+        mask = torch.empty(shape, dtype=x.dtype, device=x.device)
+        return x * mask.bernoulli_(keep).div_(keep)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
 
 
 _WEIGHT_NAMES = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
