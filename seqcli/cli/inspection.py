@@ -234,7 +234,8 @@ def evaluate(
     """Score a model on data: perplexity for language models, task metrics otherwise.
 
     Classifiers and taggers add their calibration: ECE and Brier score (per
-    token for taggers) at T = 1 and at the temperature their training fitted.
+    token for taggers) at T = 1 and at the temperature (and a two-class
+    classifier's bias) their training fitted.
 
     Example: seqcli evaluate corpora/fables.txt -m models/lm.pt
     """
@@ -311,13 +312,13 @@ def _evaluate_classifier(
     command = "`seqcli evaluate`"
     loaded = [load_classifier(p, device=dev, command=command) for p in paths]
     report, calibration = evaluate_calibration(loaded, data)
-    temperatures = [m.calibration.temperature for m in loaded]
+    calibrations = [m.calibration for m in loaded]
     if as_json:
-        extra = {"calibration": calibration_record(calibration, temperatures)}
+        extra = {"calibration": calibration_record(calibration, calibrations)}
         _render_classification(report, as_json, extra=extra)
     else:
         _render_classification(report, as_json)
-        render_calibration(calibration, temperatures)
+        render_calibration(calibration, calibrations)
     if picture is not None:
         plot_reliability(calibration, picture)
 
