@@ -270,7 +270,7 @@ def test_plot_reliability_refuses_its_input_and_conlleval(
     columns.write_text("EU B-ORG B-ORG\nrejects O O\n", encoding="utf-8")
     picture = tmp_path / "x.png"
     result = invoke("evaluate", columns, "--conlleval", "--plot-reliability", picture)
-    assert_error(result, "--plot-reliability", "only for classifiers and taggers")
+    assert_error(result, "--plot-reliability", "only for classifiers, taggers")
     assert not picture.exists()
 
 

@@ -68,9 +68,10 @@ def plot_only_for(task: str, picture: Path | None, why: str) -> None:
     """Refuse --plot-reliability where no probabilities are scored."""
     from seqcli.errors import ConfigError
 
-    if picture is not None and task not in ("sentiment", "ner"):
+    if picture is not None and task not in ("sentiment", "ner", "translation"):
         raise ConfigError(
-            f"--plot-reliability: only for classifiers and taggers ({why})"
+            "--plot-reliability: only for classifiers, taggers and translation "
+            f"models ({why})"
         )
 
 
