@@ -222,8 +222,9 @@ class TaskRun:
         load_network: builds the network of a loaded checkpoint, weights in place
             (`load_network(data, source=...)`), to re-score the best one.
         test_metrics: the test-set metrics of the best network, or None (no test).
-        calibrate: fits the best network's temperature on held-out data and returns
-            the checkpoint's ``calibration`` entry, or None (not asked for).
+        calibrate: fits the best network's temperature (and a two-class
+            classifier's bias) on held-out data and returns the checkpoint's
+            ``calibration`` entry, or None (not asked for).
         evaluated_on: what `evaluate` scores, as summaries and checkpoints name it
             ("valid"; skip-gram vectors watch a sample of training pairs: "train").
     """
@@ -367,15 +368,17 @@ def load_weights_of(network: nn.Module, snapshot: dict[str, Any]) -> None:
 def _calibrate_best(
     run: TaskRun, path: Path, device: torch.device, reporter: Reporter
 ) -> None:
-    """Fit the best checkpoint's temperature and store it there (Guo et al., 2017)."""
+    """Fit the best checkpoint's temperature (Guo et al., 2017), and a two-class
+    classifier's bias, and store them there."""
     assert run.calibrate is not None
     stored = load_checkpoint(path, task=run.task)
     best = run.load_network(stored, source=str(path)).to(device).eval()
     entry = run.calibrate(best)
     update_checkpoint(path, run.task, {"calibration": entry})
+    bias = f", bias {entry['bias']:+.3f}" if "bias" in entry else ""
     reporter.on_message(
         f"calibrated on the {run.evaluated_on} set: temperature "
-        f"{entry['temperature']:.3f}"
+        f"{entry['temperature']:.3f}{bias}"
     )
 
 

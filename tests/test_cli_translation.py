@@ -110,11 +110,18 @@ def test_n_best_is_tsv_of_index_rank_score_text(trained: dict[str, Path]) -> Non
 
 
 def test_scores_add_the_score_and_log_prob(trained: dict[str, Path]) -> None:
+    """The beam's score (at T = 1: what ranked the outputs) and log P at the
+    calibrated temperature (tests/test_calibrate_translation.py)."""
+    from seqcli.tasks.translation_inference import load_translator, translate
+
     result = invoke("translate", "-", "-m", trained["model"], "--scores", input="a b\n")
     assert_ok(result)
     text, score, log_prob = result.stdout.strip().split("\t")
     assert text == "A B"
-    assert float(log_prob) <= float(score) <= 0.0  # alpha 1: the per-token mean
+    (want,) = translate(load_translator(trained["model"]), ["a b"], calibrated=True)
+    assert float(score) == pytest.approx(want.hypotheses[0].score, abs=1e-4)
+    assert float(log_prob) == pytest.approx(want.log_probs[0], abs=1e-4)
+    assert float(score) <= 0.0 and float(log_prob) <= 0.0
 
 
 @pytest.fixture(scope="module")

@@ -1,5 +1,6 @@
 """How `seqcli evaluate` shows calibration: ECE and Brier score before and after
-temperature scaling, and the reliability diagram of --plot-reliability.
+temperature scaling (and a two-class classifier's bias), and the reliability
+diagram of --plot-reliability.
 
 Must not import torch.
 """
@@ -16,26 +17,34 @@ from seqcli.metrics.scales import format_metric
 if TYPE_CHECKING:
     from seqcli.metrics.calibration import CalibrationReport
     from seqcli.outputs import OutputFile
+    from seqcli.temperature import Calibration
 
 
 def calibration_record(
-    reports: Mapping[str, CalibrationReport], temperatures: Sequence[float]
+    reports: Mapping[str, CalibrationReport], calibrations: Sequence[Calibration]
 ) -> dict[str, Any]:
-    """The JSON of `evaluate`: each model's T, and ECE (percent) and Brier score
-    with T = 1 ("uncalibrated") and with the stored T ("calibrated")."""
-    record: dict[str, Any] = {"temperature": _one_or_all(temperatures)}
+    """The JSON of `evaluate`: each model's T (and b, where one has a bias), and
+    ECE (percent) and Brier score with T = 1 and b = 0 ("uncalibrated") and with
+    the stored calibration ("calibrated")."""
+    record: dict[str, Any] = {
+        "temperature": _one_or_all([c.temperature for c in calibrations])
+    }
+    if any(c.bias for c in calibrations):
+        record["bias"] = _one_or_all([c.bias for c in calibrations])
     for name, report in reports.items():
         record[name] = {"ece": report.ece, "brier": report.brier}
     return record
 
 
 def render_calibration(
-    reports: Mapping[str, CalibrationReport], temperatures: Sequence[float]
+    reports: Mapping[str, CalibrationReport], calibrations: Sequence[Calibration]
 ) -> None:
     """The calibration table of `evaluate`'s text output."""
     from rich.table import Table
 
-    shown = ", ".join(f"{t:.3f}" for t in temperatures)
+    shown = ", ".join(f"{c.temperature:.3f}" for c in calibrations)
+    if any(c.bias for c in calibrations):
+        shown += "; bias " + ", ".join(f"{c.bias:+.3f}" for c in calibrations)
     table = Table(title=f"calibration (temperature {shown})", title_justify="left")
     for column in ("", "ece", "brier"):
         table.add_column(column, justify="right" if column else "left")
@@ -59,9 +68,10 @@ def plot_only_for(task: str, picture: Path | None, why: str) -> None:
     """Refuse --plot-reliability where no probabilities are scored."""
     from seqcli.errors import ConfigError
 
-    if picture is not None and task not in ("sentiment", "ner"):
+    if picture is not None and task not in ("sentiment", "ner", "translation"):
         raise ConfigError(
-            f"--plot-reliability: only for classifiers and taggers ({why})"
+            "--plot-reliability: only for classifiers, taggers and translation "
+            f"models ({why})"
         )
 
 

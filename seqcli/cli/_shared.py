@@ -352,8 +352,9 @@ CalibrateOpt = Annotated[
     bool | None,
     typer.Option(
         "--calibrate/--no-calibrate",
-        help="Fit a temperature on the validation set after training so that the "
-        "probabilities match accuracy (default: on with a validation set).",
+        help="Fit a temperature (and a two-class classifier's bias) on the "
+        "validation set after training so that the probabilities match accuracy "
+        "(default: on with a validation set).",
     ),
 ]
 TeacherOpt = Annotated[

@@ -225,16 +225,18 @@ def evaluate(
     plot_reliability: Annotated[
         Path | None,
         typer.Option(
-            help="Classifiers and taggers: draw the reliability diagram (before "
-            "and after calibration) to this PNG; needs seqcli[plot].",
+            help="Classifiers, taggers, translation: draw the reliability diagram "
+            "(before and after calibration) to this PNG; needs seqcli[plot].",
             dir_okay=False,
         ),
     ] = None,
 ) -> None:
     """Score a model on data: perplexity for language models, task metrics otherwise.
 
-    Classifiers and taggers add their calibration: ECE and Brier score (per
-    token for taggers) at T = 1 and at the temperature their training fitted.
+    Classifiers, taggers and translation models add their calibration: ECE and
+    Brier score (per token for taggers, per reference token for translation) at
+    T = 1 and at the temperature (and a two-class classifier's bias) their
+    training fitted.
 
     Example: seqcli evaluate corpora/fables.txt -m models/lm.pt
     """
@@ -278,10 +280,7 @@ def evaluate(
         _evaluate_classifier(paths, data, dev, as_json, picture)
         return
     if task == "translation":
-        from seqcli.cli.translation import evaluate_files
-
-        metrics = evaluate_files(paths, data, target, dev, search=search)
-        _render({"metrics": metrics}, as_json)
+        _evaluate_translation(paths, (data, target), dev, search, as_json, picture)
         return
     if task == "ner":
         from seqcli.cli.ner import evaluate_ner
@@ -311,13 +310,43 @@ def _evaluate_classifier(
     command = "`seqcli evaluate`"
     loaded = [load_classifier(p, device=dev, command=command) for p in paths]
     report, calibration = evaluate_calibration(loaded, data)
-    temperatures = [m.calibration.temperature for m in loaded]
+    calibrations = [m.calibration for m in loaded]
     if as_json:
-        extra = {"calibration": calibration_record(calibration, temperatures)}
+        extra = {"calibration": calibration_record(calibration, calibrations)}
         _render_classification(report, as_json, extra=extra)
     else:
         _render_classification(report, as_json)
-        render_calibration(calibration, temperatures)
+        render_calibration(calibration, calibrations)
+    if picture is not None:
+        plot_reliability(calibration, picture)
+
+
+def _evaluate_translation(
+    paths: list[Path],
+    files: tuple[str, str | None],
+    dev: str,
+    search: dict[str, Any],
+    as_json: bool,
+    picture: OutputFile | None,
+) -> None:
+    """Scores, then token-level calibration, of a translation model (or an
+    ensemble) on DATA (and TARGET)."""
+    from seqcli.cli._calibration import (
+        calibration_record,
+        plot_reliability,
+        render_calibration,
+    )
+    from seqcli.cli.translation import evaluate_files
+
+    metrics, calibration, calibrations = evaluate_files(
+        paths, *files, dev, search=search
+    )
+    if as_json:
+        record = calibration_record(calibration, calibrations)
+        _render({"metrics": metrics, "calibration": record}, as_json)
+    else:
+        _render({"metrics": metrics}, as_json)
+        render_calibration(calibration, calibrations)
     if picture is not None:
         plot_reliability(calibration, picture)
 

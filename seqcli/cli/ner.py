@@ -347,16 +347,16 @@ def evaluate_ner(
         tagger = load_taggers(paths, device=device, command="`seqcli evaluate`")
         report = evaluate_tagger(tagger, data)
         calibration = tagger_calibration(tagger, data)
-        temperatures = [tagger.calibration.temperature]
+        calibrations = [tagger.calibration]
     if as_json:
         record = report_dict(report)
         if calibration is not None:
-            record["calibration"] = calibration_record(calibration, temperatures)
+            record["calibration"] = calibration_record(calibration, calibrations)
         print(json.dumps(record, indent=2))
     else:
         print("\n".join(report.lines()))
         if calibration is not None:
-            render_calibration(calibration, temperatures)
+            render_calibration(calibration, calibrations)
     if picture is not None and calibration is not None:
         plot_reliability(calibration, picture)
 

@@ -14,6 +14,7 @@ import typer
 
 from seqcli.cli import _training
 from seqcli.cli._shared import (
+    CalibrateOpt,
     DeviceOpt,
     ModelsOpt,
     NetworkOpts,
@@ -30,7 +31,9 @@ from seqcli.errors import ConfigError
 from seqcli.outputs import OutputFile
 
 if TYPE_CHECKING:
+    from seqcli.metrics.calibration import CalibrationReport
     from seqcli.tasks.translation_inference import Translator
+    from seqcli.temperature import Calibration
 
 
 def _d(key: str) -> str:
@@ -161,6 +164,7 @@ def train_translate(
             help="With --teacher: learn the original pairs as well.",
         ),
     ] = None,
+    calibrate: CalibrateOpt = None,
     run_flags: _training.RunFlags = None,
 ) -> None:
     """Train an attentional encoder-decoder on parallel text.
@@ -199,6 +203,7 @@ def train_translate(
         "teachers": [str(t) for t in teacher] if teacher else None,
         "distill_beam": distill_beam,
         "distill_with_references": distill_with_references,
+        "calibrate": calibrate,
     }
     _training.run(
         TranslationConfig,
@@ -235,7 +240,13 @@ def translate(
         typer.Option(help="K outputs per input, as TSV: index, rank, score, text."),
     ] = _D.n_best,
     scores: Annotated[
-        bool, typer.Option("--scores", help="Add the score and log P to each output.")
+        bool,
+        typer.Option(
+            "--scores",
+            help="Add the beam's score (log P / length^alpha, what ranked the "
+            "outputs) and log P(output | input) at the model's calibrated "
+            "temperature (<= 0; exp gives the probability).",
+        ),
     ] = False,
     replace_unk: Annotated[
         bool | None,
@@ -402,6 +413,7 @@ def _translate_all(
             **search,
             n_best=n_best,
             replace_unk=replace_unk,
+            calibrated=scores,
             where=(display_name(file), lineno),
         ):
             index += 1
@@ -412,15 +424,17 @@ def _translate_all(
 
 
 def _print_result(index: int, result: Any, n_best: int, scores: bool) -> None:
+    """One line (or `n_best` TSV rows) per input; with `scores`, the search's
+    score and the calibrated log P (`Translation.log_probs`)."""
     if n_best > 1:
         for rank, (text, hyp) in enumerate(
             zip(result.texts, result.hypotheses, strict=True), start=1
         ):
-            extra = f"\t{hyp.log_prob:.4f}" if scores else ""
+            extra = f"\t{result.log_probs[rank - 1]:.4f}" if scores else ""
             print(f"{index}\t{rank}\t{hyp.score:.4f}{extra}\t{text}")
     elif scores:
         hyp = result.hypotheses[0]
-        print(f"{result.texts[0]}\t{hyp.score:.4f}\t{hyp.log_prob:.4f}")
+        print(f"{result.texts[0]}\t{hyp.score:.4f}\t{result.log_probs[0]:.4f}")
     else:
         print(result.texts[0])
 
@@ -503,18 +517,22 @@ def evaluate_files(
     device: str,
     *,
     search: dict[str, Any] | None = None,
-) -> dict[str, float]:
+) -> tuple[dict[str, float], dict[str, CalibrationReport], list[Calibration]]:
     """`seqcli evaluate SRC TGT -m MT.pt` (or a pairs file): BLEU, chrF, TER, ppl
     of one model or of an ensemble (several -m); `search` holds the decoding flags
-    given (beam, alpha, batch_size)."""
+    given (beam, alpha, batch_size). Also the token-level calibration of the
+    references before and after temperature scaling, and each model's T."""
     from seqcli.readers import read_pairs, read_parallel
     from seqcli.tasks.translation_inference import (
         evaluate_translation,
         load_translators,
+        reference_calibration,
     )
+    from seqcli.temperature import Calibration
 
     translator = load_translators(paths, device=device, command="`seqcli evaluate`")
     found = read_pairs(data) if target is None else read_parallel(data, target)
-    return evaluate_translation(
-        translator, [p.src for p in found], [p.tgt for p in found], **(search or {})
-    )
+    sources, references = [p.src for p in found], [p.tgt for p in found]
+    metrics = evaluate_translation(translator, sources, references, **(search or {}))
+    calibration = reference_calibration(translator, sources, references)
+    return metrics, calibration, [Calibration(t) for t in translator.temperatures]

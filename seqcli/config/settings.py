@@ -311,6 +311,9 @@ class TranslationConfig:
     teachers: list[str] = field(default_factory=list)
     distill_beam: int = 5
     distill_with_references: bool = False
+    # Token-level temperature scaling on the validation references after training
+    # (the validation set is always given), read by `translate --scores`.
+    calibrate: bool = True
     tokenizer: TokenizerConfig = field(default_factory=_translation_tokenizer)
     model: RecurrentConfig = field(default_factory=_translation_model)
     train: TrainConfig = field(default_factory=_translation_train)

@@ -97,12 +97,23 @@ def calibration_report(
     class ids; the predicted class is the most probable one."""
     confidences = [max(row) for row in probs]
     correct = [row.index(max(row)) == g for row, g in zip(probs, gold, strict=True)]
+    return top_label_report(confidences, correct, brier_score(probs, gold), bins=bins)
+
+
+def top_label_report(
+    confidences: Sequence[float],
+    correct: Sequence[bool],
+    brier: float,
+    *,
+    bins: int = ECE_BINS,
+) -> CalibrationReport:
+    """The report of predictions given by their top-label confidence, whether
+    that label was right, and their mean Brier score: for distributions too wide
+    to pass as lists (a decoder's next token, over its whole vocabulary), whose
+    caller computes the Brier score where the probabilities are."""
     table = reliability_bins(confidences, correct, bins=bins)
     return CalibrationReport(
-        ece=_ece(table),
-        brier=brier_score(probs, gold),
-        examples=len(gold),
-        bins=table,
+        ece=_ece(table), brier=brier, examples=len(confidences), bins=table
     )
 
 

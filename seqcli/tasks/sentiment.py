@@ -47,7 +47,7 @@ from seqcli.tasks.sentiment_data import (
     prepare_data,
 )
 from seqcli.tasks.transfer import start_encoder, transfer_config
-from seqcli.temperature import fit_logits
+from seqcli.temperature import calibrated_logits, fit_binary_logits, fit_logits
 from seqcli.tokenizers import (
     NO_CAPITALS_NOTE,
     checkpoint_tokenizer,
@@ -88,12 +88,15 @@ def predict(
     *,
     batch_size: int,
     temperature: float = 1.0,
+    bias: float = 0.0,
 ) -> tuple[list[int], list[list[float]]]:
     """Class ids and probabilities of many texts, in their order; the logits are
-    divided by `temperature` (a calibrated model's T) before the softmax."""
+    divided by `temperature` (a calibrated model's T, or a teacher's softening)
+    and a two-class model's `bias` is added to its second class's before the
+    softmax (`temperature.calibrated_logits`)."""
     logits = predict_logits(network, seqs, batch_size=batch_size)
-    probs = (logits / temperature).softmax(dim=-1)  # (texts, classes)
-    return probs.argmax(dim=-1).tolist(), probs.tolist()
+    probs = calibrated_logits(logits, temperature, bias).softmax(dim=-1)
+    return probs.argmax(dim=-1).tolist(), probs.tolist()  # probs: (texts, classes)
 
 
 def predict_logits(
@@ -212,11 +215,13 @@ def _calibrates(cfg: SentimentConfig) -> bool:
 
 
 def _calibrator(valid: Examples) -> Callable[[Classifier], dict[str, Any]]:
-    """Fits the temperature of a trained classifier on the validation texts."""
+    """Fits the temperature of a trained classifier on the validation texts, and
+    a two-class one's decision bias with it (`temperature.fit_binary_logits`)."""
 
     def calibrate(network: Classifier) -> dict[str, Any]:
         logits = predict_logits(network, valid.ids, batch_size=PREDICT_BATCH)
-        return fit_logits(logits, torch.tensor(valid.labels)).to_dict()
+        fit = fit_binary_logits if logits.size(-1) == 2 else fit_logits
+        return fit(logits, torch.tensor(valid.labels)).to_dict()
 
     return calibrate
 

@@ -2,8 +2,9 @@
 
 Several classifiers form an ensemble: each reads the texts with its own tokenizer
 and vocabulary, and their class probabilities are averaged. Each model's
-probabilities are those of its stored temperature (`seqcli.temperature`; T = 1
-for a checkpoint without one).
+probabilities are those of its stored temperature, and a two-class model's of its
+stored bias too (`seqcli.temperature`; T = 1 and b = 0 for a checkpoint without
+them).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import torch
 
 from seqcli.checkpoint import load_checkpoint
 from seqcli.config import SentimentConfig, from_dict
-from seqcli.errors import ConfigError
+from seqcli.errors import CheckpointError, ConfigError
 from seqcli.metrics.calibration import CalibrationReport, calibration_report
 from seqcli.metrics.classification import ClassificationReport, classification_report
 from seqcli.nn.classifier import Classifier
@@ -62,13 +63,19 @@ def load_classifier(
     network = load_network(data, source=str(path))
     cfg = from_dict(SentimentConfig, data["config"])
     vocabs = stored_vocabs(data)
+    calibration = calibration_of(data, source=str(path))
+    if calibration.bias and len(vocabs["labels"]) != 2:
+        raise CheckpointError(
+            f"{path}: damaged checkpoint: calibration.bias on a classifier of "
+            f"{len(vocabs['labels'])} classes (only a two-class one has a bias)"
+        )
     return LoadedClassifier(
         network.to(device).eval(),
         vocabs["vocab"],
         vocabs["labels"],
         vocabs["tokenizer"],
         cfg,
-        calibration_of(data, source=str(path)),
+        calibration,
     )
 
 
@@ -108,8 +115,9 @@ def evaluate_calibration(
 ) -> tuple[ClassificationReport, dict[str, CalibrationReport]]:
     """`evaluate_classifier`'s report, and the ECE and Brier score of the
     probabilities with T = 1 ("uncalibrated") and with the stored temperature
-    ("calibrated"); temperature scaling leaves the labels, hence the report, as
-    they are."""
+    ("calibrated"). The report's labels are the calibrated model's, as `classify`
+    prints them: the same as at T = 1, but where a two-class model's bias moves
+    its decision threshold."""
     members = _members(model)
     records = read_split(members[0].cfg, str(path))
     gold = label_ids(records, members[0].labels, str(path))
@@ -152,15 +160,20 @@ def _mean_probs(
 ) -> torch.Tensor:
     """(texts, classes) probabilities averaged over members, in the first member's
     class order (members may order the same labels differently); each member's
-    at its stored temperature, or at T = 1 when not `calibrated`."""
+    at its stored calibration (its bias on its own second class), or at T = 1
+    and b = 0 when not `calibrated`."""
     order = members[0].labels.itos
     total = torch.zeros(len(texts), len(order))
     if not texts:
         return total
     for member in members:
-        t = member.calibration.temperature if calibrated else 1.0
+        used = member.calibration if calibrated else UNCALIBRATED
         _, probs = predict(
-            member.network, member.encode(texts), batch_size=batch_size, temperature=t
+            member.network,
+            member.encode(texts),
+            batch_size=batch_size,
+            temperature=used.temperature,
+            bias=used.bias,
         )
         columns = [member.labels.stoi[label] for label in order]
         total += torch.tensor(probs).reshape(len(texts), -1)[:, columns]

@@ -3,8 +3,9 @@
 Parallel text is read, tokenised and encoded by `translation_data`, and batched
 by target tokens over pairs of similar length. A `Seq2Seq` network learns
 P(y | x); validation scores its loss, perplexity and the BLEU of its greedy
-translations. Using a trained model (beam search, n-best, error analysis) is in
-`translation_inference`.
+translations; after training, a temperature is fitted on the validation
+references (`translation_calibration`). Using a trained model (beam search,
+n-best, error analysis) is in `translation_inference`.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from seqcli.nn.seq2seq import Seq2Seq
 from seqcli.readers import SentencePair
 from seqcli.reporting import Reporter, SilentReporter
 from seqcli.runs import TaskRun, TrainOutcome, train_task
+from seqcli.tasks.translation_calibration import fit_on_references
 from seqcli.tasks.translation_data import (
     Split,
     TranslationData,
@@ -268,7 +270,14 @@ def setup(
         test_metrics=None
         if test is None
         else (lambda best: split_metrics(best, test, data, lowercase=lowercase)),
+        calibrate=_calibrator(data.valid) if cfg.calibrate else None,
     )
+
+
+def _calibrator(valid: Split) -> Callable[[Seq2Seq], dict[str, Any]]:
+    """Fits a trained model's temperature on the validation references' tokens
+    (`translation_calibration.fit_on_references`)."""
+    return lambda network: fit_on_references(network, valid).to_dict()
 
 
 def train_translation(

@@ -1,5 +1,6 @@
 """Using a trained translation model: load, translate, n-best, --replace-unk,
-scores, attention weights and `evaluate_translation`.
+scores (at the stored temperature: `translation_calibration`), attention weights
+and `evaluate_translation`.
 
 Every function takes raw text lines and returns plain data; the CLI renders it.
 The beam-search error analysis and the attention heat map are in
@@ -21,6 +22,7 @@ from seqcli.checkpoint import load_checkpoint
 from seqcli.config import TranslateConfig, TranslationConfig, from_dict
 from seqcli.decoding import Hypothesis
 from seqcli.errors import ConfigError, DataFormatError
+from seqcli.metrics.calibration import CalibrationReport
 from seqcli.metrics.translation import BleuOptions, corpus_scores
 from seqcli.nn.ensemble import EnsembleStepper
 from seqcli.nn.seq2seq import Seq2Seq
@@ -33,7 +35,12 @@ from seqcli.tasks.translation import (
     split_nll,
     stored_vocabs,
 )
+from seqcli.tasks.translation_calibration import (
+    hypothesis_log_probs,
+    token_calibration,
+)
 from seqcli.tasks.translation_data import Split
+from seqcli.temperature import calibration_of
 from seqcli.tokenizers import Tokenizer
 from seqcli.vocab import UNK_ID, Vocab
 
@@ -51,6 +58,9 @@ class Translator:
     src_vocab: Vocab
     tgt_vocab: Vocab
     cfg: TranslationConfig
+    # Each member's stored temperature (1: none), read only by scores and
+    # `evaluate`'s calibration; beam search decodes without it.
+    temperatures: tuple[float, ...] = (1.0,)
 
     def src_tokens(self, line: str) -> list[str]:
         return self.src_tokenizer.tokenize(line)
@@ -76,10 +86,13 @@ class Translator:
 
 @dataclass
 class Translation:
-    """The outputs of one input line, best first (`n_best` of them)."""
+    """The outputs of one input line, best first (`n_best` of them); with
+    `translate(..., calibrated=True)` also each output's log P(y | x) at the
+    model's stored temperature (`<eos>` included), else None."""
 
     texts: list[str]
     hypotheses: list[Hypothesis]
+    log_probs: list[float] | None = None
 
 
 def load_translator(
@@ -90,7 +103,8 @@ def load_translator(
     cfg = from_dict(TranslationConfig, data["config"])
     given = stored_vocabs(data)
     network = load_network(data, source=str(path)).to(device).eval()
-    return Translator(network, *given["tokenizers"], *given["vocabs"], cfg)
+    t = calibration_of(data, source=str(path)).temperature
+    return Translator(network, *given["tokenizers"], *given["vocabs"], cfg, (t,))
 
 
 def load_translators(
@@ -118,7 +132,8 @@ def load_translators(
     for path, other in zip(paths[1:], loaded[1:], strict=True):
         _check_member(first, other, str(paths[0]), str(path))
     network = EnsembleStepper([t.network for t in loaded]).to(device).eval()
-    return replace(first, network=network)
+    temperatures = tuple(t.temperatures[0] for t in loaded)
+    return replace(first, network=network, temperatures=temperatures)
 
 
 def _check_member(first: Translator, other: Translator, a: str, b: str) -> None:
@@ -268,14 +283,18 @@ def translate(
     batch_size: int = _DEFAULTS.batch_size,
     max_src_len: int = _DEFAULTS.max_src_len,
     replace_unk: bool | None = _DEFAULTS.replace_unk,
+    calibrated: bool = False,
     where: tuple[str, int] = ("input", 1),
 ) -> list[Translation]:
     """Translate lines (beam 1 = greedy); a blank line gives one empty output.
 
     With `replace_unk`, every `<unk>` of an output becomes the source token that
     the output position attended to most; None (the default) does so for a
-    word-level model only (`replaces_unk`). `where` is the file and the line
-    number of ``lines[0]``, for the errors that name a line.
+    word-level model only (`replaces_unk`). With `calibrated`, each output's
+    log-probability at the stored temperature is added (a teacher-forced pass
+    over the outputs, so only when asked; the search and its outputs are the
+    same either way). `where` is the file and the line number of ``lines[0]``,
+    for the errors that name a line.
 
     Raises:
         ConfigError: a beam wider than the target vocabulary, or one whose search
@@ -315,9 +334,14 @@ def translate(
     tokens = [[model.tokens_of(h.ids) for h in hyps] for hyps in found]
     if replaces_unk(model, replace_unk):
         tokens = _replace_unks(model, lines, sources, found, tokens)
+    scored: Sequence[list[float] | None] = [None] * len(found)
+    if calibrated:
+        scored = hypothesis_log_probs(
+            model.network, model.temperatures, sources, found, batch_size=batch_size
+        )
     return [
-        Translation([model.detokenize(t) for t in toks], hyps)
-        for toks, hyps in zip(tokens, found, strict=True)
+        Translation([model.detokenize(t) for t in toks], hyps, log_probs)
+        for toks, hyps, log_probs in zip(tokens, found, scored, strict=True)
     ]
 
 
@@ -430,16 +454,38 @@ def evaluate_translation(
     )
     outputs = [t.texts[0] for t in found]
     metrics = score_outputs(outputs, references)
-    split = Split(
-        [model.encode_src(s) for s in sources],
-        [model.encode_tgt(r) for r in references],
-        list(sources),
-        list(references),
-    )
-    nll = split_nll(model.network, split)
+    nll = split_nll(model.network, _split(model, sources, references))
     return {
         **metrics,
         "loss": nll["loss"],
         "ppl": nll["ppl"],
         "sentences": len(sources),
     }
+
+
+def reference_calibration(
+    model: Translator,
+    sources: Sequence[str],
+    references: Sequence[str],
+    *,
+    batch_size: int = _DEFAULTS.batch_size,
+) -> dict[str, CalibrationReport]:
+    """Token-level ECE and Brier score of the model's next-token distribution at
+    each reference token, before ("uncalibrated") and after ("calibrated")
+    temperature scaling (`translation_calibration.token_calibration`)."""
+    split = _split(model, sources, references)
+    return token_calibration(
+        model.network, model.temperatures, split, batch_size=batch_size
+    )
+
+
+def _split(
+    model: Translator, sources: Sequence[str], references: Sequence[str]
+) -> Split:
+    """Source lines and their references, encoded as the model reads them."""
+    return Split(
+        [model.encode_src(s) for s in sources],
+        [model.encode_tgt(r) for r in references],
+        list(sources),
+        list(references),
+    )
