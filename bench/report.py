@@ -102,11 +102,23 @@ def notes(record: dict[str, Any]) -> list[str]:
     """What a row measured, where, and under what load."""
     m, peer = record["machine"], record["peer"]
     lines = [
-        f"- {record['name']}: `{record['measured']}`; {m['cpu']}, "
+        f"- {record['name']} ({m['class']}): `{record['measured']}`; {m['cpu']}, "
         f"{_threads(m['threads'])}, torch {record['torch']}, "
         f"{record['date']}, load average {record['load_before'][0]:.2f} before, "
         f"{record['load_after'][0]:.2f} after."
     ]
+    target = record["details"].get("target")
+    if isinstance(target, int | float) and record["suite"] == "full":  # its budget
+        better = (
+            record["value"] >= target
+            if record["higher_is_better"]
+            else (record["value"] <= target)
+        )
+        bound = ">=" if record["higher_is_better"] else "<="
+        lines.append(
+            f"  Target {bound} {target:g}: {'met' if better else 'missed'} "
+            f"({record['value']:,.1f})."
+        )
     if peer:
         lines.append(
             f"  Peer: `{peer['command']}`"
@@ -118,7 +130,9 @@ def notes(record: dict[str, Any]) -> list[str]:
 def render(records: Iterable[dict[str, Any]]) -> str:
     """The whole page: one table per task, tasks and figures in name order."""
     by_task: dict[str, list[dict[str, Any]]] = {}
-    for record in sorted(records, key=lambda r: (r["task"], r["name"])):
+    for record in sorted(
+        records, key=lambda r: (r["task"], r["name"], r["machine"]["class"])
+    ):
         by_task.setdefault(record["task"], []).append(record)
     parts = [HEADER.rstrip("\n")]
     if not by_task:

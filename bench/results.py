@@ -210,14 +210,20 @@ def validate(record: Any, where: str = "record") -> list[str]:
     return problems
 
 
-def result_path(name: str, out_dir: Path = RESULTS_DIR) -> Path:
-    return out_dir / f"{name}.json"
+def result_path(
+    name: str, out_dir: Path = RESULTS_DIR, *, forced: bool = False
+) -> Path:
+    """``<name>.json``; ``<name>.avx2.json`` for a run under the forced AVX2 code
+    paths (`--isa avx2`), so that a figure keeps one file per machine class."""
+    return out_dir / f"{name}{'.avx2' if forced else ''}.json"
 
 
 def write_record(record: dict[str, Any], out_dir: Path = RESULTS_DIR) -> Path:
-    """Write a record as ``<out_dir>/<name>.json`` (atomically; a run of the same
-    figure replaces the previous file)."""
-    out = OutputFile(result_path(record["name"], out_dir), inputs={}, flag="--out")
+    """Write a record as ``<out_dir>/<name>[.avx2].json`` (atomically; a run of the
+    same figure on the same class of machine replaces the previous file)."""
+    forced = bool(record["machine"].get("isa_switches"))
+    path = result_path(record["name"], out_dir, forced=forced)
+    out = OutputFile(path, inputs={}, flag="--out")
     return out.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
 
 

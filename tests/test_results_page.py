@@ -24,6 +24,7 @@ from bench.results import (
     Peer,
     build_record,
     read_records,
+    result_path,
     validate,
     write_record,
 )
@@ -91,7 +92,9 @@ def test_results_page_is_what_the_generator_writes() -> None:
 def test_results_file_follows_the_schema(path: Path) -> None:
     record = json.loads(path.read_text(encoding="utf-8"))
     assert validate(record, path.name) == []
-    assert path.stem == record["name"]
+    assert path == result_path(
+        record["name"], path.parent, forced=bool(record["machine"].get("isa_switches"))
+    )
 
 
 def test_every_commit_named_is_in_the_history() -> None:
@@ -168,6 +171,32 @@ def test_records_round_trip_through_the_write_path(tmp_path: Path) -> None:
     path = write_record(_record(), tmp_path)
     assert path == tmp_path / "demo.json"
     assert read_records(tmp_path) == [json.loads(json.dumps(_record()))]
+
+
+def test_a_forced_avx2_run_keeps_its_own_file_beside_the_native_one(
+    tmp_path: Path,
+) -> None:
+    forced = _record()
+    forced["machine"] = {
+        **forced["machine"],
+        "isa_switches": {"ATEN_CPU_CAPABILITY": "avx2"},
+        "class": "x86-64 AVX2 (forced)",
+    }
+    assert write_record(forced, tmp_path) == tmp_path / "demo.avx2.json"
+    write_record(_record(), tmp_path)
+    page = report.render(read_records(tmp_path))
+    assert "- demo (x86-64 AVX2):" in page
+    assert "- demo (x86-64 AVX2 (forced)):" in page
+
+
+def test_a_target_is_reported_met_or_missed_with_its_number() -> None:
+    lower = {"higher_is_better": False, "value": 152.5, "suite": "full"}
+    missed = report.render([_record(**lower, details={"target": 150})])
+    assert "Target <= 150: missed (152.5)." in missed
+    met = report.render([_record(suite="full", details={"target": 30})])  # 32.0/s
+    assert "Target >= 30: met (32.0)." in met
+    quick = report.render([_record(details={"target": 30})])  # not its budget
+    assert "Target" not in quick
 
 
 # --- the machine ---------------------------------------------------------------------
