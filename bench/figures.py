@@ -466,8 +466,8 @@ FIGURES: dict[str, Figure] = {
                    "test2016 BLEU", True, Budget(0.5, threads=1),
                    Budget(30, threads=1), translate_levels.figure(level))
             for level, title in (
-                ("word", "word level (the default)"),
-                ("joint", "joint SentencePiece"),
+                ("word", "word level"),
+                ("joint", "joint SentencePiece (the default)"),
                 ("separate", "separate SentencePiece"),
             )
         ),

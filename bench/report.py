@@ -75,10 +75,20 @@ def commit_text(record: dict[str, Any]) -> str:
     return f"`{sha}`" + (" (dirty)" if record["dirty"] else "")
 
 
+def title(record: dict[str, Any]) -> str:
+    """The figure's title as bench/figures.py gives it now: what a figure measures
+    does not change, but which setting is seqcli's default may have since the run
+    (the record keeps the title of its day)."""
+    from bench.figures import FIGURES
+
+    figure = FIGURES.get(record["name"])
+    return figure.title if figure else record["title"]
+
+
 def row(record: dict[str, Any]) -> str:
     peer = record["peer"]
     cells = [
-        f"{record['title']} ({record['metric']})",
+        f"{title(record)} ({record['metric']})",
         with_spread(record["value"], record["spread"], len(record["values"])),
         peer["name"] if peer else "-",
         with_spread(peer["value"], peer["spread"], len(peer["values"]))

@@ -21,6 +21,9 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 TINY = ["--emb-size", "32", "--hidden-size", "64", "--dropout", "0", "--lr", "0.01"]
 TINY += ["--batch-tokens", "60", "--min-freq", "1", "--label-smoothing", "0"]
+# Word level: these tests read the tiny models' words and their <unk> (the default
+# level is subword).
+TINY += ["--level", "word"]
 # --threads 1: tiny networks train fastest on one thread (the module-scoped fixture
 # runs before the one_thread fixture). --select loss: the checkpoint kept is the
 # most confident one, not the first whose validation BLEU reached 100 (a model
@@ -172,7 +175,7 @@ def test_help_says_when_unk_is_replaced_and_what_each_level_costs() -> None:
     assert "(default: on for word-level models, off for subword)" in text
     level = " ".join(train.stdout.split()).split("--level TEXT", 1)[1].split("│")[0]
     assert "<unk>" in level and "subword" in level
-    assert "(default: word)" in level  # read from TranslationConfig, not typed
+    assert "(default: subword)" in level  # read from TranslationConfig, not typed
 
 
 def test_ref_prints_bleu_and_chrf_on_stderr(trained: dict[str, Path]) -> None:

@@ -71,7 +71,8 @@ def tiny_config(
             save_every=60.0,
         ),
     )
-    cfg.tokenizer.min_freq = 1
+    # Word level (the default is subword): these tests read the tiny models' words.
+    cfg.tokenizer.level, cfg.tokenizer.min_freq = "word", 1
     for key, value in kwargs.items():
         setattr(cfg, key, value)
     return cfg

@@ -97,7 +97,7 @@ def train_translate(
         bool | None,
         typer.Option(
             "--joint-vocab/--separate-vocab",
-            help="Subword: one SentencePiece model for both sides (default: two).",
+            help="Subword: one SentencePiece model for both sides (default), or two.",
         ),
     ] = None,
     max_len: Annotated[

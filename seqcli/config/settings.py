@@ -256,11 +256,12 @@ class EmbeddingsConfig:
 
 
 def _translation_tokenizer() -> TokenizerConfig:
-    # Words seen once are mostly names and typos: <unk> costs less than their rows,
-    # and `translate` writes the attended source word in place of an output <unk>
-    # (TranslateConfig.replace_unk). Word level stays the default until
-    # bench/translate_levels.py has compared it with subword on raw text (#27).
-    return TokenizerConfig(min_freq=2)
+    # Subword pieces from one SentencePiece model for both sides (joint_vocab): on
+    # raw text they spell every name and rare word that a word-level model can only
+    # write as <unk>, and with the same budget they scored higher than word level
+    # (translation-raw-* in docs/RESULTS.md). --level word keeps min_freq: words
+    # seen once are mostly names and typos, whose rows cost more than an <unk>.
+    return TokenizerConfig(level="subword", min_freq=2)
 
 
 def _translation_model() -> RecurrentConfig:
@@ -302,7 +303,7 @@ class TranslationConfig:
     tie_embeddings: bool = True  # output layer shares the target embeddings
     label_smoothing: float = 0.1
     select: str = "bleu"  # bleu | loss: the validation metric that picks the best
-    joint_vocab: bool = False  # subword: one SentencePiece model for both sides
+    joint_vocab: bool = True  # subword: one SentencePiece model for both sides
     show_examples: int = 3  # validation translations shown at each evaluation
     # Sequence-level distillation (Kim and Rush, 2016): translation checkpoints
     # whose ensemble re-translates the training source with a beam of
