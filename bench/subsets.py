@@ -1,0 +1,37 @@
+"""Smaller copies of the corpora, for the benchmarks' quick and smoke runs.
+
+Records are taken evenly over a file rather than from its head, so that a file
+sorted by label (IMDB's test set: every negative review, then every positive one)
+keeps its labels in their proportions. Copies are written through seqcli's one
+write path.
+"""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+from seqcli.outputs import OutputFile
+
+
+def spaced(path: str | Path, out: Path, records: int, *, blank_separated: bool) -> str:
+    """At most `records` records of a corpus file, evenly spaced over it, written
+    to `out`: CoNLL sentences (`blank_separated`) or the rows of a table, whose
+    header is kept. A name ending in .gz is read through gzip. Returns `out`."""
+    path = Path(path)
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt", encoding="utf-8") as fh:
+        text = fh.read()
+    if blank_separated:
+        header, separator = "", "\n\n"
+        items = [block.strip("\n") for block in text.split("\n\n") if block.strip()]
+    else:
+        first, _, rest = text.partition("\n")
+        header, separator = first + "\n", "\n"
+        items = rest.splitlines()
+    step = max(1, -(-len(items) // records))  # ceil: at most `records` kept
+    kept = items[::step][:records]
+    OutputFile(out, inputs={"corpus": path}).write_text(
+        header + separator.join(kept) + "\n"
+    )
+    return str(out)
