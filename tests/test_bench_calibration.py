@@ -8,10 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import bench_record
 
 from bench import calibration, report
 from bench.figures import FIGURES, Budget
-from bench.results import GitState, build_record, validate
+from bench.results import validate
 
 ECE_FIGURES = {
     "calibration-sst2": "sst2",
@@ -77,28 +78,6 @@ class FakeRuns:
         return self._figures(seed)
 
 
-def _record(name: str, measurement: Any) -> dict[str, Any]:
-    return build_record(
-        FIGURES[name],
-        measurement,
-        suite="full",
-        budget={"amount": 15, "unit": "min", "seeds": 3, "threads": 1},
-        command=f"python -m bench --suite full --only {name}",
-        git=GitState("0" * 40, False),
-        machine={
-            "cpu": "Test CPU",
-            "isa": {},
-            "cpus": 2,
-            "threads": 1,
-            "gpu": None,
-            "class": "x86-64 AVX2",
-        },  # fmt: skip
-        torch_version="2.13.0",
-        load_before=[0.0] * 3,
-        load_after=[0.0] * 3,
-    )
-
-
 @pytest.mark.parametrize("name", ECE_FIGURES)
 def test_an_ece_figure_holds_before_and_after_over_seeds(
     name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -119,7 +98,7 @@ def test_an_ece_figure_holds_before_and_after_over_seeds(
         [11.0, 12.0, 13.0],
         [81.0, 82.0, 83.0],
     ]
-    record = _record(name, m)
+    record = bench_record(FIGURES[name], m)
     assert validate(record) == []
     notes = "\n".join(report.notes(record))
     assert "Beside it: before scaling (T = 1) 12.00 (sd 1.000, 3 seeds);" in notes

@@ -8,10 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import bench_record
 
 from bench import distill, report
 from bench.figures import FIGURES
-from bench.results import GitState, build_record, validate
+from bench.results import validate
 
 CORPORA = {"ner-conll2003-distill": "conll", "sentiment-sst2-distill": "sst2"}
 
@@ -47,17 +48,9 @@ class FakeTraining:
         self.records.append(records)
         return {split: f"{corpus}/{split}" for split in ("train", "valid", "test")}
 
-    def train(
-        self,
-        corpus: str,
-        files: dict[str, str],
-        out: Path,
-        *,
-        seed: int,
-        minutes: float,
-        overrides: dict[str, Any],
-    ) -> dict[str, Any]:
-        teachers = overrides.get("distill.teachers", [])
+    def train(self, corpus: str, files: dict, out: Path, **run: Any) -> dict:
+        seed, minutes = run["seed"], run["minutes"]
+        teachers = run["overrides"].get("distill.teachers", [])
         self.runs.append({"seed": seed, "minutes": minutes, "teachers": teachers})
         test = 80.0 + seed - 100 if seed > 100 else (90 if teachers else 85) + seed
         return {
@@ -75,29 +68,6 @@ class FakeTraining:
 
     def speed(self, corpus: str, model: str, test: str, threads: int) -> dict:
         return {"per_s": 1000.0 if "student" in model else 800.0, "unit": "x/s"}
-
-
-def _record(name: str, measurement: Any) -> dict[str, Any]:
-    """The results record `python -m bench` builds of a figure's measurement."""
-    return build_record(
-        FIGURES[name],
-        measurement,
-        suite="quick",
-        budget={"amount": 1, "unit": "min", "seeds": 1, "threads": 1},
-        command=f"python -m bench --only {name}",
-        git=GitState("0" * 40, False),
-        machine={
-            "cpu": "Test CPU",
-            "isa": {},
-            "cpus": 2,
-            "threads": 1,
-            "gpu": None,
-            "class": "x86-64 AVX2",
-        },  # fmt: skip
-        torch_version="2.13.0",
-        load_before=[0.0] * 3,
-        load_after=[0.0] * 3,
-    )
 
 
 @pytest.mark.parametrize("name", CORPORA)
@@ -126,7 +96,7 @@ def test_a_quick_run_has_two_teachers_and_reports_them_apart(
     # 2 teachers x 15 s, 12 s of labelling, the student's and plain model's 15 s
     assert [c["minutes"] for c in d["compute"]] == [0.5, 0.2, 0.25, 0.25]
     assert d["speed_student_vs_plain"] == 1.25
-    record = _record(name, m)
+    record = bench_record(FIGURES[name], m)
     assert validate(record) == []
     notes = "\n".join(report.notes(record))
     assert "Beside it: the 2 teachers' ensemble 91.50; the plain model" in notes
@@ -149,4 +119,4 @@ def test_a_full_run_has_four_teachers_three_seeds_and_all_the_data(
         "what": "teachers' training (4 models, once)",
         "minutes": 120.0,
     }
-    assert validate(_record("ner-conll2003-distill", m)) == []
+    assert validate(bench_record(FIGURES["ner-conll2003-distill"], m)) == []
