@@ -15,7 +15,7 @@ def test_a_conll_file_keeps_whole_sentences_evenly_spaced(tmp_path: Path) -> Non
     source.write_text("\n\n".join(sentences) + "\n", encoding="utf-8")
     out = spaced(source, tmp_path / "cut.txt", 3, blank_separated=True)
     blocks = Path(out).read_text(encoding="utf-8").strip().split("\n\n")
-    assert blocks == [sentences[0], sentences[4], sentences[8]]
+    assert blocks == [sentences[0], sentences[3], sentences[6]]
 
 
 def test_a_sorted_gzipped_table_keeps_its_header_and_both_labels(
@@ -31,3 +31,12 @@ def test_a_sorted_gzipped_table_keeps_its_header_and_both_labels(
     assert lines[1:] == rows[::10]
     whole = spaced(source, tmp_path / "all.tsv", 500, blank_separated=False)
     assert Path(whole).read_text(encoding="utf-8").splitlines()[1:] == rows  # all
+
+
+def test_a_row_is_cut_at_newlines_only(tmp_path: Path) -> None:
+    source = tmp_path / "train.tsv"
+    rows = ["one\u2028line\x85still\t1", "two\t0", "three\t1"]
+    source.write_text("text\tlabel\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    out = spaced(source, tmp_path / "cut.tsv", 2, blank_separated=False)
+    text = Path(out).read_text(encoding="utf-8")
+    assert text.split("\n") == ["text\tlabel", rows[0], rows[1], ""]
