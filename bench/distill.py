@@ -52,9 +52,9 @@ TARGETS = {"conll": 87.5, "sst2": 85.0}  # the student's test F1 / accuracy, iss
 SMOKE_RECORDS = {"train": 300, "valid": 100, "test": 100}
 TEACHERS = 4
 # `python -m bench`: a budget under QUICK_BELOW minutes a model is a quick run. It
-# trains QUICK_TEACHERS teachers, and CoNLL-2003's models on part of the data:
-# with all 14,041 training sentences the quick figure took over 3 minutes, most
-# of it in each run's data preparation and the teachers' labelling.
+# trains QUICK_TEACHERS teachers, and CoNLL-2003's models on part of the data: at
+# a quarter of a minute a model, each run's data preparation and the teachers'
+# labelling of all 14,041 training sentences would outweigh the training itself.
 QUICK_BELOW = 5.0
 QUICK_TEACHERS = 2
 QUICK_RECORDS = {"conll": {"train": 2000, "valid": 1000}, "sst2": {}}
