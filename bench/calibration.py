@@ -14,14 +14,19 @@ score at T = 1 ("before") and at the fitted T ("after"):
     conll   CoNLL-2003 English, the default tagger of bench/ner.py (BiLSTM, char
             CNN, BIOES CRF); ECE and Brier per token, from the CRF's marginals
 
-    .venv/bin/python bench/calibration.py [--budget 15] [--seeds 1,2,3]
+    python -m bench.calibration [--budget 15] [--seeds 1,2,3]
         [--only sst2,imdb,conll] [--threads 1] [--limit N] [--keep DIR]
 
-`--budget M` caps each run at M minutes of training. `--limit N` keeps the first
-N records of every split (a smoke run: `--budget 0.05 --limit 200` checks the
-wiring in a minute or two; its figures mean nothing). The last line printed is one
-JSON object holding every figure; a figure of several seeds is given with its
-mean, sample standard deviation (sd), min and max (`spread`).
+`--budget M` caps each run at M minutes of training. `--limit N` keeps N records
+of every split, evenly spaced (bench/subsets.py; a smoke run: `--budget 0.05
+--limit 200` checks the wiring in a minute or two; its figures mean nothing). The
+last line printed is one JSON object holding every figure; a figure of several
+seeds is given with its mean, sample standard deviation (sd), min and max
+(`spread`).
+
+`figure(name)` is the same measurement for `python -m bench` (bench/figures.py:
+calibration-sst2, calibration-imdb, calibration-conll2003), and `imdb_accuracy`
+the IMDB test accuracy of its models (sentiment-imdb).
 
 SEQCLI_CORPORA overrides the corpora folder (default: ../shared/corpora).
 """
@@ -29,19 +34,15 @@ SEQCLI_CORPORA overrides the corpora folder (default: ../shared/corpora).
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
-import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
-
-from sentiment import (  # noqa: E402 - bench/ is on sys.path from here
+from bench.results import Measurement, reference
+from bench.sentiment import (
     corpora_dir,
     imdb_settings,
     log,
@@ -50,7 +51,10 @@ from sentiment import (  # noqa: E402 - bench/ is on sys.path from here
     sst2_data,
     sst2_plain,
 )
-from spread import spread  # noqa: E402
+from bench.spread import spread
+from bench.subsets import spaced
+from seqcli.metrics.calibration import ECE_BINS
+from seqcli.outputs import OutputFile
 
 DATASETS = ("sst2", "imdb", "conll")
 # Figures that vary from seed to seed; `summary` gives their mean and spread.
@@ -62,22 +66,24 @@ SPREAD_KEYS = (
     "brier_before",
     "brier_after",
 )
-
-
-def head_table(path: str, limit: int, out: Path) -> str:
-    """The header and first `limit` records of a (possibly gzipped) TSV file."""
-    opener = gzip.open if path.endswith(".gz") else open
-    with opener(path, "rt", encoding="utf-8") as fh:
-        lines = [line for _, line in zip(range(limit + 1), fh, strict=False)]
-    out.write_text("".join(lines), encoding="utf-8")
-    return str(out)
-
-
-def head_conll(path: str, limit: int, out: Path) -> str:
-    """The first `limit` sentences of a CoNLL file."""
-    blocks = Path(path).read_text(encoding="utf-8").split("\n\n")
-    out.write_text("\n\n".join(blocks[:limit]) + "\n", encoding="utf-8")
-    return str(out)
+# `python -m bench`: a budget under QUICK_BELOW minutes a run is a quick run, in
+# which IMDB keeps QUICK_LIMITS records of each split: scoring the 25,000 test
+# reviews of 600 tokens on one thread takes longer than the quick run's training.
+QUICK_BELOW = 5.0
+QUICK_LIMITS = {"imdb": 2000}
+COMMANDS = {
+    "sst2": "seqcli train-sentiment sst2/train.tsv --valid sst2/valid.tsv "
+    "--calibrate --max-time {budget:g} --seed S (bench/sentiment.py's plain "
+    "recipe); seqcli evaluate sst2/test.tsv -m MODEL",
+    "imdb": "seqcli train-sentiment imdb-train.tsv --valid imdb-valid.tsv "
+    "--calibrate --max-time {budget:g} --seed S (bench/sentiment.py's plain IMDB "
+    "recipe, seed S's own 2,500 validation reviews); seqcli evaluate "
+    "imdb/test.tsv.gz -m MODEL",
+    "conll": "seqcli train-ner conll2003/train.txt --valid conll2003/valid.txt "
+    "--calibrate --max-time {budget:g} --seed S; seqcli evaluate "
+    "conll2003/test.txt -m MODEL",
+}
+SCORES = {"sst2": "test accuracy %", "imdb": "test accuracy %", "conll": "test F1"}
 
 
 def sentiment_run(
@@ -141,53 +147,126 @@ def summary(runs: dict[str, dict[str, Any]]) -> dict[str, Any]:
     return {key: spread([r[key] for r in runs.values()]) for key in SPREAD_KEYS}
 
 
-def bench_dataset(
-    name: str, args: argparse.Namespace, out: Path, seeds: list[int]
+def measure(
+    name: str, *, budget: float, threads: int, seeds: list[int], out: Path, limit: int
 ) -> dict[str, Any]:
-    """Every seed's figures on one dataset, and their spread."""
+    """Every seed's figures on one dataset (`limit` records a split, 0: all), and
+    their spread."""
     runs = {}
     for seed in seeds:
         if name == "conll":
-            runs[str(seed)] = conll_run(
-                conll_files(args, out), args.budget, args.threads, out, seed
-            )
+            files = conll_files(limit, out)
+            runs[str(seed)] = conll_run(files, budget, threads, out, seed)
             continue
-        files = sst2_data() if name == "sst2" else imdb_files(args, out, seed)
+        files = sst2_data() if name == "sst2" else imdb_files(out, seed)
         settings = (
-            sst2_plain(args.budget, args.threads, out)
+            sst2_plain(budget, threads, out)
             if name == "sst2"
-            else imdb_settings(args.budget, args.threads, out, f"imdb-seed{seed}")
+            else imdb_settings(budget, threads, out, f"imdb-seed{seed}")
         )
+        if limit:
+            files = limited(files, limit, out, name)
         test = files.pop("bench_test")
-        if args.limit:
-            files = limited(files, args.limit, out, name)
-            test = head_table(test, args.limit, out / f"{name}-test.tsv")
         runs[str(seed)] = sentiment_run(name, {**settings, **files}, test, seed)
     score = "test_f1" if name == "conll" else "test_accuracy"
     return {"score": score, "runs": runs, **summary(runs)}
 
 
-def imdb_files(args: argparse.Namespace, out: Path, seed: int) -> dict[str, str]:
+def imdb_files(out: Path, seed: int) -> dict[str, str]:
     files = split_imdb(out, seed=seed, lm_text=False)
     return {k: files[k] for k in ("train_path", "valid_path", "bench_test")}
 
 
 def limited(files: dict[str, str], limit: int, out: Path, name: str) -> dict:
     return {
-        key: head_table(path, limit, out / f"{name}-{key}.tsv")
+        key: spaced(path, out / f"{name}-{key}.tsv", limit, blank_separated=False)
         for key, path in files.items()
     }
 
 
-def conll_files(args: argparse.Namespace, out: Path) -> dict[str, str]:
+def conll_files(limit: int, out: Path) -> dict[str, str]:
     data = corpora_dir() / "ner" / "conll2003"
     files = {split: str(data / f"{split}.txt") for split in ("train", "valid", "test")}
-    if args.limit:
+    if limit:
         files = {
-            split: head_conll(path, args.limit, out / f"conll-{split}.txt")
+            split: spaced(path, out / f"conll-{split}.txt", limit, blank_separated=True)
             for split, path in files.items()
         }
     return files
+
+
+# --- python -m bench -------------------------------------------------------------
+def at_budget(name: str, b: Any, work: Path) -> tuple[dict[str, Any], int]:
+    """`measure` at a bench budget: a quick one keeps QUICK_LIMITS records."""
+    limit = QUICK_LIMITS.get(name, 0) if b.amount < QUICK_BELOW else 0
+    raw = measure(
+        name,
+        budget=b.amount,
+        threads=b.threads or 1,
+        seeds=list(b.seeds),
+        out=work,
+        limit=limit,
+    )
+    return raw, limit
+
+
+def figure(name: str) -> Callable[[Any, Path, str | None], Measurement]:
+    """The calibration figure of dataset `name` for bench/figures.py: the test
+    ECE after temperature scaling per seed, the ECE before it beside it."""
+
+    def run(b: Any, work: Path, reuse: str | None) -> Measurement:
+        raw, limit = at_budget(name, b, work)
+        runs = list(raw["runs"].values())
+        saved = work / "runs.json"  # sentiment-imdb: the same models' accuracy
+        key = {"amount": b.amount, "seeds": list(b.seeds), "threads": b.threads}
+        OutputFile(saved, inputs={}, flag="runs").write_text(
+            json.dumps({**key, "raw": raw, "limit": limit})
+        )
+        return Measurement(
+            values=[r["ece_after"] for r in runs],
+            seeds=list(b.seeds),
+            command=COMMANDS[name].format(budget=b.amount),
+            details={
+                **raw,
+                "bins": ECE_BINS,
+                "budget_min": b.amount,
+                "records_limit": limit or None,
+                "references": [
+                    reference(
+                        "before scaling (T = 1)", [r["ece_before"] for r in runs]
+                    ),
+                    reference(
+                        f"{SCORES[name]}, the same models", [r["score"] for r in runs]
+                    ),
+                ],
+            },
+            artefact=str(saved),
+        )
+
+    return run
+
+
+def imdb_accuracy(b: Any, work: Path, reuse: str | None) -> Measurement:
+    """IMDB test accuracy of calibration-imdb's models when it ran first at the
+    same budget, else of models trained alike now."""
+    key = {"amount": b.amount, "seeds": list(b.seeds), "threads": b.threads}
+    saved = json.loads(Path(reuse).read_text(encoding="utf-8")) if reuse else {}
+    if {k: saved.get(k) for k in key} == key:
+        raw, limit, source = saved["raw"], saved["limit"], "calibration-imdb"
+    else:
+        (raw, limit), source = at_budget("imdb", b, work), "this figure"
+    return Measurement(
+        values=[r["score"] for r in raw["runs"].values()],
+        seeds=list(b.seeds),
+        command=COMMANDS["imdb"].format(budget=b.amount),
+        details={
+            "runs": raw["runs"],
+            "records_limit": limit or None,
+            "budget_min": b.amount,
+            "models_from": source,
+            "target": 88.0,
+        },
+    )
 
 
 def main() -> None:
@@ -208,7 +287,17 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         out = args.keep or Path(tmp)
         out.mkdir(parents=True, exist_ok=True)
-        results = {name: bench_dataset(name, args, out, seeds) for name in chosen}
+        results = {
+            name: measure(
+                name,
+                budget=args.budget,
+                threads=args.threads,
+                seeds=seeds,
+                out=out,
+                limit=args.limit,
+            )
+            for name in chosen
+        }
     results["settings"] = {
         "budget_min": args.budget,
         "seeds": seeds,

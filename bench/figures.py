@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench import translate_distill, translate_levels
+from bench import calibration, distill, translate_distill, translate_levels
 from bench.results import Measurement, Peer
 
 SEQEVAL_NOTE = "the same predictions scored by seqeval 1.2.2 in bench/envs/seqeval"
@@ -453,6 +453,10 @@ FIGURES: dict[str, Figure] = {
         Figure("ner-conll2003", "NER", "CoNLL-2003 English, the default recipe",
                "test F1", True, Budget(1, threads=1), Budget(30, (1, 2, 3), 1),
                ner_conll),
+        Figure("ner-conll2003-distill", "NER",
+               "CoNLL-2003 English, the default tagger distilled from an ensemble",
+               "test F1", True, Budget(0.25, threads=1), Budget(30, (1, 2, 3), 1),
+               distill.figure("conll")),
         Figure("translation-multi30k-bleu", "translation",
                "Multi30k de-en (tokenized), beam 5", "test2016 BLEU", True,
                Budget(1, threads=1), Budget(30, threads=1), translate_bleu),
@@ -481,6 +485,27 @@ FIGURES: dict[str, Figure] = {
         Figure("sentiment-sst2", "classification", "SST-2, plain bi-LSTM",
                "test accuracy %", True, Budget(1, threads=1),
                Budget(15, (1, 2, 3), 1), sst2),
+        Figure("sentiment-sst2-distill", "classification",
+               "SST-2, the default classifier distilled from an ensemble",
+               "test accuracy %", True, Budget(0.25, threads=1),
+               Budget(30, (1, 2, 3), 1), distill.figure("sst2")),
+        Figure("calibration-sst2", "calibration",
+               "SST-2, plain bi-LSTM, after temperature scaling", "test ECE %",
+               False, Budget(0.5, threads=1), Budget(15, (1, 2, 3), 1),
+               calibration.figure("sst2")),
+        Figure("calibration-imdb", "calibration",
+               "IMDB, plain left-to-right LSTM, after temperature scaling",
+               "test ECE %", False, Budget(0.5, threads=1),
+               Budget(15, (1, 2, 3), 1), calibration.figure("imdb")),
+        Figure("sentiment-imdb", "classification",
+               "IMDB, plain left-to-right LSTM (calibration-imdb's models)",
+               "test accuracy %", True, Budget(0.5, threads=1),
+               Budget(15, (1, 2, 3), 1), calibration.imdb_accuracy,
+               needs="calibration-imdb"),
+        Figure("calibration-conll2003", "calibration",
+               "CoNLL-2003 English, the default tagger, after temperature scaling",
+               "test ECE % per token", False, Budget(0.5, threads=1),
+               Budget(15, (1, 2, 3), 1), calibration.figure("conll")),
         Figure("embeddings-wikitext2", "embeddings", "skip-gram on WikiText-2",
                "analogy accuracy %", True, Budget(1, threads=1),
                Budget(10, threads=1), embeddings),

@@ -348,17 +348,19 @@ def seed_list(text: str) -> list[int]:
     return seeds
 
 
-def tagging_speed(model: str | list[str], threads: int) -> dict[str, Any]:
-    """Tag the test sentences in one batched call; also re-score them with
-    `evaluate_tagger` (the `seqcli evaluate` path) as a check. Several models
-    are tagged as one ensemble."""
+def tagging_speed(
+    model: str | list[str], threads: int, test: str | None = None
+) -> dict[str, Any]:
+    """Tag the test sentences (CoNLL-2003's unless `test` names another file) in
+    one batched call; also re-score them with `evaluate_tagger` (the `seqcli
+    evaluate` path) as a check. Several models are tagged as one ensemble."""
     import torch
 
     from seqcli.tasks import ner_inference as inference
 
     torch.set_num_threads(threads)
     tagger = inference.load_taggers(model if isinstance(model, list) else [model])
-    test = str(corpora() / "ner" / "conll2003" / "test.txt")
+    test = test or str(corpora() / "ner" / "conll2003" / "test.txt")
     sentences = inference.conll_sentences(test)
     tokens = sum(len(s.tokens) for s in sentences)
     started = time.perf_counter()

@@ -134,7 +134,21 @@ def notes(record: dict[str, Any]) -> list[str]:
             f"  Peer: `{peer['command']}`"
             + (f" ({peer['note']})" if peer.get("note") else "")
         )
+    references = record["details"].get("references")
+    if references:
+        lines.append("  Beside it: " + "; ".join(map(_reference, references)) + ".")
+    compute = record["details"].get("compute")
+    if compute:
+        parts = (f"{c['what']} {number(c['minutes'])} min" for c in compute)
+        lines.append("  Compute: " + "; ".join(parts) + ".")
     return lines
+
+
+def _reference(entry: dict[str, Any]) -> str:
+    """'teacher ensemble 88.10', with its spread over seeds and its note."""
+    value = with_spread(entry["value"], entry["spread"], len(entry["values"]))
+    note = f" ({entry['note']})" if entry.get("note") else ""
+    return f"{entry['name']} {value}{note}"
 
 
 def render(records: Iterable[dict[str, Any]]) -> str:

@@ -75,6 +75,27 @@ def _sd(values: list[float]) -> float:
     return statistics.stdev(values) if len(values) > 1 else 0.0
 
 
+def reference(name: str, values: list[float], note: str = "") -> dict[str, Any]:
+    """A figure of the same run shown beside ours, in the figure's metric (an
+    entry of a measurement's ``details["references"]``, listed in RESULTS.md's
+    notes): not another implementation, which is a `Peer`, but another model of
+    the comparison, such as the teacher ensemble beside its distilled student."""
+    return {
+        "name": name,
+        "value": statistics.fmean(values),
+        "spread": _sd(values),
+        "values": list(values),
+        "note": note,
+    }
+
+
+def compute(what: str, seconds: float) -> dict[str, Any]:
+    """One part of a figure's compute, in minutes (an entry of a measurement's
+    ``details["compute"]``, listed in RESULTS.md's notes): a figure whose models
+    learn from other models states their training and labelling apart."""
+    return {"what": what, "minutes": round(seconds / 60, 2)}
+
+
 def build_record(
     figure: Any,  # figures.Figure
     measurement: Measurement,
@@ -173,6 +194,16 @@ PEER_SCHEMA: dict[str, tuple[type, ...]] = {
     "command": (str,),
     "ratio": (*_NUMBER, type(None)),
 }
+# details["references"] and details["compute"]: optional, listed in the notes
+DETAIL_SCHEMAS: dict[str, dict[str, tuple[type, ...]]] = {
+    "references": {
+        "name": (str,),
+        "value": _NUMBER,
+        "spread": _NUMBER,
+        "values": (list,),
+    },
+    "compute": {"what": (str,), "minutes": _NUMBER},
+}
 SUITES = ("quick", "full")
 
 
@@ -197,6 +228,13 @@ def validate(record: Any, where: str = "record") -> list[str]:
     problems += _check(f"{where}: machine", record["machine"], MACHINE_SCHEMA)
     if record["peer"] is not None:
         problems += _check(f"{where}: peer", record["peer"], PEER_SCHEMA)
+    for key, schema in DETAIL_SCHEMAS.items():
+        entries = record["details"].get(key, [])
+        if not isinstance(entries, list):
+            problems.append(f"{where}: details {key!r} is not a list")
+            continue
+        for i, entry in enumerate(entries):
+            problems += _check(f"{where}: {key}[{i}]", entry, schema)
     if record["schema"] != SCHEMA_VERSION:
         problems.append(f"{where}: schema {record['schema']} (expected 1)")
     if record["suite"] not in SUITES:

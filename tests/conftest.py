@@ -174,6 +174,33 @@ def assert_error(result: Result, *fragments: str) -> str:
     return lines[0]
 
 
+# --- bench: the results record of a made-up run ---------------------------------
+def bench_record(figure: Any, measurement: Any) -> dict[str, Any]:
+    """The results record `python -m bench` builds of a figure's measurement
+    (quick suite, 1 thread, a made-up machine and commit)."""
+    from bench.results import GitState, build_record
+
+    return build_record(
+        figure,
+        measurement,
+        suite="quick",
+        budget={"amount": 1, "unit": "min", "seeds": 1, "threads": 1},
+        command=f"python -m bench --only {figure.name}",
+        git=GitState("0" * 40, False),
+        machine={
+            "cpu": "Test CPU",
+            "isa": {},
+            "cpus": 2,
+            "threads": 1,
+            "gpu": None,
+            "class": "x86-64 AVX2",
+        },
+        torch_version="2.13.0",
+        load_before=[0.0] * 3,
+        load_after=[0.0] * 3,
+    )
+
+
 # --- translation: a toy copying task -------------------------------------------
 TOY_WORDS = ("a", "b", "c", "d", "e", "f", "g", "h")
 

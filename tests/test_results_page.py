@@ -23,7 +23,9 @@ from bench.results import (
     Measurement,
     Peer,
     build_record,
+    compute,
     read_records,
+    reference,
     result_path,
     validate,
     write_record,
@@ -153,6 +155,31 @@ def test_page_has_one_table_per_task_with_peer_ratio_class_and_commit() -> None:
     assert cells[5] == "x86-64 AVX2"
     assert cells[6] == "`0000000000`"
     assert cells[8] == "`python -m bench --only demo`"
+
+
+def test_references_and_compute_are_listed_under_the_table() -> None:
+    details = {
+        "references": [
+            reference("the ensemble", [40.0]),
+            reference("the plain model", [30.0, 32.0], "same budget"),
+        ],
+        "compute": [compute("teachers' training", 600.0), compute("labelling", 30)],
+    }
+    record = _record(details=details)
+    assert validate(record) == []
+    assert report.notes(record)[-2:] == [
+        "  Beside it: the ensemble 40.00; "
+        "the plain model 31.00 (sd 1.414, 2 seeds) (same budget).",
+        "  Compute: teachers' training 10.00 min; labelling 0.500 min.",
+    ]
+    assert len(report.notes(_record())) == 2  # none given: no such lines
+
+
+def test_malformed_references_and_compute_are_named() -> None:
+    record = _record(details={"references": [{"name": "x"}], "compute": "a lot"})
+    problems = validate(record)
+    assert "record: references[0]: no 'value'" in problems
+    assert "record: details 'compute' is not a list" in problems
 
 
 def test_report_check_fails_until_the_page_is_regenerated(tmp_path: Path) -> None:
