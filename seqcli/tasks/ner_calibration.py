@@ -7,15 +7,13 @@ score are then per token (`metrics.calibration`), at T = 1 and at the stored T.
 
 from __future__ import annotations
 
-import torch
-
-from seqcli.batching import bucket_order
 from seqcli.metrics.calibration import CalibrationReport, calibration_report
 from seqcli.metrics.ner import convert, detect_scheme
 from seqcli.readers import display_name, read_conll
-from seqcli.tasks.ner import PREDICT_BATCH, batch_of
+from seqcli.tasks.ner import PREDICT_BATCH
 from seqcli.tasks.ner_data import Encoded, check_scheme
 from seqcli.tasks.ner_inference import LoadedTagger
+from seqcli.tasks.ner_network import posteriors
 
 
 def tagger_calibration(
@@ -52,14 +50,7 @@ def token_marginals(
     model: LoadedTagger, encoded: Encoded, *, batch_size: int, temperature: float
 ) -> list[list[float]]:
     """Every real token's tag distribution, sentence after sentence in file order."""
-    network = model.network
-    device = next(network.parameters()).device
-    per_sentence: list[list[list[float]]] = [[] for _ in encoded.words]
-    order = bucket_order([len(w) for w in encoded.words], batch_size, shuffle=False)
-    with torch.no_grad():
-        for rows in order:
-            batch = batch_of(encoded, rows).to(device)
-            marg = network.marginals(batch, temperature=temperature).cpu()
-            for row, pos in enumerate(rows):
-                per_sentence[pos] = marg[row, : len(encoded.words[pos])].tolist()
-    return [token for sentence in per_sentence for token in sentence]
+    per_sentence = posteriors(
+        model.network, encoded, temperature=temperature, batch_size=batch_size
+    )
+    return [token for sentence in per_sentence for token in sentence.tolist()]
