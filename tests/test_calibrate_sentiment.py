@@ -93,15 +93,7 @@ def test_classify_prints_the_calibrated_labels_and_probabilities(
     calibrated: dict[str, Path],
 ) -> None:
     scaled = classify(load_classifier(calibrated["model"]), TEXTS)
-    result = invoke(
-        "classify", "-", "-m", calibrated["model"], "--json", "--probs",
-        input="\n".join(TEXTS) + "\n",
-    )  # fmt: skip
-    assert_ok(result)
-    printed = [json.loads(line) for line in result.stdout.splitlines()]
-    assert [p["label"] for p in printed] == scaled.labels
-    for record, probs in zip(printed, scaled.probs, strict=True):
-        assert list(record["probs"].values()) == pytest.approx(probs, abs=1e-6)
+    _assert_classify_prints(calibrated["model"], scaled)
 
 
 def test_a_binary_classifier_stores_a_bias_beside_its_temperature(
@@ -132,15 +124,7 @@ def test_a_stored_bias_shifts_the_second_class_logit(
     shifted = classify(load_classifier(shifted_path), TEXTS)
     for before, after in zip(plain.probs, shifted.probs, strict=True):
         assert _logit(after[1]) == pytest.approx(_logit(before[1]) + bias, abs=1e-4)
-    result = invoke(
-        "classify", "-", "-m", shifted_path, "--json", "--probs",
-        input="\n".join(TEXTS) + "\n",
-    )  # fmt: skip
-    assert_ok(result)
-    printed = [json.loads(line) for line in result.stdout.splitlines()]
-    assert [p["label"] for p in printed] == shifted.labels
-    for record, probs in zip(printed, shifted.probs, strict=True):
-        assert list(record["probs"].values()) == pytest.approx(probs, abs=1e-6)
+    _assert_classify_prints(shifted_path, shifted)
 
 
 @pytest.mark.parametrize("side", [0, 1])
@@ -326,3 +310,16 @@ def test_a_bias_on_a_multi_class_checkpoint_is_refused(
     forged = _with_calibration(three_classes, tmp_path / "m.pt", entry)
     result = invoke("classify", "-", "-m", forged, input="a good film\n")
     assert_error(result, str(forged), "calibration.bias", "3 classes")
+
+
+def _assert_classify_prints(model: Path, expected: Any) -> None:
+    """`classify --json --probs` prints the labels and probabilities the API gives."""
+    result = invoke(
+        "classify", "-", "-m", model, "--json", "--probs",
+        input="\n".join(TEXTS) + "\n",
+    )  # fmt: skip
+    assert_ok(result)
+    printed = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [p["label"] for p in printed] == expected.labels
+    for record, probs in zip(printed, expected.probs, strict=True):
+        assert list(record["probs"].values()) == pytest.approx(probs, abs=1e-6)
