@@ -222,27 +222,61 @@ JOEY_RUN = Path(__file__).resolve().parent / "peers" / "joey_run.py"
 JOEY_MISSING = f"{JOEY_ENV} is missing: run `make bench-env`"
 JOEY_NAME = "Joey NMT 2.3.0, our model's size, same budget, 1 thread"
 
+# Joey NMT's two recipes, as YAML fragments for the same data and decoding:
+# "ours" is our recipe's sizes and optimiser (a like-for-like engine comparison);
+# "published" is the recurrent recipe Joey NMT publishes for IWSLT14 de-en
+# (configs/iwslt_deen_bahdanau.yaml: LSTM 256, Luong attention with input feeding,
+# Adam 1e-3, 64-sentence batches, halving the lr at each validation without gain),
+# validated once per epoch of Multi30k as it is once per epoch of IWSLT there.
+JOEY_RECIPES: dict[str, dict[str, str]] = {
+    "ours": {
+        "title": "1-layer GRU 256, bidirectional encoder, Bahdanau attention, "
+        "dropout 0.2, Adam 2e-3, 600-token batches, label smoothing 0.1, min count 2",
+        "min_freq": "2",
+        "rnn": "type: recurrent, rnn_type: gru, embeddings: {embedding_dim: 256}, "
+        "hidden_size: 256, num_layers: 1, dropout: 0.2",
+        "decoder": "attention: bahdanau, input_feeding: False, hidden_dropout: 0.2, "
+        "init_hidden: bridge, activation: tanh",
+        "encoder": "bidirectional: True",
+        "training": "optimizer: adam, learning_rate: 0.002, batch_size: 600, "
+        "batch_type: token, scheduling: plateau, patience: 5, decrease_factor: 0.5, "
+        "validation_freq: 400, early_stopping_metric: bleu, label_smoothing: 0.1",
+    },
+    "published": {
+        "title": "Joey NMT's published IWSLT14 recurrent recipe: 1-layer LSTM 256, "
+        "bidirectional encoder, Luong attention with input feeding, dropout 0.2 in "
+        "the decoder, Adam 1e-3, 64-sentence batches, lr halved at each validation "
+        "without gain, min count 3",
+        "min_freq": "3",
+        "rnn": "type: recurrent, rnn_type: lstm, embeddings: {embedding_dim: 256}, "
+        "hidden_size: 256, num_layers: 1",
+        "decoder": "dropout: 0.2, attention: luong, input_feeding: True, "
+        "hidden_dropout: 0.2, init_hidden: last, activation: tanh",
+        "encoder": "bidirectional: True, dropout: 0.0",
+        "training": "optimizer: adam, learning_rate: 0.001, learning_rate_min: 5.0e-5, "
+        "batch_size: 64, batch_type: sentence, scheduling: plateau, patience: 0, "
+        "decrease_factor: 0.5, validation_freq: 454, early_stopping_metric: ppl",
+    },
+}
 
-def _joey_config(work: Path) -> Path:
-    """Joey NMT's config for our recipe's sizes (1-layer GRU 256, bidirectional
-    encoder, Bahdanau attention, dropout 0.2, Adam 2e-3, 600-token batches, label
-    smoothing 0.1, min count 2) on the same files, decoded as seqcli decodes:
-    beam 5, alpha 1.0, 64 sentences a batch."""
+
+def _joey_config(work: Path, recipe: str) -> Path:
+    """Joey NMT's config for one of JOEY_RECIPES on the same files as ours, decoded
+    as seqcli decodes: beam 5, alpha 1.0, 64 sentences a batch."""
     from bench import translate as tr
     from seqcli.outputs import OutputFile
 
+    r = JOEY_RECIPES[recipe]
     data = tr.tok_dir()
     side = (
-        "{lang: %s, level: word, max_length: 50, voc_min_freq: 2, tokenizer_type: none}"
-    )
-    rnn = (
-        "type: recurrent, rnn_type: gru, embeddings: {embedding_dim: 256}, "
-        "hidden_size: 256, num_layers: 1, dropout: 0.2"
+        "{lang: %s, level: word, max_length: 50, voc_min_freq: "
+        + r["min_freq"]
+        + ", tokenizer_type: none}"
     )
     text = f"""\
-name: joey-multi30k
+name: joey-multi30k-{recipe}
 joeynmt_version: 2.3.0
-model_dir: {work / "joey-model"}
+model_dir: {work / f"joey-{recipe}"}
 use_cuda: False
 data:
   train: {data / "train"}
@@ -253,18 +287,14 @@ data:
   trg: {side % "en"}
 testing: {{beam_size: 5, beam_alpha: 1.0, batch_size: 64, batch_type: sentence,
   eval_metrics: [bleu], sacrebleu_cfg: {{tokenize: none}}}}
-training: {{random_seed: 1, optimizer: adam, learning_rate: 0.002, batch_size: 600,
-  batch_type: token, scheduling: plateau, patience: 5, decrease_factor: 0.5,
-  epochs: 1000, validation_freq: 400, logging_freq: 100,
-  early_stopping_metric: bleu, label_smoothing: 0.1, overwrite: True,
-  keep_best_ckpts: 1, print_valid_sents: []}}
+training: {{random_seed: 1, {r["training"]}, epochs: 1000, logging_freq: 100,
+  overwrite: True, keep_best_ckpts: 1, print_valid_sents: []}}
 model:
   initializer: xavier_uniform
-  encoder: {{{rnn}, bidirectional: True}}
-  decoder: {{{rnn}, attention: bahdanau, input_feeding: False,
-    hidden_dropout: 0.2, init_hidden: bridge, activation: tanh}}
+  encoder: {{{r["rnn"]}, {r["encoder"]}}}
+  decoder: {{{r["rnn"]}, {r["decoder"]}}}
 """
-    path = work / "joey.yaml"
+    path = work / f"joey-{recipe}.yaml"
     OutputFile(path, inputs={}, flag="config").write_text(text)
     return path
 
@@ -278,50 +308,69 @@ def sacrebleu_cli(hypotheses: Path, reference: Path) -> float:
     return float(out.stdout.strip())
 
 
-def run_joey(minutes: float, work: Path) -> dict[str, Any]:
-    """Train Joey NMT for `minutes` (after its data preparation), then decode
-    test2016 at beam 5: its BLEU by the sacrebleu CLI and its sentences/s (the
-    test set's generation time, as Joey logs it)."""
+def _joey(mode: str, config: Path, *extra: str) -> tuple[list[str], str]:
+    """Run joey_run.py MODE CONFIG on one thread: the command, as recorded, and
+    what Joey logged (its logger writes to stderr as well as to its files)."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [str(JOEY_ENV / "bin" / "python"), str(JOEY_RUN), mode, str(config), *extra]
+    done = subprocess.run(
+        cmd, cwd=config.parent, env=env, check=True, capture_output=True, text=True
+    )
+    return cmd[1:], done.stdout + done.stderr
+
+
+def _generation_seconds(log: str) -> float:
+    """The last "Generation took" of a Joey log: test2016, decoded after dev."""
+    return float(re.findall(r"Generation took ([0-9.]+)\[sec\]", log)[-1])
+
+
+def run_joey(minutes: float, work: Path, recipe: str) -> dict[str, Any]:
+    """Train Joey NMT's `recipe` for `minutes` (after its data preparation); it
+    decodes test2016 at beam 5 at its end: the BLEU by the sacrebleu CLI."""
     from bench import translate as tr
 
-    config = _joey_config(work)
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    cmd = [str(JOEY_ENV / "bin" / "python"), str(JOEY_RUN), "train", str(config)]
-    subprocess.run(
-        [*cmd, f"{minutes:g}"], cwd=work, env=env, check=True, capture_output=True
-    )
-    model_dir = work / "joey-model"
-    log = (model_dir / "train.log").read_text(encoding="utf-8")
-    seconds = [float(x) for x in re.findall(r"Generation took ([0-9.]+)\[sec\]", log)]
-    test = tr.tok_dir() / "test2016.en"
-    hypotheses = model_dir / "best.hyps.test"
-    sentences = len(test.read_text(encoding="utf-8").splitlines())
+    cmd, _ = _joey("train", _joey_config(work, recipe), f"{minutes:g}")
+    hypotheses = work / f"joey-{recipe}" / "best.hyps.test"
     return {
-        "bleu": sacrebleu_cli(hypotheses, test),
-        "sent_per_s": sentences / seconds[-1],  # the last generation: test2016
+        "recipe": JOEY_RECIPES[recipe]["title"],
+        "bleu": sacrebleu_cli(hypotheses, tr.tok_dir() / "test2016.en"),
         "hypotheses": str(hypotheses),
-        "command": f"{' '.join(cmd[1:])} {minutes:g}; sacrebleu test2016.en -i "
-        "best.hyps.test --tokenize none",
+        "command": f"{' '.join(cmd)}; sacrebleu test2016.en -i best.hyps.test "
+        "--tokenize none",
     }
 
 
 def translate_bleu(b: Budget, work: Path, reuse: str | None) -> Measurement:
+    """Our tokenized-Multi30k recipe and Joey NMT at our model's size, trained side
+    by side (one thread each, the same minutes, the same machine load), then Joey
+    NMT's published recurrent recipe at the same budget."""
+    from concurrent.futures import ThreadPoolExecutor
+
     from bench import translate as tr
 
-    train = tr.run_worker("train-tok", b.amount)
+    joey_here = (JOEY_ENV / "bin" / "python").exists()
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        ours = pool.submit(tr.run_worker, "train-tok", b.amount)
+        same_size = pool.submit(run_joey, b.amount, work, "ours") if joey_here else None
+        train = ours.result()
+        joey = same_size.result() if same_size else None
     cli = tr.cli_figures("tok")
     train.pop("evaluations", None)
     details: dict[str, Any] = {"train": train, "cli": cli}
     peer = None
-    if (JOEY_ENV / "bin" / "python").exists():
-        joey = run_joey(b.amount, work)
-        hyp = tr.RESULTS / "test2016-tok.en"
+    if joey is not None:
+        published = run_joey(b.amount, work, "published")
         details["joey"] = joey
+        details["joey_published"] = published
         # both outputs scored by the same sacrebleu command
         details["seqcli_bleu_by_sacrebleu_cli"] = sacrebleu_cli(
-            hyp, tr.tok_dir() / "test2016.en"
+            tr.RESULTS / "test2016-tok.en", tr.tok_dir() / "test2016.en"
         )
-        note = "workarounds for torch 2.13 in bench/peers/joey_run.py"
+        note = (
+            f"trained beside ours; Joey NMT's published recurrent recipe at the "
+            f"same budget: {published['bleu']:.2f}; workarounds for torch 2.13 in "
+            "bench/peers/joey_run.py"
+        )
         peer = Peer(JOEY_NAME, [joey["bleu"]], joey["command"], note)
     else:
         details["peer_missing"] = JOEY_MISSING
@@ -336,24 +385,25 @@ def translate_bleu(b: Budget, work: Path, reuse: str | None) -> Measurement:
 
 
 def translate_speed(b: Budget, work: Path, reuse: str | None) -> Measurement:
-    """Beam-5 sentences/s of the seqcli model (translation-multi30k-bleu's when it
-    ran first) beside Joey NMT's test-set generation from that same figure."""
+    """Beam-5 sentences/s of the seqcli model and of Joey NMT's at our model's size
+    (translation-multi30k-bleu's when it ran first), each decoding test2016 alone
+    after the other, 64 sentences a batch, one thread."""
     from bench import translate as tr
 
-    joey_log = work.parent / "translation-multi30k-bleu" / "joey-model" / "train.log"
+    joey_config = work.parent / "translation-multi30k-bleu" / "joey-ours.yaml"
     if reuse is None:
         tr.run_worker("train-tok", b.amount)
-        joey_log = work / "joey-model" / "train.log"
         if (JOEY_ENV / "bin" / "python").exists():
-            run_joey(b.amount, work)
+            run_joey(b.amount, work, "ours")
+            joey_config = work / "joey-ours.yaml"
     speed = tr.run_worker("speed-tok", 0)
     peer = None
-    if joey_log.exists():
-        log = joey_log.read_text(encoding="utf-8")
-        seconds = float(re.findall(r"Generation took ([0-9.]+)\[sec\]", log)[-1])
+    if joey_config.exists():
+        cmd, log = _joey("test", joey_config)
+        seconds = _generation_seconds(log)
         test = tr.tok_dir() / "test2016.de"
         sentences = len(test.read_text(encoding="utf-8").splitlines())
-        command = "joey_run.py test generation, beam 5, 64 sentences a batch"
+        command = f"{' '.join(cmd)} (test2016's generation, beam 5, 64 a batch)"
         peer = Peer(JOEY_NAME, [sentences / seconds], command)
     return Measurement(
         values=[speed["batched_full_test_sent_per_s_wall"]],
