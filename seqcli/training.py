@@ -312,7 +312,7 @@ def _train_epoch(
     # one, would count as an evaluation without gain and hasten lr decay and
     # early stopping.
     last_epoch = p.epoch >= cfg.epochs
-    if not cfg.eval_every or (last_epoch and p.global_step % cfg.eval_every):
+    if _evaluates_at_epoch_end(run, last_epoch):
         verdict = _evaluate(run, evaluate, objective, save, reporter, log_path)
     p.epoch += 1
     p.step_in_epoch = 0
@@ -320,6 +320,17 @@ def _train_epoch(
         save("last", run.train_state(), {})
         run.last_save = time.monotonic()
     return verdict or "epochs"
+
+
+def _evaluates_at_epoch_end(run: RunState, last_epoch: bool) -> bool:
+    """Whether an epoch's end evaluates: each epoch's without eval_every (unless
+    the budget schedule evaluates at the end alone), the last one's otherwise."""
+    cfg = run.cfg
+    if cfg.eval_every:
+        return last_epoch and run.progress.global_step % cfg.eval_every != 0
+    if run.schedule == "budget" and cfg.budget_evals == "end":
+        return last_epoch
+    return True
 
 
 def _step_info(

@@ -21,13 +21,14 @@ from seqcli.config import (
     LMConfig,
     RecurrentConfig,
     TokenizerConfig,
+    TrainConfig,
     load_config,
     to_dict,
 )
 from seqcli.decoding import greedy
 from seqcli.decoding import sample as sample_ids
 from seqcli.errors import CheckpointError, ConfigError, DataFormatError
-from seqcli.nn.lm import LanguageModel
+from seqcli.nn.lm import LanguageModel, default_cutoffs
 from seqcli.reporting import StepInfo
 from seqcli.runs import find_resume, run_files
 from seqcli.tasks import lm as task
@@ -49,6 +50,7 @@ class Recorder:
         self.steps: list[StepInfo] = []
         self.epochs: list[int] = []
         self.evals: list[dict[str, float]] = []
+        self.messages: list[str] = []
         self.stop_at, self.exc = stop_at, exc
 
     def on_epoch_start(self, epoch: int, steps: int | None, done: int) -> None:
@@ -63,7 +65,7 @@ class Recorder:
         self.evals.append(record)
 
     def on_message(self, text: str) -> None:
-        pass
+        self.messages.append(text)
 
 
 class Killed(Exception):
@@ -146,6 +148,30 @@ def test_eval_every_evaluates_on_its_multiples_and_after_the_last_step(
     assert steps == [*range(4, total, 4), total]
 
 
+@pytest.mark.parametrize(
+    ("schedule", "budget_evals", "expected"),
+    [("budget", "end", 1), ("budget", "epoch", 3), ("plateau", "end", 3)],
+)
+def test_budget_evals_end_evaluates_once_under_the_budget_schedule_alone(
+    lm_config: MakeConfig, schedule: str, budget_evals: str, expected: int
+):
+    # A budget far above what 3 tiny epochs take: the epochs end the run.
+    cfg = lm_config(epochs=3, max_time=60, lr_schedule=schedule,
+                    budget_evals=budget_evals, early_stop=0)  # fmt: skip
+    rec = Recorder()
+    outcome = task.train_lm(cfg, reporter=rec)
+    assert outcome.stopped_by == "epochs"
+    assert len(rec.evals) == expected
+    assert int(rec.evals[-1]["step"]) == len(rec.steps)  # the last step's weights
+    assert outcome.path.exists()
+
+
+def test_lm_evaluates_at_the_end_alone_under_max_time_by_default() -> None:
+    cfg = LMConfig().train
+    assert (cfg.budget_evals, cfg.lr_schedule, cfg.eval_every) == ("end", "auto", 0)
+    assert TrainConfig().budget_evals == "epoch"  # the other tasks keep theirs
+
+
 @pytest.mark.parametrize("softmax", ["full", "adaptive"])
 def test_full_and_adaptive_softmax_train(overfit_config: MakeConfig, softmax: str):
     rec = Recorder()
@@ -159,6 +185,40 @@ def test_full_and_adaptive_softmax_train(overfit_config: MakeConfig, softmax: st
     log_probs, _ = lm.network.step(torch.tensor([EOS_ID, 5]), None)
     assert log_probs.shape == (2, len(lm.vocab))
     assert torch.allclose(log_probs.exp().sum(-1), torch.ones(2), atol=1e-5)
+
+
+def test_default_cutoffs_halve_the_head_in_fp32_only() -> None:
+    assert default_cutoffs(33_280) == [2000, 10000]
+    assert default_cutoffs(33_280, "bf16") == [2000, 10000]
+    assert default_cutoffs(33_280, "fp32") == [1000, 10000]
+    assert default_cutoffs(1_500, "fp32") == [1000]
+    assert default_cutoffs(900, "fp32") == []  # a full softmax instead
+
+
+@pytest.mark.parametrize("stored", [[], [1000]])
+def test_an_fp32_run_stores_its_head_and_loading_builds_that_network(
+    lm_config: MakeConfig, write_lines, tmp_path: Path, stored: list[int]
+):
+    # 1,200 words, each twice: an adaptive softmax whose fp32 head is 1,000 words.
+    words = [f"w{i}" for i in range(1200)]
+    corpus = write_lines(
+        tmp_path / "wide.txt",
+        [" ".join(words[i : i + 12]) for i in range(0, 1200, 12)] * 2,
+    )
+    cfg = lm_config(train_path=str(corpus), softmax="adaptive", precision="fp32",
+                    adaptive_cutoffs=stored)  # fmt: skip
+    rec = Recorder()
+    outcome = task.train_lm(cfg, reporter=rec)
+    data = load_checkpoint(outcome.path, task="lm")
+    assert data["config"]["adaptive_cutoffs"] == [1000]
+    said = [m for m in rec.messages if "head of the 1,000 most frequent" in m]
+    assert len(said) == (0 if stored else 1)  # said when chosen, not when given
+    network = use.load_lm(outcome.path).network
+    assert network.softmax_cutoffs[0] == 1000
+    # An older checkpoint's empty list still builds the bf16 default's network.
+    data["config"]["adaptive_cutoffs"] = []
+    with pytest.raises(CheckpointError):
+        task.load_network(data)
 
 
 def test_adaptive_cutoffs_beyond_the_vocabulary_are_a_config_error(

@@ -20,6 +20,7 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "cell": ("rnn", "gru", "lstm"),
     "optimizer": ("adam", "sgd"),
     "lr_schedule": ("plateau", "linear", "budget", "auto"),
+    "budget_evals": ("epoch", "end"),
     "level": ("word", "char", "subword"),
     "word_split": ("ptb", "whitespace"),
     "sp_model_type": ("bpe", "unigram"),

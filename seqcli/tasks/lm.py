@@ -27,6 +27,7 @@ from seqcli.devices import dist_info
 from seqcli.errors import ConfigError
 from seqcli.memory import check_fits
 from seqcli.nn.lm import LanguageModel, default_cutoffs
+from seqcli.precision import choose_precision
 from seqcli.reporting import Reporter
 from seqcli.runs import TaskRun, TrainOutcome, resume_source, train_task
 from seqcli.tasks.lm_data import LMData, prepare_data
@@ -45,9 +46,7 @@ Metrics = dict[str, float]
 
 # --- training ----------------------------------------------------------------------
 def build_network(cfg: LMConfig, vocab_size: int) -> LanguageModel:
-    softmax = cfg.softmax
-    if softmax == "auto":
-        softmax = "adaptive" if vocab_size > ADAPTIVE_SOFTMAX_ABOVE else "full"
+    softmax = _softmax_of(cfg, vocab_size)
     if softmax == "adaptive" and vocab_size < 4:
         raise ConfigError(
             "adaptive softmax needs a larger vocabulary; use --softmax full"
@@ -69,6 +68,12 @@ def build_network(cfg: LMConfig, vocab_size: int) -> LanguageModel:
         cutoffs=cutoffs,
         tie_weights=cfg.tie_weights,
     )
+
+
+def _softmax_of(cfg: LMConfig, vocab_size: int) -> str:
+    if cfg.softmax == "auto":
+        return "adaptive" if vocab_size > ADAPTIVE_SOFTMAX_ABOVE else "full"
+    return cfg.softmax
 
 
 def stream_metrics(
@@ -109,7 +114,8 @@ def setup(
     """
     start = resume
     if resume is not None:  # a snapshot is checked as a checkpoint is, first
-        check_network(resume, source=resume_source(cfg))
+        stored = check_network(resume, source=resume_source(cfg))
+        cfg = replace(cfg, adaptive_cutoffs=stored.adaptive_cutoffs)
     elif cfg.init_from:
         start = load_checkpoint(cfg.init_from, task=TASK, command="--init-from")
         cfg = _network_of(cfg, start)
@@ -127,6 +133,8 @@ def setup(
     data = prepare_data(cfg, **given)
     if reporter is not None and data.tokenizer.lowercase_detected:
         reporter.on_message(NO_CAPITALS_NOTE)
+    if start is None and not cfg.adaptive_cutoffs:
+        cfg = _with_cutoffs(cfg, len(data.vocab), device, reporter)
     check_fits(lambda: build_network(cfg, len(data.vocab)), **fits)
     network = build_network(cfg, len(data.vocab)).to(device)
     if resume is None and start is not None:
@@ -136,6 +144,25 @@ def setup(
                 f"starting from {cfg.init_from}: its weights and vocabulary"
             )
     return _task_run(cfg, data, network)
+
+
+def _with_cutoffs(
+    cfg: LMConfig, vocab_size: int, device: torch.device, reporter: Reporter | None
+) -> LMConfig:
+    """`cfg` with the adaptive softmax's default cutoffs for the precision the run
+    will train in (stored in the checkpoint, so that loading needs no probe)."""
+    if _softmax_of(cfg, vocab_size) != "adaptive":
+        return cfg
+    cells = [cfg.model.cell]
+    precision = choose_precision(cfg.train.precision, device, cells).precision
+    cutoffs = default_cutoffs(vocab_size, precision)
+    if reporter is not None and cutoffs and cutoffs != default_cutoffs(vocab_size):
+        reporter.on_message(
+            f"adaptive softmax head of the {cutoffs[0]:,} most frequent words in "
+            f"{precision}: a smaller head than bf16's trains more tokens in a time "
+            "budget (adaptive_cutoffs in a --config file sets them)"
+        )
+    return replace(cfg, adaptive_cutoffs=cutoffs)
 
 
 def _task_run(cfg: LMConfig, data: LMData, network: LanguageModel) -> TaskRun:
