@@ -193,8 +193,36 @@ def figure(b: Any, work: Path, reuse: str | None) -> Any:
         values=raw["values"],
         seeds=raw["seeds"],
         command=raw["command"],
-        details=raw["details"],
+        details={**raw["details"], **beside(raw["details"])},
     )
+
+
+def beside(details: dict[str, Any]) -> dict[str, Any]:
+    """RESULTS.md's references and compute of a measurement's details: the
+    ensemble and the single models of the same recipe and budget (the teachers
+    themselves), and the compute in parts."""
+    from bench.results import compute, reference
+
+    singles = [t["bleu"] for t in details["teachers"] if t["bleu"] is not None]
+    students = details["students"]
+    references = [reference("one model, the same recipe and budget (each teacher)",
+                            singles)] if singles else []  # fmt: skip
+    if details["ensemble"] and details["ensemble"]["bleu"] is not None:
+        k = len(details["teachers"])
+        references.insert(
+            0, reference(f"the {k} teachers' ensemble", [details["ensemble"]["bleu"]])
+        )
+    student_s = statistics.fmean(s["train_and_labelling_s"] for s in students)
+    return {
+        "references": references,
+        "compute": [
+            compute(
+                f"teachers' training ({len(details['teachers'])} models, once)",
+                details["teachers_train_s"],
+            ),  # fmt: skip
+            compute("a student's run, the teachers' labelling included", student_s),
+        ],
+    }
 
 
 def main() -> None:

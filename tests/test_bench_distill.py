@@ -120,3 +120,24 @@ def test_a_full_run_has_four_teachers_three_seeds_and_all_the_data(
         "minutes": 120.0,
     }
     assert validate(bench_record(FIGURES["ner-conll2003-distill"], m)) == []
+
+
+def test_translation_distill_states_ensemble_single_models_and_compute() -> None:
+    from bench import translate_distill
+
+    def run(bleu: float) -> dict[str, Any]:
+        return {"bleu": bleu, "train_and_labelling_s": 120.0}
+
+    details = {
+        "teachers": [run(30.0), run(32.0)],
+        "ensemble": {"bleu": 33.5},
+        "students": [run(31.0), {**run(31.5), "train_and_labelling_s": 180.0}],
+        "teachers_train_s": 240.0,
+    }
+    extra = translate_distill.beside(details)
+    ensemble, singles = extra["references"]
+    assert ensemble["name"] == "the 2 teachers' ensemble"
+    assert ensemble["value"] == 33.5
+    assert singles["value"] == pytest.approx(31.0)
+    assert singles["values"] == [30.0, 32.0]
+    assert [c["minutes"] for c in extra["compute"]] == [4.0, 2.5]
