@@ -26,7 +26,7 @@ checkpoint on the test set, the outcome) happens here, the same for every task::
             summary=data.summary,
             describe=f"{len(data.train):,} training sentences",
             load_network=load_network,
-            test_metrics=None if data.test is None else (
+            test_metrics=None if data.test is None else uncalibrated(
                 lambda best: span_f1(best, data.test)
             ),
         )
@@ -75,6 +75,7 @@ from seqcli.nn.recurrent import count_parameters
 from seqcli.outputs import check_output, guard_run, inputs_of, log_path
 from seqcli.precision import choose_precision, recurrent_cells
 from seqcli.reporting import Reporter, SilentReporter
+from seqcli.temperature import Calibration, calibration_of
 from seqcli.threads import set_threads, training_rows
 from seqcli.training import BatchFactory, Evaluate, Objective, fit
 
@@ -221,7 +222,10 @@ class TaskRun:
             count and device are added to it.
         load_network: builds the network of a loaded checkpoint, weights in place
             (`load_network(data, source=...)`), to re-score the best one.
-        test_metrics: the test-set metrics of the best network, or None (no test).
+        test_metrics: the test-set metrics of the best network given its stored
+            calibration (which moves a two-class classifier's decisions by its
+            bias; `uncalibrated` wraps the metrics of a task it does not), or
+            None (no test).
         calibrate: fits the best network's temperature (and a two-class
             classifier's bias) on held-out data and returns the checkpoint's
             ``calibration`` entry, or None (not asked for).
@@ -241,7 +245,7 @@ class TaskRun:
     summary: dict[str, Any]
     describe: str
     load_network: Callable[..., nn.Module]
-    test_metrics: Callable[[nn.Module], dict[str, float]] | None = None
+    test_metrics: Callable[[nn.Module, Calibration], dict[str, float]] | None = None
     calibrate: Callable[[nn.Module], dict[str, Any]] | None = None
     evaluated_on: str = "valid"
 
@@ -387,4 +391,12 @@ def _test_best(run: TaskRun, path: Path, device: torch.device) -> dict[str, floa
     assert run.test_metrics is not None
     stored = load_checkpoint(path, task=run.task)
     best = run.load_network(stored, source=str(path)).to(device).eval()
-    return run.test_metrics(best)
+    return run.test_metrics(best, calibration_of(stored, source=str(path)))
+
+
+def uncalibrated(
+    metrics: Callable[[nn.Module], dict[str, float]],
+) -> Callable[[nn.Module, Calibration], dict[str, float]]:
+    """A task's test metrics that a stored calibration cannot change (an LM's
+    perplexity, a tagger's Viterbi path, a beam's output), as TaskRun takes them."""
+    return lambda network, _calibration: metrics(network)

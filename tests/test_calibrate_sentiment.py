@@ -22,6 +22,7 @@ from test_cli_sentiment import (
 )
 
 from seqcli.checkpoint import load_checkpoint, save_checkpoint
+from seqcli.tasks.sentiment_data import Examples
 from seqcli.tasks.sentiment_inference import (
     classify,
     evaluate_calibration,
@@ -323,3 +324,38 @@ def _assert_classify_prints(model: Path, expected: Any) -> None:
     assert [p["label"] for p in printed] == expected.labels
     for record, probs in zip(printed, expected.probs, strict=True):
         assert list(record["probs"].values()) == pytest.approx(probs, abs=1e-6)
+
+
+def test_the_stored_test_metrics_are_the_calibrated_decisions(
+    calibrated: dict[str, Path], tmp_path: Path
+) -> None:
+    out = tmp_path / "with-test.pt"
+    result = invoke(
+        "train-sentiment", calibrated["train"], "--valid", calibrated["valid"],
+        "--test", calibrated["test"], "--epochs", "3", "-o", out, *TINY,
+    )  # fmt: skip
+    assert_ok(result)
+    data = load_checkpoint(out)
+    assert "bias" in data["calibration"]  # a two-class model: its decisions move
+    record = json.loads(
+        invoke("evaluate", calibrated["test"], "-m", out, "--json").stdout
+    )
+    assert data["metrics"]["test"]["accuracy"] == record["metrics"]["accuracy"]
+
+
+@pytest.mark.parametrize("side", [0, 1])
+def test_score_decides_as_the_calibration_says(
+    calibrated: dict[str, Path], side: int
+) -> None:
+    from seqcli.tasks.sentiment import score
+
+    clf = load_classifier(calibrated["model"])
+    rows = make_rows(16, 3)
+    texts = [text for text, _ in rows]
+    gold = [clf.labels.id_of(label) for _, label in rows]
+    ex = Examples(clf.encode(texts), gold)
+    pushed = Calibration(1.0, 1e4 if side else -1e4)  # every text to one class
+    report = score(clf.network, ex, clf.labels, pushed)
+    share = sum(1 for label in gold if label == side) / len(gold)
+    assert report.accuracy == pytest.approx(100 * share)
+    assert score(clf.network, ex, clf.labels).accuracy != report.accuracy

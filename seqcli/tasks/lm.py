@@ -29,7 +29,13 @@ from seqcli.memory import check_fits
 from seqcli.nn.lm import LanguageModel, default_cutoffs
 from seqcli.precision import choose_precision
 from seqcli.reporting import Reporter
-from seqcli.runs import TaskRun, TrainOutcome, resume_source, train_task
+from seqcli.runs import (
+    TaskRun,
+    TrainOutcome,
+    resume_source,
+    train_task,
+    uncalibrated,
+)
 from seqcli.tasks.lm_data import LMData, prepare_data
 from seqcli.tokenizers import (
     NO_CAPITALS_NOTE,
@@ -195,7 +201,7 @@ def _task_run(cfg: LMConfig, data: LMData, network: LanguageModel) -> TaskRun:
             f"validation OOV rate {s['valid_oov_rate']:.2%}"
         ),
         load_network=load_network,
-        test_metrics=None if data.test is None else metrics_of(data.test),
+        test_metrics=None if data.test is None else uncalibrated(metrics_of(data.test)),
     )
 
 

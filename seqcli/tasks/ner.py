@@ -35,7 +35,7 @@ from seqcli.memory import check_fits
 from seqcli.metrics.ner import NerReport, conlleval, convert
 from seqcli.nn.tagger import Tagger, TaggerEnsemble, scaled_nll
 from seqcli.reporting import Reporter, SilentReporter
-from seqcli.runs import TaskRun, TrainOutcome, train_task
+from seqcli.runs import TaskRun, TrainOutcome, train_task, uncalibrated
 from seqcli.tasks.ner_data import (
     Encoded,
     Lexicon,
@@ -250,7 +250,7 @@ def _task_run(
         summary=summary,
         describe=describe_data(data.summary),
         load_network=load_network,
-        test_metrics=None if data.test is None else metrics_of(data.test),
+        test_metrics=None if data.test is None else uncalibrated(metrics_of(data.test)),
         calibrate=_calibrator(data.valid) if cfg.calibrate else None,
     )
 

@@ -47,7 +47,13 @@ from seqcli.tasks.sentiment_data import (
     prepare_data,
 )
 from seqcli.tasks.transfer import start_encoder, transfer_config
-from seqcli.temperature import calibrated_logits, fit_binary_logits, fit_logits
+from seqcli.temperature import (
+    UNCALIBRATED,
+    Calibration,
+    calibrated_logits,
+    fit_binary_logits,
+    fit_logits,
+)
 from seqcli.tokenizers import (
     NO_CAPITALS_NOTE,
     checkpoint_tokenizer,
@@ -120,8 +126,19 @@ def predict_logits(
     return logits
 
 
-def score(network: Classifier, ex: Examples, labels: Vocab) -> ClassificationReport:
-    predicted, _ = predict(network, ex.ids, batch_size=PREDICT_BATCH)
+def score(
+    network: Classifier,
+    ex: Examples,
+    labels: Vocab,
+    calibration: Calibration = UNCALIBRATED,
+) -> ClassificationReport:
+    predicted, _ = predict(
+        network,
+        ex.ids,
+        batch_size=PREDICT_BATCH,
+        temperature=calibration.temperature,
+        bias=calibration.bias,
+    )
     return classification_report(ex.labels, predicted, labels.itos)
 
 
@@ -204,8 +221,18 @@ def _task_run(
         summary=summary,
         describe=describe_data(data.summary),
         load_network=load_network,
-        test_metrics=None if data.test is None else metrics_of(data.test),
+        test_metrics=None if data.test is None else _test_metrics(data.test, data),
         calibrate=_calibrator(data.valid) if _calibrates(cfg) else None,
+    )
+
+
+def _test_metrics(
+    ex: Examples, data: SentimentData
+) -> Callable[[Classifier, Calibration], dict[str, float]]:
+    """The best classifier's test metrics as `classify` and `evaluate` decide:
+    with its stored calibration (a two-class model's bias moves its decisions)."""
+    return lambda net, calibration: _summary_metrics(
+        score(net, ex, data.labels, calibration)
     )
 
 

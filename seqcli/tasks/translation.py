@@ -33,7 +33,7 @@ from seqcli.metrics.translation import BleuOptions, corpus_scores
 from seqcli.nn.seq2seq import Seq2Seq
 from seqcli.readers import SentencePair
 from seqcli.reporting import Reporter, SilentReporter
-from seqcli.runs import TaskRun, TrainOutcome, train_task
+from seqcli.runs import TaskRun, TrainOutcome, train_task, uncalibrated
 from seqcli.tasks.translation_calibration import fit_on_references
 from seqcli.tasks.translation_data import (
     Split,
@@ -269,7 +269,9 @@ def setup(
         load_network=load_network,
         test_metrics=None
         if test is None
-        else (lambda best: split_metrics(best, test, data, lowercase=lowercase)),
+        else uncalibrated(
+            lambda best: split_metrics(best, test, data, lowercase=lowercase)
+        ),
         calibrate=_calibrator(data.valid) if cfg.calibrate else None,
     )
 
