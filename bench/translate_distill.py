@@ -51,7 +51,7 @@ RECIPE_FLAGS = [
     "--attention", RECIPE["attention"], "--no-input-feeding", "--tie-embeddings",
     "--label-smoothing", str(RECIPE["label_smoothing"]),
     "--batch-tokens", str(RECIPE["batch_tokens"]), "--lr", str(RECIPE["lr"]),
-    "--min-freq", str(RECIPE["min_freq"]),
+    "--level", RECIPE["level"], "--min-freq", str(RECIPE["min_freq"]),
     "--word-tokenizer", RECIPE["word_split"],
     "--eval-every", str(RECIPE["eval_every"]), "--threads", "1", "-q",
 ]  # fmt: skip
