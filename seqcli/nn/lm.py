@@ -33,8 +33,10 @@ def default_cutoffs(vocab_size: int, precision: str = "bf16") -> list[int]:
     Frequency-ordered ids (see `build_vocab`) make the head hold most running tokens,
     so most positions pay for a 2,000-way softmax instead of a full one. In fp32
     the head's matrix product is a large share of a step: half the head trains
-    more tokens in a time budget, which gains more than the rarer half of the head's
-    words lose through the smaller tail cluster. Checkpoints store the cutoffs they
+    more tokens in a time budget, which on one thread gained more than the rarer
+    half of the head's words lose through the smaller tail cluster; on two threads,
+    where the step's other parts dominate, it broke even (docs/HISTORY.md, 2026-12-07).
+    Checkpoints store the cutoffs they
     trained with; an empty list stored by an older one means the bf16 default.
     """
     head = FP32_HEAD if precision == "fp32" else 2000
