@@ -117,8 +117,7 @@ def lm_engine(recipe: str) -> Callable[[Budget, Path, str | None], Measurement]:
         differs = (
             "same recipe (2x200 LSTM, full softmax, SGD lr 20, batch 20, BPTT 35)"
             if recipe == "reference"
-            else "also differs in recipe: adaptive softmax, Adam lr 3e-3, batch 40, "
-            "warm-up and lr cool-down (seqcli's defaults)"
+            else _default_recipe_differences()
         )
         return Measurement(
             values=[ours["tokens_per_s"]],
@@ -143,6 +142,18 @@ def lm_engine(recipe: str) -> Callable[[Budget, Path, str | None], Measurement]:
         )
 
     return run
+
+
+def _default_recipe_differences() -> str:
+    """What seqcli's default LM recipe does unlike the plain loop, read from the
+    defaults themselves (so that the results page follows them)."""
+    from seqcli.config import LMConfig
+
+    train = LMConfig().train
+    return (
+        f"also differs in recipe: adaptive softmax, Adam lr {train.lr:g}, batch "
+        f"{train.batch_size}, warm-up and lr cool-down (seqcli's defaults)"
+    )
 
 
 def lm_shakespeare(b: Budget, work: Path, reuse: str | None) -> Measurement:

@@ -406,7 +406,7 @@ def test_shared_network_flags_show_each_task_defaults() -> None:
         help_texts[command] = " ".join(result.stdout.split())
     assert "--emb-size INTEGER (default: 200)" in help_texts["train-lm"]
     assert "--emb-size INTEGER (default: 100)" in help_texts["train-sentiment"]
-    assert "Learning rate. (default: 0.003)" in help_texts["train-lm"]
+    assert "Learning rate. (default: 0.0045)" in help_texts["train-lm"]
     assert "Learning rate. (default: 0.001)" in help_texts["train-sentiment"]
 
 
