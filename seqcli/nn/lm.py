@@ -35,9 +35,9 @@ def default_cutoffs(vocab_size: int, precision: str = "bf16") -> list[int]:
     the head's matrix product is a large share of a step: half the head trains
     more tokens in a time budget, which on one thread gained more than the rarer
     half of the head's words lose through the smaller tail cluster; on two threads,
-    where the step's other parts dominate, it broke even (docs/HISTORY.md, 2026-12-07).
-    Checkpoints store the cutoffs they
-    trained with; an empty list stored by an older one means the bf16 default.
+    where the step's other parts dominate, it broke even (docs/HISTORY.md,
+    2026-12-07). Checkpoints store the cutoffs they trained with; an empty list
+    stored by an older one means the bf16 default.
     """
     head = FP32_HEAD if precision == "fp32" else 2000
     return [c for c in (head, 10000, 50000) if c < vocab_size - 1]
